@@ -1,0 +1,352 @@
+//! The typed model of `/etc/terrarium/config.yaml`.
+//!
+//! The file holds the long-lived choices of an installation. Secrets never live in
+//! it: the config names files under `/etc/terrarium/secrets/` (mode 0600) instead.
+//! Loading is strict (unknown keys are errors that name the key), older schema
+//! versions are migrated, and saving is atomic with mode 0600.
+
+mod migrate;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::paths::Paths;
+use crate::secret::{Secret, SecretError, read_secret_file};
+use crate::yaml::{self, YamlError};
+
+/// The schema version this build writes. Older versions are migrated on load.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The default name of the group whose members may manage the host.
+pub const DEFAULT_ADMIN_GROUP: &str = "terrarium-admins";
+
+/// Standard secret file names under `/etc/terrarium/secrets/`.
+pub mod secret_names {
+    pub const OIDC_CLIENT_SECRET: &str = "oidc-client-secret";
+    pub const S3_SECRET_KEY: &str = "s3-secret-key";
+    pub const SYNCOID_SSH_KEY: &str = "syncoid-ssh-key";
+    pub const COOKIE_SECRET: &str = "oauth2-proxy-cookie-secret";
+    pub const ROUTES_COOKIE_SECRET: &str = "oauth2-proxy-routes-cookie-secret";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub schema_version: u32,
+    pub domains: Domains,
+    pub emails: Emails,
+    pub identity: Identity,
+    pub storage: Storage,
+    #[serde(default)]
+    pub s3: S3,
+    #[serde(default)]
+    pub syncoid: Syncoid,
+    #[serde(default)]
+    pub proxy: Proxy,
+    #[serde(default)]
+    pub firewall: Firewall,
+    #[serde(default)]
+    pub backup: Backup,
+}
+
+/// Public host names. `root` is optional; the service names are always set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domains {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    pub manage: String,
+    pub proxy: String,
+    pub lxd: String,
+    pub auth: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Emails {
+    pub contact: String,
+    pub acme: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zitadel_admin: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityMode {
+    /// Self-hosted ZITADEL on the auth host name.
+    Local,
+    /// An external OIDC issuer.
+    Oidc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub mode: IdentityMode,
+    /// The issuer URL; derived from the auth host name in local mode when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// File holding the OIDC client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default = "default_admin_group")]
+    pub admin_group: String,
+    /// Present only to catch a secret written inline; always rejected.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<String>,
+}
+
+fn default_admin_group() -> String {
+    DEFAULT_ADMIN_GROUP.to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageMode {
+    /// A dedicated non-root block device, wiped.
+    Disk,
+    /// An unused partition or free space on a non-root disk.
+    Partition,
+    /// A file on the root filesystem.
+    File,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    pub mode: StorageMode,
+    /// The device or partition (disk, partition modes) or the file path (file mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Size of the pool file in file mode, such as `64G`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    #[serde(default = "default_pool")]
+    pub pool: String,
+}
+
+fn default_pool() -> String {
+    "terrarium".to_string()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3 {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Present only to catch a secret written inline; always rejected.
+    #[serde(default, skip_serializing)]
+    pub secret_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Syncoid {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `user@host` of the receiving ZFS host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key_file: Option<PathBuf>,
+    /// Present only to catch a key written inline; always rejected.
+    #[serde(default, skip_serializing)]
+    pub ssh_key: Option<String>,
+}
+
+/// Settings of `terrarium-proxy-sync`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    /// Host ports that `tcp://` and `udp://` labels may never claim, beyond the built-in set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserved_ports: Vec<u16>,
+}
+
+/// Extra public ports the host firewall opens beyond SSH, 80 and 443 (`8443/tcp`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Firewall {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_ports: Vec<String>,
+    #[serde(default = "default_ssh_port")]
+    pub ssh_port: u16,
+}
+
+fn default_ssh_port() -> u16 {
+    22
+}
+
+impl Default for Firewall {
+    fn default() -> Self {
+        Self { extra_ports: Vec::new(), ssh_port: default_ssh_port() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
+    #[serde(default)]
+    pub local_retention: LocalRetention,
+    #[serde(default)]
+    pub s3_retention: S3Retention,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Self { zstd_level: default_zstd_level(), local_retention: LocalRetention::default(), s3_retention: S3Retention::default() }
+    }
+}
+
+fn default_zstd_level() -> i32 {
+    3
+}
+
+/// sanoid's retention for the container datasets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRetention {
+    pub frequently: u32,
+    pub hourly: u32,
+    pub daily: u32,
+    pub monthly: u32,
+}
+
+impl Default for LocalRetention {
+    fn default() -> Self {
+        Self { frequently: 4, hourly: 24, daily: 14, monthly: 3 }
+    }
+}
+
+/// How many S3 restore points to keep, and how often a new full stream starts a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Retention {
+    /// Keep at least this many newest restore points per instance.
+    pub keep_last: u32,
+    /// Keep every restore point younger than this many days.
+    pub keep_days: u32,
+    /// Start a new full stream when the chain's full is older than this many days.
+    pub full_every_days: u32,
+}
+
+impl Default for S3Retention {
+    fn default() -> Self {
+        Self { keep_last: 7, keep_days: 30, full_every_days: 30 }
+    }
+}
+
+/// Why a config could not be loaded, validated or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no Terrarium config at {path}; run `terrarium-install` first")]
+    Missing { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    #[error("{origin}: {key}: {problem}; {fix}")]
+    Invalid { origin: String, key: String, problem: String, fix: String },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{key}: {source}")]
+    Secret { key: String, source: SecretError },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::Invalid { origin: String::new(), key: key.to_string(), problem: problem.into(), fix: fix.into() }
+    }
+
+    fn with_origin(self, origin: &str) -> Self {
+        match self {
+            Self::Invalid { key, problem, fix, .. } => Self::Invalid { origin: origin.to_string(), key, problem, fix },
+            other => other,
+        }
+    }
+
+    /// The dotted key the error is about, when it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { key, .. } | Self::Secret { key, .. } => Some(key),
+            Self::Yaml(err) => err.key_path.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl Config {
+    /// Load, migrate and validate the config of the host under `paths`.
+    pub fn load(paths: &Paths) -> Result<Self, ConfigError> {
+        let path = paths.config_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::Missing { path }),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parse, migrate and validate config text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let text = migrate::to_current(text, origin)?;
+        let config: Config = yaml::from_str(&text, origin)?;
+        config.validate().map_err(|err| err.with_origin(origin))?;
+        Ok(config)
+    }
+
+    /// Render as YAML, as it is saved.
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        Ok(format!("# Terrarium host configuration. Change it with `terrarium-set`; secrets live in\n# {}.\n{}", crate::paths::host::SECRETS_DIR, yaml::to_string(self)?))
+    }
+
+    /// Validate, then write atomically with mode 0600. Returns whether the file changed.
+    pub fn save(&self, paths: &Paths) -> Result<bool, ConfigError> {
+        self.validate()?;
+        let path = paths.config_file();
+        crate::fs::write_if_changed(&path, self.to_yaml()?.as_bytes(), 0o600).map_err(|source| ConfigError::Write { path, source })
+    }
+
+    /// The OIDC issuer: explicit, or `https://<auth domain>` in local mode.
+    pub fn issuer(&self) -> String {
+        match &self.identity.issuer {
+            Some(issuer) => issuer.clone(),
+            None => format!("https://{}", self.domains.auth),
+        }
+    }
+
+    /// Read a secret file named by the config, resolved under the root of `paths`.
+    pub fn read_secret(&self, paths: &Paths, key: &str, file: &Path) -> Result<Secret, ConfigError> {
+        read_secret_file(&paths.host(file)).map_err(|source| ConfigError::Secret { key: key.to_string(), source })
+    }
+
+    /// Check every value; the first problem is returned, naming its key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_model::check(self)
+    }
+}
+
+mod validate_model;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+use super::*;
+
+pub(crate) const VALID: &str = "\
+schema_version: 2
+domains:
+  root: example.com
+  manage: manage.example.com
+  proxy: proxy.example.com
+  lxd: lxd.example.com
+  auth: auth.example.com
+emails:
+  contact: ops@example.com
+  acme: acme@example.com
+identity:
+  mode: oidc
+  issuer: https://id.example.com
+  client_id: terrarium
+  client_secret_file: /etc/terrarium/secrets/oidc-client-secret
+  admin_group: terrarium-admins
+storage:
+  mode: file
+  size: 64G
+  pool: terrarium
+s3:
+  enabled: true
+  endpoint: https://s3.example.com
+  bucket: terrarium-backups
+  region: eu-central-1
+  prefix: host1
+  access_key: AKIAEXAMPLE
+  secret_key_file: /etc/terrarium/secrets/s3-secret-key
+";
+
+#[test]
+fn a_valid_config_loads_and_round_trips() {
+    let config = Config::from_yaml(VALID, "config.yaml").unwrap();
+    assert_eq!(config.identity.mode, IdentityMode::Oidc);
+    assert_eq!(config.backup.local_retention, LocalRetention::default());
+    let again = Config::from_yaml(&config.to_yaml().unwrap(), "again").unwrap();
+    assert_eq!(again, config);
+}
+
+/// Replace the first occurrence of `from` in the valid config.
+fn broken(from: &str, to: &str) -> String {
+    assert!(VALID.contains(from), "fixture lacks {from:?}");
+    VALID.replacen(from, to, 1)
+}
+
+#[test]
+fn twenty_malformed_configs_each_name_their_key_in_one_line() {
+    let cases: Vec<(String, &str)> = vec![
+        (broken("domains:\n", "domains: [\n"), "domains"),
+        (broken("  manage: manage.example.com\n", "  mange: manage.example.com\n"), "mange"),
+        (broken("manage.example.com", "manage..example.com"), "domains.manage"),
+        (broken("proxy.example.com", "Proxy.Example.com"), "domains.proxy"),
+        (broken("lxd.example.com", "lxd_host"), "domains.lxd"),
+        (broken("root: example.com", "root: -example.com"), "domains.root"),
+        (broken("contact: ops@example.com", "contact: ops.example.com"), "emails.contact"),
+        (broken("acme: acme@example.com", "acme: acme@localhost"), "emails.acme"),
+        (broken("mode: oidc", "mode: ldap"), "identity.mode"),
+        (broken("issuer: https://id.example.com", "issuer: id.example.com"), "identity.issuer"),
+        (broken("admin_group: terrarium-admins", "admin_group: terrarium admins"), "identity.admin_group"),
+        (broken("  client_secret_file: /etc/terrarium/secrets/oidc-client-secret\n", "  client_secret: hunter2\n  client_secret_file: /x\n"), "identity.client_secret"),
+        (broken("  client_id: terrarium\n", ""), "identity.client_id"),
+        (broken("pool: terrarium", "pool: mirror"), "storage.pool"),
+        (broken("mode: file", "mode: disk"), "storage.source"),
+        (broken("size: 64G", "size: lots"), "storage.size"),
+        (broken("endpoint: https://s3.example.com", "endpoint: s3.example.com"), "s3.endpoint"),
+        (broken("bucket: terrarium-backups", "bucket: Terrarium_Backups"), "s3.bucket"),
+        (broken("  secret_key_file: /etc/terrarium/secrets/s3-secret-key\n", "  secret_key: abc\n"), "s3.secret_key"),
+        (format!("{VALID}firewall:\n  extra_ports: [\"70000/tcp\"]\n"), "firewall.extra_ports[0]"),
+        (format!("{VALID}backup:\n  zstd_level: 40\n"), "backup.zstd_level"),
+        (format!("{VALID}proxy:\n  reserved_ports: [99999]\n"), "proxy.reserved_ports"),
+        (broken("schema_version: 2", "schema_version: 9"), "schema_version"),
+    ];
+    assert!(cases.len() >= 20);
+    for (text, key) in cases {
+        let err = Config::from_yaml(&text, "config.yaml").expect_err(key);
+        let shown = err.to_string();
+        eprintln!("{shown}");
+        assert!(shown.contains(key), "error for {key} does not name it: {shown}");
+        assert!(!shown.contains('\n'), "error for {key} is not one line: {shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains(": abc"), "error leaks a secret: {shown}");
+    }
+}
+
+#[test]
+fn yaml_errors_carry_line_and_column() {
+    let err = Config::from_yaml(&broken("  manage: manage.example.com\n", "  mange: manage.example.com\n"), "config.yaml").unwrap_err();
+    assert!(err.to_string().starts_with("config.yaml:4:"), "{err}");
+    assert_eq!(err.key(), Some("domains.mange"));
+}
+
+#[test]
+fn version_1_flat_configs_are_migrated() {
+    let v1 = "\
+manage_domain: manage.example.com
+proxy_domain: proxy.example.com
+lxd_domain: lxd.example.com
+auth_domain: auth.example.com
+acme_email: ops@example.com
+idp_mode: local
+storage_mode: file
+storage_size: 32G
+s3_enabled: false
+";
+    let config = Config::from_yaml(v1, "old.yaml").unwrap();
+    assert_eq!(config.schema_version, SCHEMA_VERSION);
+    assert_eq!(config.emails.contact, "ops@example.com");
+    assert_eq!(config.identity.admin_group, DEFAULT_ADMIN_GROUP);
+    assert_eq!(config.issuer(), "https://auth.example.com");
+    assert_eq!(config.storage.size.as_deref(), Some("32G"));
+}
+
+#[test]
+fn an_unknown_version_1_key_is_named() {
+    let err = Config::from_yaml("manage_domain: a.example.com\nfrobnicate: 1\n", "old.yaml").unwrap_err();
+    assert!(err.to_string().contains("frobnicate"), "{err}");
+}
+
+#[test]
+fn save_is_atomic_0600_and_reports_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::new(dir.path());
+    let config = Config::from_yaml(VALID, "c").unwrap();
+    assert!(config.save(&paths).unwrap());
+    assert!(!config.save(&paths).unwrap());
+    let mode = std::fs::metadata(paths.config_file()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(Config::load(&paths).unwrap(), config);
+}
+
+#[test]
+fn a_missing_config_says_how_to_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Config::load(&Paths::new(dir.path())).unwrap_err();
+    assert!(err.to_string().contains("terrarium-install"), "{err}");
+}

@@ -1,0 +1,191 @@
+//! Validators for the values Terrarium accepts from operators: host names, e-mail
+//! addresses, URLs, ZFS names, ports. They are shared by config loading and by the
+//! tools that read labels and flags, so one rule is enforced everywhere.
+
+/// A DNS host name: 1..=253 characters, labels of 1..=63 `[a-z0-9-]`, no leading or
+/// trailing hyphen, at least two labels. Callers fold case before asking.
+pub fn is_hostname(name: &str) -> bool {
+    if name.is_empty() || name.len() > 253 || !name.contains('.') {
+        return false;
+    }
+    name.split('.').all(is_dns_label)
+}
+
+fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// True when `host` is `domain` itself or one of its subdomains.
+pub fn is_within_domain(host: &str, domain: &str) -> bool {
+    host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// A plain e-mail address: `local@host.name`, no spaces, a valid host part.
+pub fn is_email(address: &str) -> bool {
+    match address.rsplit_once('@') {
+        Some((local, host)) => {
+            !local.is_empty()
+                && local.len() <= 64
+                && !local.contains(char::is_whitespace)
+                && !local.contains('@')
+                && is_hostname(&host.to_ascii_lowercase())
+        }
+        None => false,
+    }
+}
+
+/// An absolute `https://` URL (or `http://` when `allow_http`), with a valid host or
+/// an IP address, an optional port, and no user info or fragment.
+pub fn is_url(url: &str, allow_http: bool) -> bool {
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://").filter(|_| allow_http) {
+        rest
+    } else {
+        return false;
+    };
+    if rest.contains('#') || rest.contains(char::is_whitespace) {
+        return false;
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if authority.contains('@') || authority.is_empty() {
+        return false;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    if let Some(port) = port {
+        if parse_port(port).is_none() {
+            return false;
+        }
+    }
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || is_hostname(&host)
+        || host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// A TCP/UDP port, 1..=65535.
+pub fn parse_port(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || text.len() > 5 {
+        return None;
+    }
+    text.parse::<u16>().ok().filter(|port| *port != 0)
+}
+
+/// A ZFS pool name: starts with a letter, then `[A-Za-z0-9_.:-]`, not a reserved
+/// name (`mirror`, `raidz`, `spare`, `log`, ...), at most 255 characters.
+pub fn is_zfs_pool_name(name: &str) -> bool {
+    const RESERVED_PREFIXES: [&str; 6] = ["mirror", "raidz", "draid", "spare", "log", "cache"];
+    let Some(first) = name.chars().next() else { return false };
+    first.is_ascii_alphabetic()
+        && name.len() <= 255
+        && name.chars().all(is_zfs_name_char)
+        && !RESERVED_PREFIXES.iter().any(|reserved| name.starts_with(reserved))
+        && !looks_like_a_device(name)
+}
+
+/// ZFS refuses pool names like `c0t0d0`, which read as Solaris device names.
+fn looks_like_a_device(name: &str) -> bool {
+    name.starts_with('c') && name[1..].starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn is_zfs_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')
+}
+
+/// A ZFS dataset name: `pool/child/...`, each component non-empty of `[A-Za-z0-9_.:-]`.
+pub fn is_zfs_dataset_name(name: &str) -> bool {
+    let mut parts = name.split('/');
+    parts.next().is_some_and(is_zfs_pool_name)
+        && parts.all(|part| !part.is_empty() && part != "." && part != ".." && part.chars().all(is_zfs_name_char))
+        && name.len() <= 255
+}
+
+/// A group name as used in OIDC `groups` claims and `@auth:` labels.
+pub fn is_group_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A size such as `64G`, `512M`, `1T` or a byte count.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(index) => text.split_at(index),
+        None => (text, ""),
+    };
+    let number: u64 = digits.parse().ok()?;
+    let multiplier: u64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return None,
+    };
+    number.checked_mul(multiplier).filter(|size| *size > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert!(is_hostname("app.example.com"));
+        assert!(is_hostname("a-1.b.co"));
+        assert!(!is_hostname("localhost"));
+        assert!(!is_hostname("-a.example.com"));
+        assert!(!is_hostname("a..example.com"));
+        assert!(!is_hostname("App.example.com"));
+        assert!(!is_hostname("a_b.example.com"));
+    }
+
+    #[test]
+    fn domains_contain_their_subdomains_only() {
+        assert!(is_within_domain("a.example.com", "example.com"));
+        assert!(is_within_domain("example.com", "example.com"));
+        assert!(!is_within_domain("badexample.com", "example.com"));
+    }
+
+    #[test]
+    fn emails_and_urls() {
+        assert!(is_email("ops@example.com"));
+        assert!(!is_email("ops@localhost"));
+        assert!(!is_email("ops example.com"));
+        assert!(is_url("https://auth.example.com/", false));
+        assert!(is_url("http://127.0.0.1:9000", true));
+        assert!(!is_url("http://127.0.0.1:9000", false));
+        assert!(!is_url("https://u:p@example.com", false));
+        assert!(!is_url("https://example.com:99999", false));
+        assert!(!is_url("ftp://example.com", true));
+    }
+
+    #[test]
+    fn zfs_names() {
+        assert!(is_zfs_pool_name("terrarium"));
+        assert!(!is_zfs_pool_name("mirror1"));
+        assert!(!is_zfs_pool_name("1pool"));
+        assert!(!is_zfs_pool_name("c0d1"));
+        assert!(is_zfs_dataset_name("terrarium/containers/web"));
+        assert!(!is_zfs_dataset_name("terrarium//web"));
+        assert!(!is_zfs_dataset_name("terrarium/a b"));
+    }
+
+    #[test]
+    fn ports_and_sizes() {
+        assert_eq!(parse_port("443"), Some(443));
+        assert_eq!(parse_port("0"), None);
+        assert_eq!(parse_port("65536"), None);
+        assert_eq!(parse_port("+1"), None);
+        assert_eq!(parse_size("64G"), Some(64 << 30));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("12X"), None);
+    }
+}

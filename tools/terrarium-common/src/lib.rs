@@ -1,0 +1,28 @@
+//! Shared building blocks of the Terrarium tools.
+//!
+//! Every Terrarium tool (`terrarium-proxy-sync`, `terrarium-backup`, ...) is a small
+//! Unix program; this crate holds the few things they must agree on:
+//!
+//! - [`config`]: the typed model of `/etc/terrarium/config.yaml`, its validation and migration;
+//! - [`paths`]: every host path and environment variable name, resolved under a root prefix;
+//! - [`process`]: running external programs from argument vectors, with timeouts and redaction;
+//! - [`fs`]: atomic writes, write-if-changed and the exclusive run lock;
+//! - [`output`]: exit codes, `--json` helpers, logging and progress conventions;
+//! - [`yaml`]: the one place YAML is parsed and written;
+//! - [`cli`]: the arguments every tool shares (`--root`, `--json`, verbosity).
+
+pub mod cli;
+pub mod config;
+pub mod fs;
+pub mod output;
+pub mod paths;
+pub mod process;
+pub mod secret;
+pub mod yaml;
+
+pub use config::Config;
+pub use output::Exit;
+pub use paths::Paths;
+
+/// The version of the Terrarium suite, stamped into manifests and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

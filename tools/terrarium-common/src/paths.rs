@@ -1,0 +1,181 @@
+//! Every runtime path and environment variable name of Terrarium, in one place.
+//!
+//! Host paths are written here as absolute paths on a real host and resolved under a
+//! root prefix, so tests (and image builders) can point a tool at a scratch tree with
+//! `--root DIR` or `TERRARIUM_ROOT=DIR` and nothing outside it is touched.
+
+use std::path::{Path, PathBuf};
+
+/// Environment variable names read by the Terrarium tools.
+pub mod env {
+    /// Root prefix under which every host path resolves (same as `--root`).
+    pub const ROOT: &str = "TERRARIUM_ROOT";
+    /// Log format: `auto` (default), `human` or `logfmt`.
+    pub const LOG_FORMAT: &str = "TERRARIUM_LOG_FORMAT";
+    /// Log level: `error`, `warn`, `info` (default), `debug`.
+    pub const LOG_LEVEL: &str = "TERRARIUM_LOG";
+    /// Extra directories (colon separated) searched first by `terrariumctl` for tools.
+    pub const TOOL_PATH: &str = "TERRARIUM_TOOL_PATH";
+    /// Set by systemd for services whose output goes to the journal.
+    pub const JOURNAL_STREAM: &str = "JOURNAL_STREAM";
+    /// Secret alternatives to command-line flags, so secrets stay out of argv.
+    pub const OIDC_CLIENT_SECRET: &str = "TERRARIUM_OIDC_CLIENT_SECRET";
+    pub const S3_SECRET_KEY: &str = "TERRARIUM_S3_SECRET_KEY";
+    pub const ROOT_PASSWORD: &str = "TERRARIUM_ROOT_PASSWORD";
+}
+
+/// Absolute host paths, before the root prefix is applied.
+pub mod host {
+    pub const OPT_DIR: &str = "/opt/terrarium";
+    pub const ETC_DIR: &str = "/etc/terrarium";
+    pub const CONFIG_FILE: &str = "/etc/terrarium/config.yaml";
+    pub const SECRETS_DIR: &str = "/etc/terrarium/secrets";
+    pub const STATE_DIR: &str = "/var/lib/terrarium";
+    pub const CATALOG_DIR: &str = "/var/lib/terrarium/catalog";
+    pub const LAST_SNAPSHOTS_DIR: &str = "/var/lib/terrarium/lastsnapshots";
+    pub const OAUTH2_PROXY_DIR: &str = "/var/lib/terrarium/oauth2-proxy";
+    pub const OAUTH2_PROXY_ROUTES_DIR: &str = "/var/lib/terrarium/oauth2-proxy-routes";
+    pub const LOCKS_DIR: &str = "/var/lib/terrarium/locks";
+    /// Where tools leave a JSON report of their last run, read by `terrariumctl status`.
+    pub const REPORTS_DIR: &str = "/var/lib/terrarium/reports";
+    pub const TRAEFIK_DIR: &str = "/etc/traefik";
+    pub const TRAEFIK_STATIC_FILE: &str = "/etc/traefik/traefik.yml";
+    pub const TRAEFIK_DYNAMIC_DIR: &str = "/etc/traefik/dynamic";
+    /// The one dynamic file proxy sync owns inside Traefik's file-provider directory.
+    pub const TRAEFIK_PROXY_FILE: &str = "/etc/traefik/dynamic/terrarium-proxy.yml";
+    pub const SANOID_DIR: &str = "/etc/sanoid";
+    pub const SANOID_CONF: &str = "/etc/sanoid/sanoid.conf";
+    pub const SYSTEMD_UNIT_DIR: &str = "/etc/systemd/system";
+    pub const ANSIBLE_DIR: &str = "/usr/share/terrarium/ansible";
+    pub const LIB_DIR: &str = "/usr/lib/terrarium";
+}
+
+/// Host paths resolved under a root prefix (`/` on a real host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    root: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self::new("/")
+    }
+}
+
+impl Paths {
+    /// Paths under an explicit root prefix.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root from `--root` when given, else `TERRARIUM_ROOT`, else `/`.
+    pub fn resolve(cli_root: Option<&Path>) -> Self {
+        match cli_root {
+            Some(root) => Self::new(root),
+            None => match std::env::var_os(env::ROOT) {
+                Some(root) if !root.is_empty() => Self::new(root),
+                _ => Self::default(),
+            },
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// True when tools act on the real host rather than a scratch tree.
+    pub fn is_host_root(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// Resolve an absolute host path (such as [`host::CONFIG_FILE`]) under the root.
+    pub fn host(&self, absolute: impl AsRef<Path>) -> PathBuf {
+        let absolute = absolute.as_ref();
+        let relative = absolute.strip_prefix("/").unwrap_or(absolute);
+        self.root.join(relative)
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.host(host::CONFIG_FILE)
+    }
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.host(host::SECRETS_DIR)
+    }
+    /// A secret file by name, such as `s3-secret-key`.
+    pub fn secret(&self, name: &str) -> PathBuf {
+        self.secrets_dir().join(name)
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.host(host::STATE_DIR)
+    }
+    pub fn catalog_dir(&self) -> PathBuf {
+        self.host(host::CATALOG_DIR)
+    }
+    pub fn last_snapshots_dir(&self) -> PathBuf {
+        self.host(host::LAST_SNAPSHOTS_DIR)
+    }
+    pub fn oauth2_proxy_dir(&self) -> PathBuf {
+        self.host(host::OAUTH2_PROXY_DIR)
+    }
+    pub fn oauth2_proxy_routes_dir(&self) -> PathBuf {
+        self.host(host::OAUTH2_PROXY_ROUTES_DIR)
+    }
+    pub fn locks_dir(&self) -> PathBuf {
+        self.host(host::LOCKS_DIR)
+    }
+    pub fn reports_dir(&self) -> PathBuf {
+        self.host(host::REPORTS_DIR)
+    }
+    /// The JSON report a tool leaves of its last run, e.g. `report("proxy-sync")`.
+    pub fn report(&self, tool: &str) -> PathBuf {
+        self.reports_dir().join(format!("{tool}.json"))
+    }
+    pub fn traefik_static_file(&self) -> PathBuf {
+        self.host(host::TRAEFIK_STATIC_FILE)
+    }
+    pub fn traefik_dynamic_dir(&self) -> PathBuf {
+        self.host(host::TRAEFIK_DYNAMIC_DIR)
+    }
+    pub fn traefik_proxy_file(&self) -> PathBuf {
+        self.host(host::TRAEFIK_PROXY_FILE)
+    }
+    pub fn sanoid_conf(&self) -> PathBuf {
+        self.host(host::SANOID_CONF)
+    }
+    pub fn systemd_unit_dir(&self) -> PathBuf {
+        self.host(host::SYSTEMD_UNIT_DIR)
+    }
+    pub fn ansible_dir(&self) -> PathBuf {
+        self.host(host::ANSIBLE_DIR)
+    }
+    pub fn lib_dir(&self) -> PathBuf {
+        self.host(host::LIB_DIR)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_paths_resolve_under_the_root() {
+        let paths = Paths::new("/tmp/t");
+        assert_eq!(paths.config_file(), Path::new("/tmp/t/etc/terrarium/config.yaml"));
+        assert_eq!(paths.secret("s3-secret-key"), Path::new("/tmp/t/etc/terrarium/secrets/s3-secret-key"));
+        assert_eq!(paths.report("proxy-sync"), Path::new("/tmp/t/var/lib/terrarium/reports/proxy-sync.json"));
+        assert!(!paths.is_host_root());
+    }
+
+    #[test]
+    fn the_default_root_is_the_host() {
+        let paths = Paths::default();
+        assert_eq!(paths.config_file(), Path::new(host::CONFIG_FILE));
+        assert!(paths.is_host_root());
+    }
+
+    #[test]
+    fn cli_root_wins_over_environment() {
+        let paths = Paths::resolve(Some(Path::new("/x")));
+        assert_eq!(paths.root(), Path::new("/x"));
+    }
+}
