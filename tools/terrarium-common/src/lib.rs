@@ -16,6 +16,7 @@ pub mod config;
 pub mod fs;
 pub mod output;
 pub mod paths;
+pub mod ports;
 pub mod process;
 pub mod secret;
 pub mod yaml;

@@ -5,8 +5,11 @@
 //! Loading is strict (unknown keys are errors that name the key), older schema
 //! versions are migrated, and saving is atomic with mode 0600.
 
+mod ansible_vars;
 mod migrate;
 pub mod validate;
+
+pub use ansible_vars::ansible_vars;
 
 use std::path::{Path, PathBuf};
 
