@@ -1,1 +1,26 @@
-//! Test harness (being written).
+//! Test harness of the Terrarium suite: the real components a test needs, started in a
+//! way that never changes the machine the tests run on.
+//!
+//! | piece | what it is | teardown on drop |
+//! | --- | --- | --- |
+//! | [`require`] | a program on PATH or in the test cache, or a panic naming what installs it | - |
+//! | [`ZfsPool`] | a file-backed zfs-fuse pool with a unique name | `zpool destroy`, temp dir removed |
+//! | [`zfs_get_t_shim_dir`] | a dir with a test-only `zfs` wrapper emulating `zfs get -t` for sanoid | - |
+//! | [`S3Server`] | s3s-fs on 127.0.0.1, random port, one bucket | process killed, data removed |
+//! | [`Lxd`] | LXD 5.0 in a private network + mount namespace, offline `busybox` image | containers stopped, daemon and namespace ended |
+//! | [`Traefik`] | Traefik v3 inside an [`Lxd`]'s network namespace | process killed |
+//! | [`UfwSandbox`] | ufw with private copies of its state in a private namespace | namespace ended, copies removed |
+//!
+//! Every long-running process is started from one keeper thread with `setpriv
+//! --pdeathsig KILL`, so it dies with the test process even when that process is killed
+//! without unwinding. A missing component is a test failure with an install hint, never a
+//! skip: run `tests/run`, which installs everything listed in `tests/deps/`.
+
+mod programs;
+mod s3;
+mod support;
+mod zfs;
+
+pub use programs::{find_program, require};
+pub use s3::S3Server;
+pub use zfs::{ZfsPool, ensure_zfs_fuse, zfs_get_t_shim_dir};
