@@ -32,6 +32,16 @@ pub mod secret_names {
     pub const SYNCOID_SSH_KEY: &str = "syncoid-ssh-key";
     pub const COOKIE_SECRET: &str = "oauth2-proxy-cookie-secret";
     pub const ROUTES_COOKIE_SECRET: &str = "oauth2-proxy-routes-cookie-secret";
+    /// OIDC clients that `terrarium-idp-sync` registers in local (ZITADEL) mode. In oidc
+    /// mode these files are absent and the tools use `identity.client_id` and
+    /// `identity.client_secret_file` for every client.
+    pub const HOST_CLIENT_ID: &str = "oidc-host-client-id";
+    pub const HOST_CLIENT_SECRET: &str = "oidc-host-client-secret";
+    pub const ROUTES_CLIENT_ID: &str = "oidc-routes-client-id";
+    pub const ROUTES_CLIENT_SECRET: &str = "oidc-routes-client-secret";
+    pub const LXD_CLIENT_ID: &str = "oidc-lxd-client-id";
+    /// ZITADEL service-account token (personal access token) used by idp-sync.
+    pub const ZITADEL_ADMIN_TOKEN: &str = "zitadel-admin-token";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
