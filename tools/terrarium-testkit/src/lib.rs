@@ -16,11 +16,13 @@
 //! without unwinding. A missing component is a test failure with an install hint, never a
 //! skip: run `tests/run`, which installs everything listed in `tests/deps/`.
 
+mod lxd;
 mod programs;
 mod s3;
 mod support;
 mod zfs;
 
+pub use lxd::{BUSYBOX_IMAGE, Lxd};
 pub use programs::{find_program, require};
 pub use s3::S3Server;
 pub use zfs::{ZfsPool, ensure_zfs_fuse, zfs_get_t_shim_dir};
