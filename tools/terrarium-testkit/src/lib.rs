@@ -20,9 +20,13 @@ mod lxd;
 mod programs;
 mod s3;
 mod support;
+mod traefik;
+mod ufw;
 mod zfs;
 
 pub use lxd::{BUSYBOX_IMAGE, Lxd};
 pub use programs::{find_program, require};
 pub use s3::S3Server;
+pub use traefik::Traefik;
+pub use ufw::UfwSandbox;
 pub use zfs::{ZfsPool, ensure_zfs_fuse, zfs_get_t_shim_dir};
