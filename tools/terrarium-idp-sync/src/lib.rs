@@ -1,5 +1,7 @@
 //! `terrarium-idp-sync`: Provision ZITADEL, check an external OIDC issuer and map the admin group in LXD.
 
+pub mod oidc;
+
 use std::ffi::OsString;
 
 use clap::{CommandFactory, FromArgMatches, Parser};

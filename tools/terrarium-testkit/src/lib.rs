@@ -17,6 +17,7 @@
 //! skip: run `tests/run`, which installs everything listed in `tests/deps/`.
 
 mod lxd;
+pub mod oidc_issuer;
 mod programs;
 mod s3;
 mod support;
