@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment shared by tests/run, the suites and the benchmarks.
 # Tools installed by tests/install-deps live here, not in system paths we do not own.
 export TERRARIUM_TEST_CACHE="${TERRARIUM_TEST_CACHE:-$HOME/.cache/terrarium-tests}"
