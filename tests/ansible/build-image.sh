@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build (once, cached) the Debian 12 systemd image the ansible suite converges.
+# Prints the path of an LXD unified image tarball. The cache key is the package list
+# and this script, so changing either rebuilds.
+#   tests/ansible/build-image.sh [MIRROR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mirror=${1:-${TERRARIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}}
+cache=${TERRARIUM_TEST_CACHE:?source tests/lib/env.sh first}/ansible-image
+packages=$(sed 's/#.*//' "$here/image-packages.txt" | awk 'NF' | paste -sd, -)
+key=$(cat "$here/image-packages.txt" "$0" | sha256sum | cut -c1-16)
+image=$cache/debian12-$key.tar
+if [ -s "$image" ]; then echo "$image"; exit 0; fi
+
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+echo "build-image: debootstrap bookworm with $packages" >&2
+debootstrap --variant=minbase --include="$packages" bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  || { tail -20 "$work/debootstrap.log" >&2; echo "build-image: debootstrap failed (log above)" >&2; exit 1; }
+echo terrarium-host > "$work/rootfs/etc/hostname"
+: > "$work/rootfs/etc/fstab"
+rm -f "$work/rootfs/etc/ssh/ssh_host_"*   # regenerated below so each image has its own
+chroot "$work/rootfs" ssh-keygen -A >/dev/null
+# The container has no network: skip units that would only wait for one.
+chroot "$work/rootfs" systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1 || true
+rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb
+printf 'architecture: x86_64\ncreation_date: %s\nproperties:\n  os: debian\n  release: bookworm\n  description: Terrarium ansible test image\n' \
+  "$(date +%s)" > "$work/metadata.yaml"
+tar -C "$work" --numeric-owner -cf "$work/image.tar" metadata.yaml rootfs
+mv "$work/image.tar" "$image"
+echo "$image"
