@@ -14,10 +14,23 @@ if [ -s "$image" ]; then echo "$image"; exit 0; fi
 
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-echo "build-image: debootstrap bookworm with $packages" >&2
-debootstrap --variant=minbase --include="$packages" bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
-  || { tail -20 "$work/debootstrap.log" >&2; echo "build-image: debootstrap failed (log above)" >&2; exit 1; }
+trap 'umount "$work/rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Stage 1: a minimal systemd system. Stage 2: the packages through apt inside the
+# chroot (apt orders their configuration; debootstrap --include alone trips on
+# cockpit's GNOME dependencies). policy-rc.d keeps services from starting in the chroot.
+echo "build-image: debootstrap bookworm, then apt-get install $packages" >&2
+debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$work/rootfs" "$mirror" >"$work/build.log" 2>&1 \
+  || { tail -20 "$work/build.log" >&2; echo "build-image: debootstrap failed (log above)" >&2; exit 1; }
+printf '#!/bin/sh\nexit 101\n' > "$work/rootfs/usr/sbin/policy-rc.d"
+chmod 755 "$work/rootfs/usr/sbin/policy-rc.d"
+cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
+mount -t proc proc "$work/rootfs/proc"
+status=0
+{ chroot "$work/rootfs" apt-get update -q && DEBIAN_FRONTEND=noninteractive chroot "$work/rootfs" \
+    apt-get install -y -q --no-install-recommends ${packages//,/ }; } >>"$work/build.log" 2>&1 || status=$?
+umount "$work/rootfs/proc"
+[ "$status" = 0 ] || { tail -20 "$work/build.log" >&2; echo "build-image: apt-get install failed (log above)" >&2; exit 1; }
+rm -f "$work/rootfs/usr/sbin/policy-rc.d" "$work/rootfs/etc/resolv.conf"
 echo terrarium-host > "$work/rootfs/etc/hostname"
 : > "$work/rootfs/etc/fstab"
 rm -f "$work/rootfs/etc/ssh/ssh_host_"*   # regenerated below so each image has its own
