@@ -1,18 +1,26 @@
-//! `terrarium-restore`: Restore containers from local snapshots or S3 backups without destroying data before its replacement is verified.
+//! `terrarium-restore`: restore containers from local snapshots or S3 backups without
+//! destroying data before its replacement is verified.
+//!
+//! Functional core, imperative shell: [`at`], [`local`] and [`plan`] are pure (restore
+//! point choice, plans, their rendering); the shell reads facts (`zfs`, `lxc`, S3),
+//! asks for a confirmation and carries out the plan's steps.
+
+pub mod args;
+pub mod at;
+pub mod confirm;
+pub mod error;
+pub mod instance;
+pub mod local;
+pub mod names;
+pub mod plan;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use terrarium_common::Exit;
-use terrarium_common::cli::GlobalArgs;
 
-/// Restore containers from local snapshots or S3 backups without destroying data before its replacement is verified.
-#[derive(Debug, Parser)]
-#[command(name = "terrarium-restore", version = terrarium_common::VERSION)]
-pub struct Args {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-}
+pub use args::Args;
+pub use error::classify;
 
 /// The clap definition, reused for the man page and shell completions.
 pub fn cli() -> clap::Command {

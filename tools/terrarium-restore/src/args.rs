@@ -1,0 +1,89 @@
+//! The command line. Restore flags live at the top level, as users of the original tool
+//! know them (`terrarium-restore --instance web --at 2026-11-28`); `list` is a subcommand.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use terrarium_common::cli::GlobalArgs;
+
+/// Restore containers from local snapshots or S3 backups without destroying data before
+/// its replacement is verified.
+///
+/// In place (the default), the instance's dataset is rolled back (local) or replaced by
+/// the reconstructed dataset (S3); with `--as-new NAME` a new dataset is made and
+/// `lxd recover` imports it. Every mode shows its plan with `--dry-run`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "terrarium-restore",
+    version = terrarium_common::VERSION,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(flatten)]
+    pub restore: RestoreArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the restore points of an instance (local snapshots, or S3 restore points)
+    List(ListArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The local ZFS snapshots (the time machine)
+    Local,
+    /// The S3 export (disaster recovery)
+    S3,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The instance (container) to restore
+    #[arg(long, value_name = "NAME", required = true)]
+    pub instance: Option<String>,
+
+    /// Where the restore point comes from
+    #[arg(long, value_enum, default_value_t = Source::Local)]
+    pub source: Source,
+
+    /// The restore point: a snapshot name fragment (`hourly`, `2026-11-28_12`) or a
+    /// timestamp (`2026-11-28`, `2026-11-28T12:00`, RFC 3339) meaning the newest restore
+    /// point taken by then (UTC unless an offset is given); default the newest
+    #[arg(long, value_name = "FRAGMENT|TIME")]
+    pub at: Option<String>,
+
+    /// Restore into a new instance NAME instead of in place, then hand off to `lxd recover`
+    #[arg(long, value_name = "NEWNAME")]
+    pub as_new: Option<String>,
+
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// S3 in place: keep the replaced dataset (renamed aside) instead of destroying it
+    #[arg(long)]
+    pub keep_old: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// The instance whose restore points to list
+    #[arg(long, value_name = "NAME")]
+    pub instance: String,
+
+    /// Where the restore points come from
+    #[arg(long, value_enum, default_value_t = Source::Local)]
+    pub source: Source,
+}
