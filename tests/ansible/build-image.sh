@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Build (once, cached) the Debian 12 systemd image the ansible suite converges.
 # Prints the path of an LXD unified image tarball. The cache key is the package list
-# and this script, so changing either rebuilds.
+# and image_format: bump it when a change here must rebuild the image.
 #   tests/ansible/build-image.sh [MIRROR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mirror=${1:-${TERRARIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}}
 cache=${TERRARIUM_TEST_CACHE:?source tests/lib/env.sh first}/ansible-image
 packages=$(sed 's/#.*//' "$here/image-packages.txt" | awk 'NF' | paste -sd, -)
-key=$(cat "$here/image-packages.txt" "$0" | sha256sum | cut -c1-16)
+image_format=2
+key=$( (cat "$here/image-packages.txt"; echo "$image_format") | sha256sum | cut -c1-16)
 image=$cache/debian12-$key.tar
 if [ -s "$image" ]; then echo "$image"; exit 0; fi
 
@@ -25,9 +26,10 @@ printf '#!/bin/sh\nexit 101\n' > "$work/rootfs/usr/sbin/policy-rc.d"
 chmod 755 "$work/rootfs/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
 mount -t proc proc "$work/rootfs/proc"
+IFS=, read -r -a package_list <<<"$packages"
 status=0
 { chroot "$work/rootfs" apt-get update -q && DEBIAN_FRONTEND=noninteractive chroot "$work/rootfs" \
-    apt-get install -y -q --no-install-recommends ${packages//,/ }; } >>"$work/build.log" 2>&1 || status=$?
+    apt-get install -y -q --no-install-recommends "${package_list[@]}"; } >>"$work/build.log" 2>&1 || status=$?
 umount "$work/rootfs/proc"
 [ "$status" = 0 ] || { tail -20 "$work/build.log" >&2; echo "build-image: apt-get install failed (log above)" >&2; exit 1; }
 rm -f "$work/rootfs/usr/sbin/policy-rc.d" "$work/rootfs/etc/resolv.conf"

@@ -17,15 +17,22 @@ for tool in lxd lxc debootstrap ansible-playbook traefik ssh-keygen; do
 done
 image=$(tests/ansible/build-image.sh)
 work=$(mktemp -d /tmp/terrarium-ansible.XXXXXX)
+chmod 0711 "$work"   # the container's mapped root must traverse to its rootfs
 cleanup() { lxd_stop; rm -rf "$work"; }
 trap cleanup EXIT
 lxd_start "$work"
 
 host=terrarium-host
-lxc image import "$image" --alias terrarium-debian12 >/dev/null
-lxc launch terrarium-debian12 "$host" -c security.nesting=true >/dev/null
+lxc image import -q "$image" --alias terrarium-debian12 >/dev/null
+lxc launch -q terrarium-debian12 "$host" -c security.nesting=true >/dev/null \
+  || { lxc info --show-log "$host" | tail -20 >&2; echo "converge: container did not start" >&2; exit 1; }
 in_host() { lxc exec "$host" -- "$@"; }
-state=$(timeout 120 lxc exec "$host" -- systemctl is-system-running --wait || true)
+state=
+for _ in $(seq 120); do
+  state=$(lxc exec "$host" -- systemctl is-system-running --wait 2>/dev/null || true)
+  case "$state" in running|degraded) break ;; esac
+  sleep 1
+done
 echo "converge: container up ($state)"
 
 fail() { echo "converge: FAIL: $*" >&2; exit 1; }
@@ -99,7 +106,7 @@ grep -qx 'passwordauthentication no' <<<"$sshd_t" || fail "sshd -T: password aut
 grep -qx 'kbdinteractiveauthentication no' <<<"$sshd_t" || fail "sshd -T: keyboard-interactive not off"
 grep -qx 'permitrootlogin without-password' <<<"$sshd_t" || fail "sshd -T: root not key-only"
 
-ufw_ports() { in_host ufw status | awk '$2 == "ALLOW" {print $1}' | sort -u | paste -sd' '; }
+ufw_ports() { in_host ufw status | awk '/ ALLOW / {print $1}' | sort -u | paste -sd' '; }
 in_host ufw status verbose | grep -q '^Status: active' || fail "ufw not active"
 in_host ufw status verbose | grep -q 'deny (incoming), allow (outgoing)' || fail "ufw default policy"
 [ "$(ufw_ports)" = "22/tcp 443/tcp 51820/udp 80/tcp" ] || fail "ufw opens $(ufw_ports)"

@@ -15,6 +15,17 @@ echo "-- ansible-lint (production profile)"
 (cd ansible && ansible-lint --offline --nocolor -p)
 echo "-- syntax check"
 ANSIBLE_CONFIG=ansible/ansible.cfg ansible-playbook -i localhost, --syntax-check ansible/site.yml
+echo "-- bad variables stop the run before any role (check mode, facts only)"
+validate() {
+  ANSIBLE_CONFIG=ansible/ansible.cfg ansible-playbook -i localhost, -c local ansible/site.yml --tags always --check \
+    -e @tests/ansible/vars/converge.json "$@" 2>&1
+}
+validate >/dev/null || { echo "ansible suite: the valid test variables were rejected" >&2; exit 1; }
+if out=$(validate -e '{"terrarium_ssh_port": 70000}'); then
+  echo "ansible suite: terrarium_ssh_port=70000 was accepted" >&2; exit 1
+fi
+grep -q "terrarium_ssh_port.maximum' 70000 is greater than the maximum" <<<"$out" \
+  || { echo "ansible suite: no clear error for terrarium_ssh_port=70000:" >&2; echo "$out" | tail -5 >&2; exit 1; }
 echo "-- shellcheck"
 shellcheck -x tests/suites/ansible.sh tests/ansible/*.sh tests/ansible/fixtures/terrarium-backup tests/ansible/fixtures/terrarium-proxy-sync
 echo "-- contract"
