@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 mirror=${1:-${TERRARIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}}
 cache=${TERRARIUM_TEST_CACHE:?source tests/lib/env.sh first}/ansible-image
 packages=$(sed 's/#.*//' "$here/image-packages.txt" | awk 'NF' | paste -sd, -)
-image_format=2
+image_format=3
 key=$( (cat "$here/image-packages.txt"; echo "$image_format") | sha256sum | cut -c1-16)
 image=$cache/debian12-$key.tar
 if [ -s "$image" ]; then echo "$image"; exit 0; fi
@@ -20,7 +20,7 @@ trap 'umount "$work/rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 # chroot (apt orders their configuration; debootstrap --include alone trips on
 # cockpit's GNOME dependencies). policy-rc.d keeps services from starting in the chroot.
 echo "build-image: debootstrap bookworm, then apt-get install $packages" >&2
-debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$work/rootfs" "$mirror" >"$work/build.log" 2>&1 \
+debootstrap --variant=minbase --components=main,contrib --include=systemd,systemd-sysv,dbus bookworm "$work/rootfs" "$mirror" >"$work/build.log" 2>&1 \
   || { tail -20 "$work/build.log" >&2; echo "build-image: debootstrap failed (log above)" >&2; exit 1; }
 printf '#!/bin/sh\nexit 101\n' > "$work/rootfs/usr/sbin/policy-rc.d"
 chmod 755 "$work/rootfs/usr/sbin/policy-rc.d"
