@@ -44,4 +44,6 @@ printf 'architecture: x86_64\ncreation_date: %s\nproperties:\n  os: debian\n  re
   "$(date +%s)" > "$work/metadata.yaml"
 tar -C "$work" --numeric-owner -cf "$work/image.tar" metadata.yaml rootfs
 mv "$work/image.tar" "$image"
+# Keep only the current image (each is ~450 MB).
+find "$cache" -maxdepth 1 -name 'debian12-*.tar' ! -name "$(basename "$image")" -delete
 echo "$image"
