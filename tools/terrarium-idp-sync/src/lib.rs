@@ -1,12 +1,31 @@
 //! `terrarium-idp-sync`: Provision ZITADEL, check an external OIDC issuer and map the admin group in LXD.
+//!
+//! - local mode (`identity.mode: local`): reconcile the `terrarium` project, its OIDC
+//!   apps, the admin role, the bootstrap admin's grant and the `groups` Action in the
+//!   self-hosted ZITADEL ([`zitadel`]); client ids and secrets go to the secrets dir;
+//! - oidc mode: verify the external issuer and the client credentials ([`oidc`]);
+//! - both: configure LXD's OIDC login and map the admin group to LXD admin ([`lxd`]).
 
+pub mod lxd;
 pub mod oidc;
+pub mod plan;
+pub mod secrets;
+pub mod zitadel;
 
 use std::ffi::OsString;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use terrarium_common::Exit;
 use terrarium_common::cli::GlobalArgs;
+use terrarium_common::config::{IdentityMode, secret_names};
+use terrarium_common::fs::RunLock;
+use terrarium_common::secret::read_secret_file;
+use terrarium_common::{Config, Exit, Paths};
+
+use plan::Report;
+
+const TOOL: &str = "terrarium-idp-sync";
 
 /// Provision ZITADEL, check an external OIDC issuer and map the admin group in LXD.
 #[derive(Debug, Parser)]
@@ -14,6 +33,26 @@ use terrarium_common::cli::GlobalArgs;
 pub struct Args {
     #[command(flatten)]
     pub global: GlobalArgs,
+
+    /// Print what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Leave LXD alone (only ZITADEL, or only the issuer check)
+    #[arg(long)]
+    pub skip_lxd: bool,
+
+    /// Reach ZITADEL's API here instead of at the issuer (e.g. its loopback address)
+    #[arg(long, value_name = "URL")]
+    pub zitadel_url: Option<String>,
+
+    /// Check this issuer instead of `identity.issuer` (oidc mode); plain http only on loopback
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// Seconds one HTTP request may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub timeout: u64,
 }
 
 /// The clap definition, reused for the man page and shell completions.
@@ -31,6 +70,134 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
         }
     };
     let args = Args::from_arg_matches(&matches)?;
-    terrarium_common::output::init_logging("terrarium-idp-sync", args.global.verbosity());
-    anyhow::bail!("not implemented yet")
+    terrarium_common::output::init_logging(TOOL, args.global.verbosity());
+    let paths = args.global.paths();
+    let config = Config::load(&paths)?;
+    let _lock = RunLock::acquire(&paths.locks_dir(), "idp-sync", Duration::from_secs(30))?;
+    let mut report = Report { dry_run: args.dry_run, ..Report::default() };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+
+    let (lxd_issuer, lxd_client_id, exit) = match config.identity.mode {
+        IdentityMode::Local => {
+            report.mode = "local".into();
+            let outcome = sync_zitadel(&args, &paths, &config, timeout, &mut report)?;
+            (config.issuer(), outcome.lxd_client_id, if outcome.admin_missing { Exit::Partial } else { Exit::Success })
+        }
+        IdentityMode::Oidc => {
+            report.mode = "oidc".into();
+            let issuer = match &args.issuer {
+                Some(issuer) => checked_override(issuer)?,
+                None => config.issuer(),
+            };
+            match verify_external(&paths, &config, &issuer, timeout, &mut report)? {
+                Some(exit) => return Ok(exit),
+                None => (issuer, config.identity.client_id.clone(), Exit::Success),
+            }
+        }
+    };
+
+    if args.skip_lxd {
+        report.note("LXD was skipped (--skip-lxd)");
+    } else {
+        let settings = lxd::LxdSettings { issuer: lxd_issuer, client_id: lxd_client_id, admin_group: config.identity.admin_group.clone(), dry_run: args.dry_run };
+        match lxd::reconcile(&settings, &mut report) {
+            Ok(summary) => report.lxd = Some(summary),
+            Err(err) => return Err(anyhow::Error::new(err).context("LXD step failed (ZITADEL and secret changes above were applied)")),
+        }
+    }
+
+    print_report(&args, &report)?;
+    if !args.dry_run {
+        save_report(&paths, &report);
+    }
+    Ok(exit)
+}
+
+fn sync_zitadel(args: &Args, paths: &Paths, config: &Config, timeout: Duration, report: &mut Report) -> anyhow::Result<zitadel::Outcome> {
+    let token_path = paths.secret(secret_names::ZITADEL_ADMIN_TOKEN);
+    let token = read_secret_file(&token_path).with_context(|| "the ZITADEL admin token is needed in local mode; store a personal access token of the Terrarium service user there".to_string())?;
+    let base = args.zitadel_url.clone().unwrap_or_else(|| config.issuer());
+    let mut client = zitadel::api::Client::new(&base, token, &token_path.display().to_string(), timeout);
+    let settings = zitadel::Settings {
+        manage_domain: config.domains.manage.clone(),
+        lxd_domain: config.domains.lxd.clone(),
+        admin_group: config.identity.admin_group.clone(),
+        admin_email: config.emails.zitadel_admin.clone(),
+        dry_run: args.dry_run,
+    };
+    Ok(zitadel::reconcile(&mut client, paths, &settings, report)?)
+}
+
+/// Verify the external issuer. `Some(exit)` when it failed (the error is printed here,
+/// once, so the exit code can say "verification failed").
+fn verify_external(paths: &Paths, config: &Config, issuer: &str, timeout: Duration, report: &mut Report) -> anyhow::Result<Option<Exit>> {
+    let client_id = config.identity.client_id.clone().unwrap_or_default();
+    let secret_file = config.identity.client_secret_file.clone().unwrap_or_default();
+    let client_secret = config.read_secret(paths, "identity.client_secret_file", &secret_file)?;
+    let client = oidc::ClientCredentials { client_id, client_secret };
+    match oidc::verify_issuer(&oidc::agent(timeout), issuer, Some(&client)) {
+        Ok(found) => {
+            let group = &config.identity.admin_group;
+            report.note(format!(
+                "the provider must put a `groups` claim (a list of group names) into the ID token or userinfo, containing `{group}` for the people who may manage this host"
+            ));
+            if found.discovery.advertises_groups() == Some(false) {
+                report.note(format!("warning: {issuer} does not list `groups` in claims_supported; make sure it emits the claim, or no one will pass the admin gate"));
+            }
+            report.issuer = Some(found);
+            Ok(None)
+        }
+        Err(err) => {
+            terrarium_common::output::report_error(TOOL, &err.to_string(), Exit::Verification);
+            Ok(Some(Exit::Verification))
+        }
+    }
+}
+
+/// `--issuer`: https anywhere, plain http only on loopback (a test or a tunnel).
+fn checked_override(issuer: &str) -> anyhow::Result<String> {
+    let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"].iter().any(|prefix| issuer.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
+    if issuer.starts_with("https://") || loopback {
+        Ok(issuer.to_string())
+    } else {
+        Err(terrarium_common::config::ConfigError::Invalid {
+            origin: "--issuer".into(),
+            key: "issuer".into(),
+            problem: format!("`{issuer}` is not an https URL"),
+            fix: "use the provider's https issuer URL (plain http only on loopback)".into(),
+        }
+        .into())
+    }
+}
+
+fn print_report(args: &Args, report: &Report) -> anyhow::Result<()> {
+    if args.global.json {
+        terrarium_common::output::print_json(report)?;
+        return Ok(());
+    }
+    let verb = if report.dry_run { "would" } else { "did" };
+    if let Some(issuer) = &report.issuer {
+        println!("issuer {} verified: discovery, {} signing key(s), client {} accepted", issuer.issuer, issuer.jwks_keys, issuer.client_id.as_deref().unwrap_or("-"));
+    }
+    if report.changes.is_empty() {
+        println!("nothing to change");
+    } else {
+        println!("{} change(s) {verb} apply:", report.changes.len());
+        for change in &report.changes {
+            println!("  {}", change.line());
+        }
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    Ok(())
+}
+
+/// Leave the last run's report for `terrariumctl status`; failing to is only a warning.
+fn save_report(paths: &Paths, report: &Report) {
+    let path = paths.report("idp-sync");
+    let written = serde_json::to_vec_pretty(report).map_err(std::io::Error::other).and_then(|json| terrarium_common::fs::atomic_write(&path, &json, 0o644));
+    if let Err(err) = written {
+        log::warn!(path = path.display().to_string(); "cannot save the run report: {err}");
+    }
 }
