@@ -71,3 +71,24 @@ fn container_gets_an_ipv4_and_serves_http_inside_the_namespace() {
     assert!(!lxd_dir.exists(), "LXD_DIR removed on drop");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true), "daemon gone");
 }
+
+#[test]
+fn two_daemons_side_by_side_are_isolated() {
+    // Tests run in parallel, each with its own daemon: the same container name in two
+    // daemons must not collide, and neither sees the other's containers.
+    let started = std::time::Instant::now();
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(Lxd::start);
+        let b = scope.spawn(Lxd::start);
+        (a.join().expect("first daemon"), b.join().expect("second daemon"))
+    });
+    eprintln!("two daemons ready in {:?}", started.elapsed());
+    let ip_a = a.launch("same", &[("user.which", "a")]);
+    let ip_b = b.launch("same", &[("user.which", "b")]);
+    assert!(!ip_a.is_empty() && !ip_b.is_empty());
+    assert_eq!(a.lxc(&["config", "get", "same", "user.which"]).trim(), "a");
+    assert_eq!(b.lxc(&["config", "get", "same", "user.which"]).trim(), "b");
+    a.lxc(&["delete", "--force", "same"]);
+    assert_eq!(a.lxc(&["list", "--format", "csv", "-c", "n"]).trim(), "");
+    assert_eq!(b.lxc(&["list", "--format", "csv", "-c", "n"]).trim(), "same");
+}
