@@ -1,4 +1,8 @@
-//! `terrarium-install`: Set up a Terrarium host, interactively or from flags, verifying before persisting.
+//! `terrarium-install`: set up a Terrarium host, interactively or from flags, verifying
+//! before persisting. The library also holds `terrarium-reconfigure` and
+//! `terrarium-status` (thin binaries over [`reconfigure`] and [`status`]) and the
+//! pieces `terrarium-set` reuses: flag groups, resolution, preflight, persisting and
+//! the Ansible hand-off.
 
 use std::ffi::OsString;
 
@@ -6,12 +10,32 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use terrarium_common::Exit;
 use terrarium_common::cli::GlobalArgs;
 
+pub mod ansible;
+pub mod args;
+pub mod cleanup;
+pub mod errors;
+pub mod host_facts;
+pub mod install;
+pub mod interactive;
+pub mod persist;
+pub mod preflight;
+pub mod reconfigure;
+pub mod resolve;
+pub mod secrets;
+pub mod status;
+pub mod storage;
+pub mod verify;
+
+pub use errors::exit_for;
+
 /// Set up a Terrarium host, interactively or from flags, verifying before persisting.
 #[derive(Debug, Parser)]
 #[command(name = "terrarium-install", version = terrarium_common::VERSION)]
 pub struct Args {
     #[command(flatten)]
     pub global: GlobalArgs,
+    #[command(flatten)]
+    pub install: args::InstallArgs,
 }
 
 /// The clap definition, reused for the man page and shell completions.
@@ -28,7 +52,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
             return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
         }
     };
-    let args = Args::from_arg_matches(&matches)?;
+    let mut args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-install", args.global.verbosity());
-    anyhow::bail!("not implemented yet")
+    let paths = args.global.paths();
+    install::run(&mut args.install, &paths, args.global.json, verify::network())
 }

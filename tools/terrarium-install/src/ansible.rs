@@ -1,0 +1,116 @@
+//! The hand-off to Ansible: the `terrarium_*` variables of the persisted config plus
+//! the one-time secrets, each in a 0600 temporary file, and
+//! `ansible-playbook -c local -i localhost, site.yml -e @vars -e @secrets`, streamed.
+
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{Map, Value};
+use terrarium_common::config::ansible_vars;
+use terrarium_common::secret::Secret;
+use terrarium_common::{Config, Paths};
+
+use crate::cleanup::{ChildGuard, SecretDir};
+
+/// Run this playbook instead of the packaged `site.yml` (tests, development).
+pub const PLAYBOOK_ENV: &str = "TERRARIUM_PLAYBOOK";
+/// Where `--render-only` leaves the variables (no one-time secrets), for review and images.
+pub const RENDERED_VARS_FILE: &str = "/var/lib/terrarium/ansible-vars.json";
+
+/// Values Ansible needs once and that are never persisted.
+#[derive(Debug, Clone, Default)]
+pub struct OneTimeSecrets {
+    /// Set as root's password so Cockpit (PAM) can log in.
+    pub root_password: Option<Secret>,
+}
+
+impl OneTimeSecrets {
+    /// `{"terrarium_root_password": ...}`: the only place the value is written.
+    fn to_json(&self) -> String {
+        let mut map = Map::new();
+        if let Some(password) = &self.root_password {
+            map.insert("terrarium_root_password".into(), Value::from(password.expose()));
+        }
+        Value::Object(map).to_string()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnsibleError {
+    #[error("no playbook at {0}; install the terrarium packages (or use --render-only to stop before Ansible)")]
+    NoPlaybook(PathBuf),
+    #[error("`ansible-playbook` was not found; install ansible-core (apt install ansible-core)")]
+    NotInstalled,
+    #[error("cannot prepare the Ansible variables: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("ansible-playbook failed ({0}); the config is saved: fix the cause and run `terrariumctl reconfigure`")]
+    Failed(String),
+}
+
+/// The playbook to run: `TERRARIUM_PLAYBOOK`, else the packaged one under the root.
+pub fn playbook(paths: &Paths) -> PathBuf {
+    match std::env::var_os(PLAYBOOK_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => paths.ansible_dir().join("site.yml"),
+    }
+}
+
+/// The variables as pretty JSON (what `--render-only` writes).
+pub fn vars_json(config: &Config) -> String {
+    let mut text = serde_json::to_string_pretty(&Value::Object(ansible_vars(config))).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+/// Write the variables for review (`--render-only`), mode 0600.
+pub fn render_vars(paths: &Paths, config: &Config) -> std::io::Result<PathBuf> {
+    let path = paths.host(RENDERED_VARS_FILE);
+    terrarium_common::fs::write_if_changed(&path, vars_json(config).as_bytes(), 0o600)?;
+    Ok(path)
+}
+
+/// Converge the host to `config`. The temporary files are gone when this returns,
+/// whatever happened, and on interrupt (see [`crate::cleanup`]).
+pub fn reconcile(paths: &Paths, config: &Config, once: &OneTimeSecrets, output_to_stderr: bool) -> Result<(), AnsibleError> {
+    let playbook = playbook(paths);
+    if !playbook.is_file() {
+        return Err(AnsibleError::NoPlaybook(playbook));
+    }
+    let dir = SecretDir::new()?;
+    let vars = dir.write("vars.json", vars_json(config).as_bytes())?;
+    let secrets = dir.write("secrets.json", once.to_json().as_bytes())?;
+    log::info!(playbook = playbook.display().to_string().as_str(); "running ansible-playbook");
+    let status = run_playbook(&playbook, &vars, &secrets, output_to_stderr);
+    drop(dir);
+    status
+}
+
+fn run_playbook(playbook: &Path, vars: &Path, secrets: &Path, output_to_stderr: bool) -> Result<(), AnsibleError> {
+    let mut command = Command::new("ansible-playbook");
+    command
+        .args(["-c", "local", "-i", "localhost,"])
+        .arg(playbook)
+        .arg("-e")
+        .arg(format!("@{}", vars.display()))
+        .arg("-e")
+        .arg(format!("@{}", secrets.display()))
+        .stdin(Stdio::null());
+    if std::io::stdout().is_terminal() {
+        command.env("ANSIBLE_FORCE_COLOR", "1");
+    }
+    if output_to_stderr {
+        // --json keeps stdout for the result; Ansible's progress goes to stderr.
+        command.stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?));
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(AnsibleError::NotInstalled),
+        Err(err) => return Err(err.into()),
+    };
+    let guard = ChildGuard::new(child.id());
+    let status = child.wait()?;
+    drop(guard);
+    if status.success() { Ok(()) } else { Err(AnsibleError::Failed(status.to_string())) }
+}

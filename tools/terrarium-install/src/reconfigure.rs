@@ -1,0 +1,54 @@
+//! `terrarium-reconfigure` (`terrariumctl reconfigure`): converge the host to the
+//! persisted config with Ansible, changing nothing in the config.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use terrarium_common::cli::GlobalArgs;
+use terrarium_common::fs::RunLock;
+use terrarium_common::{Config, Exit};
+
+use crate::ansible::{self, OneTimeSecrets};
+use crate::install::CONFIG_LOCK;
+
+/// Converge this host to /etc/terrarium/config.yaml with the packaged Ansible playbook.
+#[derive(Debug, Parser)]
+#[command(name = "terrarium-reconfigure", version = terrarium_common::VERSION)]
+pub struct Args {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Print the Ansible variables that would be passed, and stop
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn cli() -> clap::Command {
+    Args::command()
+}
+
+pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
+    let matches = match cli().try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(err) => {
+            let _ = err.print();
+            return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
+        }
+    };
+    let args = Args::from_arg_matches(&matches)?;
+    terrarium_common::output::init_logging("terrarium-reconfigure", args.global.verbosity());
+    let paths = args.global.paths();
+    let _lock = RunLock::acquire(&paths.locks_dir(), CONFIG_LOCK, Duration::ZERO)?;
+    let config = Config::load(&paths)?;
+    if args.dry_run {
+        print!("{}", ansible::vars_json(&config));
+        return Ok(Exit::Success);
+    }
+    ansible::reconcile(&paths, &config, &OneTimeSecrets::default(), args.global.json)?;
+    if args.global.json {
+        terrarium_common::output::print_json(&serde_json::json!({"reconciled": true}))?;
+    } else {
+        println!("host converged");
+    }
+    Ok(Exit::Success)
+}
