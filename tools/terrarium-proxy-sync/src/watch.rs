@@ -135,7 +135,7 @@ fn start_monitor(sender: Sender<Event>) -> anyhow::Result<sync_monitor::Monitor>
 /// Instance and profile lifecycle events can change labels, states or addresses.
 fn relevant(action: &str) -> bool {
     (action.starts_with("instance-") || action.starts_with("profile-"))
-        && !["log", "file", "console", "exec", "metadata"].iter().any(|noise| action.contains(noise))
+        && !action.split('-').any(|word| ["log", "file", "console", "exec", "metadata"].contains(&word))
 }
 
 mod sync_monitor {

@@ -143,7 +143,7 @@ fn twenty_concurrent_runs_end_in_one_identical_state() {
     }
     let instances = instances_file(&concurrent, &one_instance(label));
     let children: Vec<_> = (0..20).map(|_| {
-        let mut command = std::process::Command::from(concurrent.command());
+        let mut command = concurrent.std_command();
         command.arg("--instances").arg(&instances).arg("--lock-wait").arg("120");
         command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
     }).collect();

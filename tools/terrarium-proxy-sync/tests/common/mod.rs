@@ -166,8 +166,8 @@ impl Host {
     }
 
     /// The tool with `--root`, the stand-ins first on PATH and human logs.
-    pub fn command(&self) -> assert_cmd::Command {
-        let mut command = assert_cmd::Command::cargo_bin("terrarium-proxy-sync").unwrap();
+    pub fn std_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("terrarium-proxy-sync"));
         let path = format!("{}:{}", self.shims().display(), std::env::var("PATH").unwrap_or_default());
         command
             .arg("--root")
@@ -179,6 +179,10 @@ impl Host {
             .env_remove("TERRARIUM_ROOT")
             .env_remove("TERRARIUM_LOG");
         command
+    }
+
+    pub fn command(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.std_command())
     }
 
     /// Run with `--instances FILE` and more arguments.
