@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Keep the playbook in step with the Rust side of its contracts:
 - vars.schema.json declares exactly the names terrarium_common::config::ansible_vars emits,
   and a complete example of them (vars/converge.json) validates;

@@ -35,7 +35,12 @@ for _ in $(seq 120); do
 done
 echo "converge: container up ($state)"
 
-fail() { echo "converge: FAIL: $*" >&2; exit 1; }
+fail() {
+  echo "converge: FAIL: $*" >&2
+  echo "converge: container journal (last 40 lines):" >&2
+  lxc exec "$host" -- journalctl --no-pager -n 40 >&2 2>/dev/null || true
+  exit 1
+}
 
 # What the Debian packages and terrarium-install would have put on the host.
 push() { lxc file push -p --mode "$3" "$1" "$host$2" >/dev/null; }
@@ -51,6 +56,7 @@ for unit in tests/ansible/fixtures/units/*; do
 done
 ssh-keygen -q -t ed25519 -N '' -C terrarium-test -f "$work/id_ed25519"
 push "$work/id_ed25519.pub" /root/.ssh/authorized_keys 0600
+push tests/ansible/fixtures/config.yaml /etc/terrarium/config.yaml 0600
 printf 'test-client-secret\n' > "$work/oidc-client-secret"
 push "$work/oidc-client-secret" /etc/terrarium/secrets/oidc-client-secret 0600
 # No mirror is reachable from the container: record a fresh apt index the way a host
