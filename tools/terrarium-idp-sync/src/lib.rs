@@ -15,12 +15,11 @@ pub mod zitadel;
 use std::ffi::OsString;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::config::{IdentityMode, secret_names};
 use terrarium_common::fs::RunLock;
-use terrarium_common::secret::read_secret_file;
+use terrarium_common::secret::{SecretError, read_secret_file};
 use terrarium_common::{Config, Exit, Paths};
 
 use plan::Report;
@@ -115,7 +114,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
 
 fn sync_zitadel(args: &Args, paths: &Paths, config: &Config, timeout: Duration, report: &mut Report) -> anyhow::Result<zitadel::Outcome> {
     let token_path = paths.secret(secret_names::ZITADEL_ADMIN_TOKEN);
-    let token = read_secret_file(&token_path).with_context(|| "the ZITADEL admin token is needed in local mode; store a personal access token of the Terrarium service user there".to_string())?;
+    let token = read_secret_file(&token_path).map_err(|err| {
+        let why = match err {
+            SecretError::Unreadable { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        anyhow::anyhow!(
+            "no usable ZITADEL admin token at {} ({why}); create a personal access token for the Terrarium service user (ORG_OWNER) in ZITADEL and write it there with mode 0600",
+            token_path.display()
+        )
+    })?;
     let base = args.zitadel_url.clone().unwrap_or_else(|| config.issuer());
     let mut client = zitadel::api::Client::new(&base, token, &token_path.display().to_string(), timeout);
     let settings = zitadel::Settings {
@@ -175,14 +183,19 @@ fn print_report(args: &Args, report: &Report) -> anyhow::Result<()> {
         terrarium_common::output::print_json(report)?;
         return Ok(());
     }
-    let verb = if report.dry_run { "would" } else { "did" };
+
     if let Some(issuer) = &report.issuer {
         println!("issuer {} verified: discovery, {} signing key(s), client {} accepted", issuer.issuer, issuer.jwks_keys, issuer.client_id.as_deref().unwrap_or("-"));
     }
     if report.changes.is_empty() {
         println!("nothing to change");
     } else {
-        println!("{} change(s) {verb} apply:", report.changes.len());
+        let count = report.changes.len();
+        if report.dry_run {
+            println!("{count} change(s) planned (dry run, nothing changed):");
+        } else {
+            println!("{count} change(s) applied:");
+        }
         for change in &report.changes {
             println!("  {}", change.line());
         }

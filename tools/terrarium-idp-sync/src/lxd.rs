@@ -212,6 +212,7 @@ fn lxc(args: &[&str]) -> Result<String, LxdError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -256,6 +256,7 @@ fn get_json(agent: &ureq::Agent, _issuer: &str, url: &str) -> Result<serde_json:
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -1,6 +1,8 @@
 //! Snapshots of what the real binary prints. The issuer is terrarium-testkit's
 //! TestIssuer on loopback; ZITADEL is the contract stand-in of tests/support.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

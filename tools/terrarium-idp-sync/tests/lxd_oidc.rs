@@ -4,6 +4,8 @@
 //! Debian's LXD 5.0 has neither. ZITADEL is the contract stand-in of
 //! tests/support/zitadel_standin.rs.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

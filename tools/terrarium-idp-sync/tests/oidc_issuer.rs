@@ -2,6 +2,8 @@
 //! loopback (`terrarium_testkit::oidc_issuer::TestIssuer`, a stand-in for an external
 //! provider, which cannot run here).
 
+#![allow(clippy::unwrap_used)]
+
 use terrarium_common::secret::Secret;
 use terrarium_idp_sync::oidc::{self, ClientCredentials, OidcError};
 use terrarium_testkit::oidc_issuer::{IssuerMode, TestIssuer};

@@ -3,6 +3,8 @@
 //! the Management API v1 calls ZITADEL's published API reference describes, that a
 //! second run only reads, and that drifted objects are repaired.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

@@ -239,6 +239,7 @@ pub fn trigger_action_ids(flow: &Value, trigger: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

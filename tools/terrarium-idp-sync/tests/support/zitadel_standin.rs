@@ -13,7 +13,7 @@
 //! Every request must carry `Authorization: Bearer <token>` (else `401`), and every
 //! call is recorded so tests can assert exactly what a run did.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
