@@ -1,10 +1,36 @@
 //! `terrarium-backup`: ZFS time machine and S3 disaster-recovery export with verified, chain-aware manifests.
+//!
+//! Library modules shared with `terrarium-restore` (stable API):
+//! - [`manifest`]: the JSON manifest of one exported stream, parse and validate;
+//! - [`keys`]: the S3 key layout;
+//! - [`zfs`]: a typed wrapper over the `zfs` command line, with capability detection;
+//! - [`s3`]: the S3 [`s3::Store`]: streaming multipart upload, streaming download, probe;
+//! - [`chain`]: resolve and check the manifest chain of a restore point;
+//! - [`remote`]: read an instance's manifests and objects from S3;
+//! - [`pipeline`]: zfs send → zstd → S3 and S3 → zstd -d → zfs receive, hashed.
+
+pub mod chain;
+pub mod keys;
+pub mod manifest;
+pub mod pipeline;
+pub mod remote;
+pub mod retention;
+pub mod s3;
+pub mod sanoid;
+pub mod zfs;
+
+/// The version stamped into manifests.
+pub const VERSION: &str = terrarium_common::VERSION;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use terrarium_common::Exit;
 use terrarium_common::cli::GlobalArgs;
+
+mod cmd;
+mod context;
+mod state;
 
 /// ZFS time machine and S3 disaster-recovery export with verified, chain-aware manifests.
 #[derive(Debug, Parser)]
@@ -12,6 +38,72 @@ use terrarium_common::cli::GlobalArgs;
 pub struct Args {
     #[command(flatten)]
     pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render /etc/sanoid/sanoid.conf for <pool>/containers from the config's retention
+    SanoidConfig {
+        /// Print the file and whether it would change; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show local snapshots and, when S3 is enabled, the S3 restore points per instance
+    List {
+        /// Only this instance
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+        /// Local snapshots only, even when S3 is enabled
+        #[arg(long)]
+        local: bool,
+    },
+    /// Export the newest snapshot of each container to S3 (incremental when possible)
+    Export {
+        /// Only these instances (repeatable)
+        #[arg(long, value_name = "NAME")]
+        instance: Vec<String>,
+        /// Send full streams even when an incremental is possible
+        #[arg(long)]
+        full: bool,
+        /// Print what would be sent; send nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete S3 restore points beyond the retention, never a link a kept one needs
+    Prune {
+        /// Print what would be deleted; delete nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check every restore point's chain and objects; --deep also restores into a scratch dataset
+    Verify {
+        /// Only this instance
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+        /// Download, check SHA-256 and receive the newest chain into a scratch dataset
+        #[arg(long)]
+        deep: bool,
+    },
+    /// Replicate <pool>/containers with syncoid to the configured target
+    Replicate {
+        /// Replicate to this local dataset instead of syncoid.target (a second pool)
+        #[arg(long, value_name = "DATASET")]
+        to: Option<String>,
+        /// Print the syncoid command; run nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Upload stdin through the export pipeline (zstd, multipart) as KEY (benchmarks)
+    #[command(hide = true)]
+    Stream {
+        #[arg(long)]
+        key: String,
+        /// Expected stream size in bytes (sizes the upload parts)
+        #[arg(long)]
+        size_hint: Option<u64>,
+    },
 }
 
 /// The clap definition, reused for the man page and shell completions.
@@ -30,5 +122,5 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     };
     let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-backup", args.global.verbosity());
-    anyhow::bail!("not implemented yet")
+    cmd::dispatch(&args)
 }

@@ -1,0 +1,416 @@
+//! `terrarium-backup export`: the newest snapshot of each container, to S3.
+
+use serde::Serialize;
+use terrarium_common::Exit;
+use terrarium_common::fs::atomic_write;
+use terrarium_common::output::{byte_progress, print_json};
+use time::OffsetDateTime;
+
+use super::{human_bytes, lock, now};
+use crate::chain::Catalog;
+use crate::context::Context;
+use crate::keys::KeyLayout;
+use crate::manifest::{Kind, Manifest, SCHEMA_VERSION, SnapshotRef};
+use crate::pipeline::{PipelineError, compress_and_upload};
+use crate::retention::full_is_due;
+use crate::s3::{S3Error, Store};
+use crate::state::{self, PendingUpload};
+use crate::zfs::{ContainerDataset, HOLD_TAG, Snapshot, Zfs};
+
+/// What to do for one instance (pure: from the local snapshots and the recorded state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    NoSnapshot,
+    UpToDate { snapshot: Snapshot },
+    Send { snapshot: Snapshot, base: Option<Snapshot>, reason: String },
+}
+
+pub(crate) struct Inputs<'a> {
+    pub local: &'a [Snapshot],
+    pub last: Option<&'a str>,
+    /// The local catalog of the instance.
+    pub catalog: &'a [Manifest],
+    pub full_every_days: u32,
+    pub force_full: bool,
+    pub now: OffsetDateTime,
+}
+
+pub(crate) fn decide(inputs: &Inputs<'_>) -> Decision {
+    let Some(newest) = inputs.local.last() else { return Decision::NoSnapshot };
+    let catalog = Catalog::new(inputs.catalog.iter().cloned());
+    let last_manifest = inputs.last.and_then(|name| catalog.find(name));
+    let last_local = inputs.last.and_then(|name| {
+        inputs.local.iter().find(|s| s.name == name && last_manifest.is_none_or(|m| m.snapshot.guid == s.guid))
+    });
+    if last_local.is_some_and(|s| s.guid == newest.guid) {
+        return Decision::UpToDate { snapshot: newest.clone() };
+    }
+    let full = |reason: String| Decision::Send { snapshot: newest.clone(), base: None, reason };
+    if inputs.force_full {
+        return full("--full was given".into());
+    }
+    let Some(last) = inputs.last else { return full("first export of this instance".into()) };
+    let Some(base) = last_local else {
+        return full(format!("the last exported snapshot {last} no longer exists locally, so no incremental is possible"));
+    };
+    if let Some(chain) = last_manifest.and_then(|m| catalog.chain_of(m).ok()) {
+        if full_is_due(chain.full().finished_at, inputs.full_every_days, inputs.now) {
+            return full(format!("the chain's full stream is older than {} days (backup.s3_retention.full_every_days)", inputs.full_every_days));
+        }
+    }
+    Decision::Send { snapshot: newest.clone(), base: Some(base.clone()), reason: format!("incremental from {last}") }
+}
+
+/// One instance's line in the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Item {
+    instance: String,
+    dataset: String,
+    /// exported, up_to_date, no_snapshot, planned or failed
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<Kind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compressed_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The report of a run (also left at reports/backup-export.json for `terrariumctl status`).
+#[derive(Debug, Serialize)]
+struct Report {
+    tool_version: &'static str,
+    dry_run: bool,
+    ok: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    finished_at: OffsetDateTime,
+    instances: Vec<Item>,
+}
+
+pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> anyhow::Result<Exit> {
+    let _lock = if dry_run { None } else { Some(lock(ctx)?) };
+    let started_at = now();
+    let zfs = Zfs::new();
+    let datasets = zfs.container_datasets(ctx.pool())?;
+    for name in only {
+        if !datasets.iter().any(|d| &d.instance == name) {
+            return Err(anyhow::Error::new(UnknownInstance(format!("{}/containers/{name}", ctx.pool()))));
+        }
+    }
+    let selected: Vec<&ContainerDataset> = datasets.iter().filter(|d| only.is_empty() || only.contains(&d.instance)).collect();
+    let (store, keys) = ctx.store()?;
+    if !dry_run {
+        abort_stale_uploads(ctx, &store, &keys);
+    }
+    let mut items = Vec::new();
+    for dataset in selected {
+        let item = match export_one(ctx, &zfs, &store, &keys, dataset, force_full, dry_run) {
+            Ok(item) => item,
+            Err(err) => {
+                let error = format!("{err:#}");
+                log::error!(instance = dataset.instance.as_str(); "export failed: {error}");
+                Item { instance: dataset.instance.clone(), dataset: dataset.dataset.clone(), status: "failed", error: Some(error), ..Item::default() }
+            }
+        };
+        items.push(item);
+    }
+    let failed = items.iter().filter(|i| i.status == "failed").count();
+    let report = Report { tool_version: crate::VERSION, dry_run, ok: failed == 0, started_at, finished_at: now(), instances: items };
+    if !dry_run {
+        let path = ctx.paths.report("backup-export");
+        let text = serde_json::to_string_pretty(&report)? + "\n";
+        atomic_write(&path, text.as_bytes(), 0o644).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    if ctx.json {
+        print_json(&report)?;
+    }
+    Ok(match failed {
+        0 => Exit::Success,
+        n if n == report.instances.len() => {
+            let first = report.instances.iter().find_map(|i| i.error.clone()).unwrap_or_default();
+            anyhow::bail!("export failed for every instance; first error: {first}")
+        }
+        _ => Exit::Partial,
+    })
+}
+
+/// An `--instance` that has no dataset (bad input: exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("no container dataset {0}; `terrarium-backup list` shows the instances")]
+pub(crate) struct UnknownInstance(pub String);
+
+/// Abort uploads a killed run left behind: the ones recorded locally, and (where the
+/// server can list them) any incomplete upload under this host's prefix. We hold the
+/// lock, so none of them is in progress.
+fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
+    for (instance, pending) in state::pending_uploads(&ctx.paths) {
+        match store.abort_upload(&pending.key, &pending.upload_id) {
+            Ok(()) => log::info!(instance = instance.as_str(), key = pending.key.as_str(); "aborted the upload an interrupted run left"),
+            Err(err) => log::debug!(key = pending.key.as_str(); "upload already gone: {err}"),
+        }
+        if let Err(err) = state::clear_pending(&ctx.paths, &instance) {
+            log::warn!("{err:#}");
+        }
+    }
+    match store.incomplete_uploads(&keys.host_prefix()) {
+        Ok(uploads) => {
+            for upload in uploads {
+                if let Err(err) = store.abort_upload(&upload.key, &upload.upload_id) {
+                    log::warn!(key = upload.key.as_str(); "could not abort an incomplete upload: {err}");
+                }
+            }
+        }
+        // Some S3-compatible servers cannot list multipart uploads; the local record covers us.
+        Err(err) => log::debug!("cannot list incomplete uploads: {err}"),
+    }
+}
+
+fn export_one(ctx: &Context, zfs: &Zfs, store: &Store, keys: &KeyLayout, dataset: &ContainerDataset, force_full: bool, dry_run: bool) -> anyhow::Result<Item> {
+    let instance = dataset.instance.as_str();
+    let local = zfs.snapshots(&dataset.dataset)?;
+    let catalog = state::read_catalog(&ctx.paths, instance);
+    let last = state::read_last(&ctx.paths, instance);
+    let decision = decide(&Inputs {
+        local: &local,
+        last: last.as_deref(),
+        catalog: &catalog,
+        full_every_days: ctx.config.backup.s3_retention.full_every_days,
+        force_full,
+        now: now(),
+    });
+    let mut item = Item { instance: instance.to_string(), dataset: dataset.dataset.clone(), ..Item::default() };
+    let (snapshot, base, reason) = match decision {
+        Decision::NoSnapshot => {
+            log::warn!(instance = instance; "no snapshot to export yet (sanoid takes them)");
+            item.status = "no_snapshot";
+            return Ok(item);
+        }
+        Decision::UpToDate { snapshot } => {
+            log::info!(instance = instance, snapshot = snapshot.name.as_str(); "already exported");
+            item.status = "up_to_date";
+            item.snapshot = Some(snapshot.name);
+            return Ok(item);
+        }
+        Decision::Send { snapshot, base, reason } => (snapshot, base, reason),
+    };
+    let kind = if base.is_some() { Kind::Incremental } else { Kind::Full };
+    let key = keys.stream_key(instance, &snapshot.name);
+    item.kind = Some(kind);
+    item.snapshot = Some(snapshot.name.clone());
+    item.base = base.as_ref().map(|b| b.name.clone());
+    item.reason = Some(reason.clone());
+    item.object_key = Some(key.clone());
+    if dry_run {
+        log::info!(instance = instance, kind = kind.as_str(), snapshot = snapshot.name.as_str(); "would export: {reason}");
+        item.status = "planned";
+        return Ok(item);
+    }
+    log::info!(instance = instance, kind = kind.as_str(), snapshot = snapshot.name.as_str(); "exporting: {reason}");
+    let holds = zfs.capabilities()?.holds;
+    if holds {
+        zfs.hold(HOLD_TAG, &snapshot.full_name())?;
+    }
+    let sent = send_and_record(ctx, zfs, store, keys, instance, &snapshot, base.as_ref(), kind, &key);
+    if holds {
+        // Keep exactly one hold: on the last exported snapshot (the next incremental's base).
+        let keep = if sent.is_ok() { snapshot.name.clone() } else { last.clone().unwrap_or_default() };
+        for stale in [Some(snapshot.name.as_str()), last.as_deref()].into_iter().flatten() {
+            if stale != keep {
+                if let Err(err) = zfs.release(HOLD_TAG, &format!("{}@{stale}", dataset.dataset)) {
+                    log::warn!(instance = instance; "could not release the hold on {stale}: {err}");
+                }
+            }
+        }
+    }
+    let manifest = sent?;
+    log::info!(
+        instance = instance, kind = kind.as_str(), snapshot = snapshot.name.as_str(),
+        raw_bytes = manifest.raw_bytes, compressed_bytes = manifest.compressed_bytes;
+        "exported {} → {}", human_bytes(manifest.raw_bytes), human_bytes(manifest.compressed_bytes)
+    );
+    item.status = "exported";
+    item.raw_bytes = Some(manifest.raw_bytes);
+    item.compressed_bytes = Some(manifest.compressed_bytes);
+    item.seconds = Some((manifest.finished_at - manifest.started_at).as_seconds_f64());
+    Ok(item)
+}
+
+/// Send, upload, then record: manifest in S3, local catalog, lastsnapshots (in that
+/// order, each only after the previous succeeded).
+#[allow(clippy::too_many_arguments)]
+fn send_and_record(
+    ctx: &Context,
+    zfs: &Zfs,
+    store: &Store,
+    keys: &KeyLayout,
+    instance: &str,
+    snapshot: &Snapshot,
+    base: Option<&Snapshot>,
+    kind: Kind,
+    key: &str,
+) -> anyhow::Result<Manifest> {
+    let snapshot_name = snapshot.full_name();
+    let base_name = base.map(Snapshot::full_name);
+    let hint = zfs.send_size_estimate(&snapshot_name, base_name.as_deref()).ok();
+    let level = ctx.config.backup.zstd_level;
+    let started_at = now();
+    let bar = byte_progress(hint, instance);
+    let mut send = zfs.send(&snapshot_name, base_name.as_deref())?;
+    let stdout = send.take_stdout().ok_or_else(|| anyhow::anyhow!("zfs send has no stdout"))?;
+    let mut send = Some(send);
+    let paths = &ctx.paths;
+    let mut record_error = None;
+    let uploaded = compress_and_upload(
+        store,
+        key,
+        stdout,
+        level,
+        hint,
+        &|n| bar.inc(n),
+        &mut |upload_id| {
+            let pending = PendingUpload { key: key.to_string(), upload_id: upload_id.to_string() };
+            if let Err(err) = state::record_pending(paths, instance, &pending) {
+                record_error = Some(err);
+            }
+        },
+        &mut || match send.take() {
+            Some(running) => running.finish().map_err(|e| PipelineError::Zfs(e.into())),
+            None => Ok(()),
+        },
+    );
+    bar.finish_and_clear();
+    let uploaded = match uploaded {
+        Ok(uploaded) => uploaded,
+        Err(err) => {
+            if let Some(running) = send.take() {
+                running.kill();
+            }
+            // The upload was aborted; nothing is pending any more.
+            let _ = state::clear_pending(paths, instance);
+            return Err(err.into());
+        }
+    };
+    if let Some(err) = record_error {
+        log::warn!("{err:#}");
+    }
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        host: keys.host().to_string(),
+        instance: instance.to_string(),
+        dataset: snapshot.dataset.clone(),
+        snapshot: SnapshotRef { name: snapshot.name.clone(), guid: snapshot.guid, createtxg: snapshot.createtxg },
+        base: base.map(|b| SnapshotRef { name: b.name.clone(), guid: b.guid, createtxg: b.createtxg }),
+        kind,
+        object_key: key.to_string(),
+        raw_bytes: uploaded.raw_bytes,
+        compressed_bytes: uploaded.compressed_bytes,
+        sha256: uploaded.sha256,
+        compression: "zstd".into(),
+        zstd_level: level,
+        tool_version: crate::VERSION.to_string(),
+        started_at,
+        finished_at: now(),
+    };
+    manifest.validate(key)?;
+    store.put_bytes(&keys.manifest_key(instance, &snapshot.name), manifest.to_json().into_bytes()).map_err(upload_context)?;
+    state::clear_pending(paths, instance)?;
+    state::write_catalog(paths, &manifest)?;
+    state::write_last(paths, instance, &snapshot.name)?;
+    Ok(manifest)
+}
+
+fn upload_context(err: S3Error) -> anyhow::Error {
+    anyhow::Error::new(err).context("writing the manifest (the stream was uploaded; the next run exports it again)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(name: &str, guid: u64, txg: u64) -> Snapshot {
+        Snapshot { dataset: "t/containers/web".into(), name: name.into(), guid, createtxg: txg }
+    }
+
+    fn manifest_of(s: &Snapshot, base: Option<&Snapshot>, finished: OffsetDateTime) -> Manifest {
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            host: "h".into(),
+            instance: "web".into(),
+            dataset: s.dataset.clone(),
+            snapshot: SnapshotRef { name: s.name.clone(), guid: s.guid, createtxg: s.createtxg },
+            base: base.map(|b| SnapshotRef { name: b.name.clone(), guid: b.guid, createtxg: b.createtxg }),
+            kind: if base.is_some() { Kind::Incremental } else { Kind::Full },
+            object_key: format!("h/web/{}.zfs.zst", s.name),
+            raw_bytes: 1,
+            compressed_bytes: 1,
+            sha256: "0".repeat(64),
+            compression: "zstd".into(),
+            zstd_level: 3,
+            tool_version: "t".into(),
+            started_at: finished,
+            finished_at: finished,
+        }
+    }
+
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-02-01 00:00:00 UTC);
+
+    fn decide_with(local: &[Snapshot], last: Option<&str>, catalog: &[Manifest], force_full: bool) -> Decision {
+        decide(&Inputs { local, last, catalog, full_every_days: 30, force_full, now: NOW })
+    }
+
+    #[test]
+    fn first_export_is_full() {
+        let local = [snap("a", 1, 10)];
+        assert!(matches!(decide_with(&local, None, &[], false), Decision::Send { base: None, reason, .. } if reason.contains("first export")));
+        assert_eq!(decide_with(&[], None, &[], false), Decision::NoSnapshot);
+    }
+
+    #[test]
+    fn incremental_from_the_last_exported_snapshot() {
+        let (a, b) = (snap("a", 1, 10), snap("b", 2, 20));
+        let catalog = [manifest_of(&a, None, NOW - time::Duration::days(1))];
+        let decision = decide_with(&[a.clone(), b.clone()], Some("a"), &catalog, false);
+        assert_eq!(decision, Decision::Send { snapshot: b, base: Some(a.clone()), reason: "incremental from a".into() });
+        assert!(matches!(decide_with(std::slice::from_ref(&a), Some("a"), &catalog, false), Decision::UpToDate { .. }));
+    }
+
+    #[test]
+    fn a_base_pruned_locally_or_recreated_means_a_full_that_says_why() {
+        let (a, b) = (snap("a", 1, 10), snap("b", 2, 20));
+        let catalog = [manifest_of(&a, None, NOW)];
+        let decision = decide_with(std::slice::from_ref(&b), Some("a"), &catalog, false);
+        assert!(matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains("no longer exists locally")), "{decision:?}");
+        // Same name, different GUID: not the snapshot we exported.
+        let decision = decide_with(&[snap("a", 99, 10), b], Some("a"), &catalog, false);
+        assert!(matches!(decision, Decision::Send { base: None, .. }));
+    }
+
+    #[test]
+    fn a_new_full_every_full_every_days() {
+        let (a, b, c) = (snap("a", 1, 10), snap("b", 2, 20), snap("c", 3, 30));
+        let catalog = [manifest_of(&a, None, NOW - time::Duration::days(31)), manifest_of(&b, Some(&a), NOW - time::Duration::days(1))];
+        let decision = decide_with(&[a, b, c], Some("b"), &catalog, false);
+        assert!(matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains("older than 30 days")), "{decision:?}");
+    }
+
+    #[test]
+    fn full_can_be_forced() {
+        let (a, b) = (snap("a", 1, 10), snap("b", 2, 20));
+        let catalog = [manifest_of(&a, None, NOW)];
+        assert!(matches!(decide_with(&[a, b], Some("a"), &catalog, true), Decision::Send { base: None, .. }));
+    }
+}

@@ -1,0 +1,42 @@
+//! `terrarium-backup stream --key KEY`: upload stdin through the export pipeline. Hidden;
+//! the benchmarks use it to push a synthetic stream of any size through the same code.
+
+use serde::Serialize;
+use terrarium_common::Exit;
+use terrarium_common::output::{byte_progress, print_json};
+
+use crate::context::Context;
+use crate::pipeline::compress_and_upload;
+
+#[derive(Debug, Serialize)]
+struct Report {
+    key: String,
+    raw_bytes: u64,
+    compressed_bytes: u64,
+    sha256: String,
+    parts: u32,
+    seconds: f64,
+}
+
+pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>) -> anyhow::Result<Exit> {
+    let (store, _) = ctx.store()?;
+    let bar = byte_progress(size_hint, key);
+    let started = std::time::Instant::now();
+    let stdin = std::io::stdin().lock();
+    let uploaded = compress_and_upload(&store, key, stdin, ctx.config.backup.zstd_level, size_hint, &|n| bar.inc(n), &mut |_| {}, &mut || Ok(()))?;
+    bar.finish_and_clear();
+    let report = Report {
+        key: key.to_string(),
+        raw_bytes: uploaded.raw_bytes,
+        compressed_bytes: uploaded.compressed_bytes,
+        sha256: uploaded.sha256,
+        parts: uploaded.parts,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        println!("{} raw={} compressed={} parts={} seconds={:.2}", report.key, report.raw_bytes, report.compressed_bytes, report.parts, report.seconds);
+    }
+    Ok(Exit::Success)
+}

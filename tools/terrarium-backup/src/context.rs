@@ -1,0 +1,56 @@
+//! What every command starts from: paths, config, host name, the S3 store.
+
+use anyhow::Context as _;
+use terrarium_common::{Config, Paths};
+
+use crate::keys::KeyLayout;
+use crate::s3::{S3Settings, Store};
+
+/// The loaded inputs of one run.
+#[derive(Debug)]
+pub struct Context {
+    pub paths: Paths,
+    pub config: Config,
+    pub json: bool,
+}
+
+impl Context {
+    pub fn load(global: &terrarium_common::cli::GlobalArgs) -> anyhow::Result<Self> {
+        let paths = global.paths();
+        let config = Config::load(&paths)?;
+        Ok(Self { paths, config, json: global.json })
+    }
+
+    pub fn pool(&self) -> &str {
+        &self.config.storage.pool
+    }
+
+    /// The host name in S3 keys and manifests: `/etc/hostname` under the root, else the
+    /// kernel's.
+    pub fn host(&self) -> anyhow::Result<String> {
+        for path in [self.paths.host("/etc/hostname"), "/proc/sys/kernel/hostname".into()] {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let name = text.trim();
+                if !name.is_empty() {
+                    return Ok(name.to_string());
+                }
+            }
+        }
+        anyhow::bail!("cannot tell this host's name: /etc/hostname is empty; set it with `hostnamectl set-hostname NAME`")
+    }
+
+    pub fn s3_enabled(&self) -> bool {
+        self.config.s3.enabled
+    }
+
+    /// The S3 store and this host's key layout; S3 must be enabled.
+    pub fn store(&self) -> anyhow::Result<(Store, KeyLayout)> {
+        if !self.s3_enabled() {
+            anyhow::bail!("S3 export is not enabled (s3.enabled is false); enable it with `terrarium-set s3`");
+        }
+        let settings = S3Settings::from_config(&self.config, &self.paths)?;
+        let store = Store::new(&settings).context("S3")?;
+        let keys = store.keys(&self.host()?);
+        Ok((store, keys))
+    }
+}

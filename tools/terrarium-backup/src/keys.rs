@@ -1,0 +1,109 @@
+//! The S3 key layout (documented for operators in docs/backup.md):
+//!
+//! ```text
+//! <prefix>/<host>/<instance>/<snapshot>.zfs.zst        one zstd frame of `zfs send` output
+//! <prefix>/<host>/<instance>/<snapshot>.manifest.json  its manifest, written after the stream
+//! ```
+//!
+//! `<prefix>` is `s3.prefix` from the config and is left out (with its `/`) when unset.
+//! `<snapshot>` is the short ZFS snapshot name (after the `@`). A restore point is a
+//! manifest key; listing `<prefix>/<host>/<instance>/` finds all of an instance's.
+
+/// Suffix of a compressed stream object.
+pub const STREAM_SUFFIX: &str = ".zfs.zst";
+/// Suffix of a manifest object.
+pub const MANIFEST_SUFFIX: &str = ".manifest.json";
+/// Name part of the objects `probe` writes and deletes.
+pub const PROBE_NAME: &str = ".terrarium-probe";
+
+/// Where the objects of one host live in a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLayout {
+    prefix: String,
+    host: String,
+}
+
+impl KeyLayout {
+    /// `prefix` is `s3.prefix` (leading/trailing `/` ignored), `host` the exporting host.
+    pub fn new(prefix: Option<&str>, host: &str) -> Self {
+        let prefix = prefix.map(|p| p.trim_matches('/')).unwrap_or("").to_string();
+        Self { prefix, host: host.to_string() }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `<prefix>/` or empty.
+    fn base(&self) -> String {
+        if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) }
+    }
+
+    /// `<prefix>/<host>/`: everything this host exported.
+    pub fn host_prefix(&self) -> String {
+        format!("{}{}/", self.base(), self.host)
+    }
+
+    /// `<prefix>/<host>/<instance>/`: every object of one instance.
+    pub fn instance_prefix(&self, instance: &str) -> String {
+        format!("{}{instance}/", self.host_prefix())
+    }
+
+    /// `<prefix>/<host>/<instance>/<snapshot>.zfs.zst`.
+    pub fn stream_key(&self, instance: &str, snapshot: &str) -> String {
+        format!("{}{snapshot}{STREAM_SUFFIX}", self.instance_prefix(instance))
+    }
+
+    /// `<prefix>/<host>/<instance>/<snapshot>.manifest.json`.
+    pub fn manifest_key(&self, instance: &str, snapshot: &str) -> String {
+        format!("{}{snapshot}{MANIFEST_SUFFIX}", self.instance_prefix(instance))
+    }
+
+    /// The manifest key next to a stream key.
+    pub fn manifest_key_for_stream(stream_key: &str) -> Option<String> {
+        stream_key.strip_suffix(STREAM_SUFFIX).map(|stem| format!("{stem}{MANIFEST_SUFFIX}"))
+    }
+
+    /// `(instance, snapshot)` of a manifest key of this host, or `None` for other keys.
+    pub fn parse_manifest_key(&self, key: &str) -> Option<(String, String)> {
+        let rest = key.strip_prefix(&self.host_prefix())?;
+        let (instance, file) = rest.split_once('/')?;
+        let snapshot = file.strip_suffix(MANIFEST_SUFFIX)?;
+        if instance.is_empty() || snapshot.is_empty() || snapshot.contains('/') {
+            return None;
+        }
+        Some((instance.to_string(), snapshot.to_string()))
+    }
+
+    /// A unique key for the write-and-delete probe: `<prefix>/<host>/.terrarium-probe-<pid>-<nanos>`.
+    pub fn probe_key(&self) -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        format!("{}{PROBE_NAME}-{}-{nanos}", self.host_prefix(), std::process::id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_documented_layout() {
+        let keys = KeyLayout::new(Some("/backups/terrarium/"), "host1");
+        assert_eq!(keys.stream_key("web", "autosnap_x_daily"), "backups/terrarium/host1/web/autosnap_x_daily.zfs.zst");
+        assert_eq!(keys.manifest_key("web", "autosnap_x_daily"), "backups/terrarium/host1/web/autosnap_x_daily.manifest.json");
+        assert_eq!(keys.instance_prefix("web"), "backups/terrarium/host1/web/");
+        let bare = KeyLayout::new(None, "host1");
+        assert_eq!(bare.stream_key("web", "s1"), "host1/web/s1.zfs.zst");
+        assert!(bare.probe_key().starts_with("host1/.terrarium-probe-"));
+    }
+
+    #[test]
+    fn manifest_keys_parse_back() {
+        let keys = KeyLayout::new(Some("p"), "h");
+        let key = keys.manifest_key("web", "autosnap_2026-01-01_00:00:00_daily");
+        assert_eq!(keys.parse_manifest_key(&key), Some(("web".into(), "autosnap_2026-01-01_00:00:00_daily".into())));
+        assert_eq!(keys.parse_manifest_key(&keys.stream_key("web", "s")), None);
+        assert_eq!(keys.parse_manifest_key("p/other/web/s.manifest.json"), None);
+        assert_eq!(KeyLayout::manifest_key_for_stream("p/h/web/s.zfs.zst").as_deref(), Some("p/h/web/s.manifest.json"));
+    }
+}

@@ -1,0 +1,255 @@
+//! The JSON manifest written next to every exported stream (and into the local catalog).
+//!
+//! A manifest describes one restore point: which snapshot the stream brings a dataset
+//! to, which snapshot it starts from (its base, for an incremental), where the
+//! compressed stream lives and how to check it. It is written only after the stream was
+//! uploaded completely, so a manifest's presence means "this restore point exists".
+//!
+//! ZFS GUIDs are 64-bit numbers; they are written as decimal *strings* so that `jq` and
+//! other tools that read JSON numbers as doubles do not corrupt them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The manifest schema this build writes. Readers accept this version and older.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Whether a stream needs a base snapshot on the receiving side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `zfs send DS@snap`: restorable on its own.
+    Full,
+    /// `zfs send -I DS@base DS@snap`: needs `base` (by GUID) on the receiving dataset.
+    Incremental,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Incremental => "incremental",
+        }
+    }
+}
+
+/// One ZFS snapshot as a manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    /// The snapshot's short name (after the `@`), such as `autosnap_2026-01-02_03:00:00_daily`.
+    pub name: String,
+    /// The snapshot's ZFS GUID, the identity a receiving pool checks.
+    #[serde(with = "guid_string")]
+    pub guid: u64,
+    /// The transaction group the snapshot was created in (orders snapshots of a dataset).
+    pub createtxg: u64,
+}
+
+/// The manifest of one exported stream (one restore point).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    /// The host name the stream was exported from.
+    pub host: String,
+    /// The LXD instance (container) name.
+    pub instance: String,
+    /// The source dataset, `<pool>/containers/<instance>`.
+    pub dataset: String,
+    /// The snapshot this stream restores to.
+    pub snapshot: SnapshotRef,
+    /// The snapshot an incremental stream starts from; `null` for a full stream.
+    pub base: Option<SnapshotRef>,
+    pub kind: Kind,
+    /// The S3 key of the compressed stream (see [`crate::keys`]).
+    pub object_key: String,
+    /// Bytes of the `zfs send` stream before compression.
+    pub raw_bytes: u64,
+    /// Bytes of the stored object (the zstd frame).
+    pub compressed_bytes: u64,
+    /// Lower-case hex SHA-256 of the stored object.
+    pub sha256: String,
+    /// Always `zstd`; the stream is one zstd frame (`zstd -d` reads it).
+    pub compression: String,
+    pub zstd_level: i32,
+    /// The terrarium-backup version that wrote the stream.
+    pub tool_version: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+}
+
+/// Why a manifest was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{origin}: not a Terrarium backup manifest: {source}")]
+    Parse { origin: String, source: serde_json::Error },
+    #[error("{origin}: manifest schema version {found} is newer than this tool understands ({SCHEMA_VERSION}); upgrade terrarium-backup")]
+    TooNew { origin: String, found: u32 },
+    #[error("{origin}: invalid manifest: {field}: {problem}")]
+    Invalid { origin: String, field: &'static str, problem: String },
+}
+
+impl Manifest {
+    /// Parse and validate manifest JSON; `origin` (a key or a path) names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = serde_json::from_str(text).map_err(|source| ManifestError::Parse { origin: origin.to_string(), source })?;
+        manifest.validate(origin)?;
+        Ok(manifest)
+    }
+
+    /// Pretty JSON with a trailing newline, as stored.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Check the invariants every reader relies on.
+    pub fn validate(&self, origin: &str) -> Result<(), ManifestError> {
+        let invalid = |field: &'static str, problem: String| Err(ManifestError::Invalid { origin: origin.to_string(), field, problem });
+        if self.schema_version > SCHEMA_VERSION {
+            return Err(ManifestError::TooNew { origin: origin.to_string(), found: self.schema_version });
+        }
+        if self.schema_version == 0 {
+            return invalid("schema_version", "is 0".into());
+        }
+        for (field, value) in [("host", &self.host), ("instance", &self.instance), ("dataset", &self.dataset), ("object_key", &self.object_key)] {
+            if value.is_empty() {
+                return invalid(field, "is empty".into());
+            }
+        }
+        check_snapshot_name("snapshot.name", &self.snapshot.name).or_else(|p| invalid("snapshot.name", p))?;
+        match (self.kind, &self.base) {
+            (Kind::Full, Some(_)) => return invalid("base", "a full stream has no base".into()),
+            (Kind::Incremental, None) => return invalid("base", "an incremental stream needs a base".into()),
+            (Kind::Incremental, Some(base)) => {
+                check_snapshot_name("base.name", &base.name).or_else(|p| invalid("base.name", p))?;
+                if base.createtxg >= self.snapshot.createtxg {
+                    return invalid("base.createtxg", format!("{} is not older than the snapshot's {}", base.createtxg, self.snapshot.createtxg));
+                }
+                if base.guid == self.snapshot.guid {
+                    return invalid("base.guid", "equals the snapshot's GUID".into());
+                }
+            }
+            (Kind::Full, None) => {}
+        }
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return invalid("sha256", format!("`{}` is not 64 lower-case hex digits", self.sha256));
+        }
+        if self.compression != "zstd" {
+            return invalid("compression", format!("`{}` is not supported (only zstd)", self.compression));
+        }
+        if self.compressed_bytes == 0 {
+            return invalid("compressed_bytes", "is 0 (a zstd frame is never empty)".into());
+        }
+        if self.finished_at < self.started_at {
+            return invalid("finished_at", "is before started_at".into());
+        }
+        Ok(())
+    }
+
+    /// `<dataset>@<snapshot>`.
+    pub fn snapshot_full_name(&self) -> String {
+        format!("{}@{}", self.dataset, self.snapshot.name)
+    }
+}
+
+fn check_snapshot_name(_field: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.contains(['@', '/']) || name.chars().any(char::is_whitespace) {
+        return Err(format!("`{name}` is not a short snapshot name"));
+    }
+    Ok(())
+}
+
+/// Serialise a `u64` as a decimal string (accepting a JSON number too, when reading).
+mod guid_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(u64),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        match Either::deserialize(deserializer)? {
+            Either::Number(n) => Ok(n),
+            Either::Text(text) => text.parse().map_err(|_| serde::de::Error::custom(format!("GUID `{text}` is not a decimal number"))),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample(kind: Kind) -> Manifest {
+        let at = time::macros::datetime!(2026-01-02 03:00:00 UTC);
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            host: "host1".into(),
+            instance: "web".into(),
+            dataset: "tank/containers/web".into(),
+            snapshot: SnapshotRef { name: "autosnap_2026-01-02_03:00:00_daily".into(), guid: 18_000_000_000_000_000_001, createtxg: 200 },
+            base: (kind == Kind::Incremental).then(|| SnapshotRef { name: "autosnap_2026-01-01_03:00:00_daily".into(), guid: 42, createtxg: 100 }),
+            kind,
+            object_key: "p/host1/web/autosnap_2026-01-02_03:00:00_daily.zfs.zst".into(),
+            raw_bytes: 1000,
+            compressed_bytes: 100,
+            sha256: "a".repeat(64),
+            compression: "zstd".into(),
+            zstd_level: 3,
+            tool_version: crate::VERSION.into(),
+            started_at: at,
+            finished_at: at + time::Duration::seconds(5),
+        }
+    }
+
+    #[test]
+    fn round_trips_with_guids_as_strings() {
+        let manifest = sample(Kind::Incremental);
+        let text = manifest.to_json();
+        assert!(text.contains(r#""guid": "18000000000000000001""#), "{text}");
+        assert!(text.contains(r#""kind": "incremental""#), "{text}");
+        assert!(text.contains(r#""started_at": "2026-01-02T03:00:00Z""#), "{text}");
+        assert_eq!(Manifest::parse(&text, "m").unwrap(), manifest);
+    }
+
+    #[test]
+    fn a_full_has_a_null_base() {
+        let text = sample(Kind::Full).to_json();
+        assert!(text.contains(r#""base": null"#), "{text}");
+        Manifest::parse(&text, "m").unwrap();
+    }
+
+    #[test]
+    fn inconsistent_manifests_are_rejected_naming_the_field() {
+        let mut m = sample(Kind::Full);
+        m.base = sample(Kind::Incremental).base;
+        assert!(m.validate("k").unwrap_err().to_string().contains("base: a full stream has no base"));
+        let mut m = sample(Kind::Incremental);
+        m.base.as_mut().unwrap().createtxg = 300;
+        assert!(m.validate("k").unwrap_err().to_string().contains("base.createtxg"));
+        let mut m = sample(Kind::Full);
+        m.sha256 = "XYZ".into();
+        assert!(m.validate("k").unwrap_err().to_string().contains("sha256"));
+        let mut m = sample(Kind::Full);
+        m.schema_version = SCHEMA_VERSION + 1;
+        assert!(m.validate("k").unwrap_err().to_string().contains("upgrade terrarium-backup"));
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error_naming_the_origin() {
+        let err = Manifest::parse("{", "s3://b/k.manifest.json").unwrap_err();
+        assert!(err.to_string().starts_with("s3://b/k.manifest.json: not a Terrarium backup manifest"), "{err}");
+    }
+}

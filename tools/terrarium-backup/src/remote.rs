@@ -1,0 +1,64 @@
+//! Reading an instance's restore points from S3: its manifests and its objects' sizes.
+
+use std::collections::BTreeMap;
+
+use crate::chain::Catalog;
+use crate::keys::{KeyLayout, MANIFEST_SUFFIX};
+use crate::manifest::{Manifest, ManifestError};
+use crate::s3::{S3Error, Store};
+
+/// What S3 holds for one instance.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteInstance {
+    pub instance: String,
+    /// Every valid manifest, oldest first.
+    pub manifests: Vec<Manifest>,
+    /// Every object under the instance's prefix, key → size.
+    pub objects: BTreeMap<String, u64>,
+    /// Manifests that could not be read or parsed (key, problem).
+    pub unreadable: Vec<(String, String)>,
+}
+
+impl RemoteInstance {
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.manifests.iter().cloned())
+    }
+}
+
+/// Why the remote state could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// The instances with objects under the host's prefix, sorted.
+pub fn instances(store: &Store, keys: &KeyLayout) -> Result<Vec<String>, RemoteError> {
+    let mut names: Vec<String> = store
+        .list(&keys.host_prefix())?
+        .into_iter()
+        .filter_map(|o| keys.parse_manifest_key(&o.key).map(|(instance, _)| instance))
+        .collect();
+    names.dedup();
+    Ok(names)
+}
+
+/// Read one instance's manifests and object sizes. A manifest that cannot be parsed is
+/// reported in `unreadable` (so `verify` can name it) rather than failing the listing.
+pub fn load_instance(store: &Store, keys: &KeyLayout, instance: &str) -> Result<RemoteInstance, RemoteError> {
+    let listing = store.list(&keys.instance_prefix(instance))?;
+    let objects: BTreeMap<String, u64> = listing.iter().map(|o| (o.key.clone(), o.size)).collect();
+    let mut manifests = Vec::new();
+    let mut unreadable = Vec::new();
+    for key in objects.keys().filter(|k| k.ends_with(MANIFEST_SUFFIX)) {
+        let bytes = store.get_bytes(key)?;
+        match Manifest::parse(&String::from_utf8_lossy(&bytes), key) {
+            Ok(manifest) => manifests.push(manifest),
+            Err(err) => unreadable.push((key.clone(), err.to_string())),
+        }
+    }
+    manifests.sort_by_key(|m| (m.snapshot.createtxg, m.finished_at));
+    Ok(RemoteInstance { instance: instance.to_string(), manifests, objects, unreadable })
+}

@@ -1,0 +1,693 @@
+//! S3-compatible object storage: a blocking [`Store`] over the AWS SDK.
+//!
+//! - Built from the Terrarium config (`s3.endpoint`, `bucket`, `region`, `prefix`,
+//!   `access_key`, secret from `s3.secret_key_file`), path-style addressing, no lookups
+//!   of `~/.aws` or instance metadata.
+//! - Streams upload through [`MultipartUpload`], a `std::io::Write`: parts are cut from
+//!   the stream and uploaded `concurrency` at a time, so memory stays at about
+//!   `part size × (concurrency + 2)` whatever the stream size. The part size grows with
+//!   the part number ([`part_size`]) so a 5 TiB stream fits in S3's 10,000 parts. Any
+//!   failure (or a drop without `finish`) aborts the upload: no incomplete multipart
+//!   upload is left behind.
+//! - Downloads stream into a `std::io::Write` and resume with a ranged GET after a broken
+//!   or truncated response.
+//! - Requests are retried with exponential backoff on 5xx, throttling and network errors
+//!   (the SDK's standard retry strategy); wrong credentials, bucket or endpoint give a
+//!   one-line error naming the config key to fix.
+//!
+//! The blocking API owns a small tokio runtime; do not call it from inside another runtime.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use terrarium_common::secret::Secret;
+use terrarium_common::{Config, Paths};
+use tokio::sync::mpsc;
+
+use crate::keys::KeyLayout;
+
+const MIB: u64 = 1024 * 1024;
+/// S3's limits: at most 10,000 parts of at most 5 GiB, every part but the last ≥ 5 MiB.
+pub const MAX_PARTS: u32 = 10_000;
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
+/// The largest stream [`part_size`] is built to fit: 5 TiB.
+pub const MAX_STREAM: u64 = 5 * 1024 * 1024 * MIB;
+/// The smallest part we cut (S3 needs ≥ 5 MiB).
+pub const MIN_PART_SIZE: u64 = 8 * MIB;
+
+/// The size of part `part_number` (1-based).
+///
+/// The first `K` parts have the base size `max(MIN_PART_SIZE, hint / 4,500)`, where `K`
+/// covers the hinted stream size (at least 100 parts); after that, parts grow linearly
+/// by just enough that the 10,000 parts hold 5 TiB. So a stream whose size is roughly
+/// known is cut into equal parts (constant memory), and a stream far larger than its
+/// hint (or with no hint) still fits; the largest part stays around 1 to 1.6 GiB.
+pub fn part_size(part_number: u32, size_hint: Option<u64>) -> u64 {
+    let (base, constant_parts, step) = part_schedule(size_hint);
+    let n = u128::from(part_number.max(1));
+    let size = if n <= constant_parts { u128::from(base) } else { u128::from(base) + (n - constant_parts) * step };
+    u64::try_from(size).unwrap_or(u64::MAX).min(MAX_PART_SIZE)
+}
+
+/// `(base size, parts at base size, growth per part after them)` for a hint.
+fn part_schedule(size_hint: Option<u64>) -> (u64, u128, u128) {
+    let hint = size_hint.unwrap_or(0);
+    let base = MIN_PART_SIZE.max(hint.div_ceil(4_500)).min(MAX_PART_SIZE);
+    // At most half the parts at the base size, so the rest can grow to 5 TiB with parts
+    // well under S3's 5 GiB limit.
+    let constant = u128::from(hint.div_ceil(base)).clamp(100, 5_000);
+    let remaining_parts = u128::from(MAX_PARTS) - constant;
+    let remaining_bytes = u128::from(MAX_STREAM).saturating_sub(constant * u128::from(base));
+    let shortfall = remaining_bytes.saturating_sub(remaining_parts * u128::from(base));
+    // Sum of (1..=M) * step >= shortfall.
+    let triangle = remaining_parts * (remaining_parts + 1) / 2;
+    (base, constant, shortfall.div_ceil(triangle.max(1)))
+}
+
+/// Tuning knobs; the defaults suit a small VPS.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Parts uploaded at once.
+    pub concurrency: usize,
+    /// Attempts per request (first try included).
+    pub max_attempts: u32,
+    /// First retry delay; doubles (with jitter) up to 20 s.
+    pub initial_backoff: Duration,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Everything needed to reach the bucket.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub prefix: Option<String>,
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub tuning: Tuning,
+}
+
+impl S3Settings {
+    /// From the config's `s3` section; the secret is read from `s3.secret_key_file`
+    /// (resolved under the root of `paths`). S3 need not be enabled (preflight checks a
+    /// config before enabling it); every field it needs must be set.
+    pub fn from_config(config: &Config, paths: &Paths) -> Result<Self, S3Error> {
+        let s3 = &config.s3;
+        let need = |key: &'static str, value: &Option<String>| value.clone().ok_or(S3Error::NotConfigured { key });
+        let file = s3.secret_key_file.as_ref().ok_or(S3Error::NotConfigured { key: "s3.secret_key_file" })?;
+        let secret_key = config.read_secret(paths, "s3.secret_key_file", file).map_err(|e| S3Error::Secret(e.to_string()))?;
+        Ok(Self {
+            endpoint: need("s3.endpoint", &s3.endpoint)?,
+            bucket: need("s3.bucket", &s3.bucket)?,
+            region: s3.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
+            prefix: s3.prefix.clone(),
+            access_key: need("s3.access_key", &s3.access_key)?,
+            secret_key,
+            tuning: Tuning::default(),
+        })
+    }
+}
+
+/// Why an S3 operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("{key} is not set; configure S3 with `terrarium-set s3`")]
+    NotConfigured { key: &'static str },
+    #[error("{0}")]
+    Secret(String),
+    #[error("cannot reach the S3 endpoint {endpoint}: {detail}; check s3.endpoint and the network")]
+    Endpoint { endpoint: String, detail: String },
+    #[error("S3 at {endpoint} rejected the credentials ({code}); check s3.access_key and the secret in s3.secret_key_file")]
+    Credentials { endpoint: String, code: String },
+    #[error("S3 at {endpoint} denied access to bucket {bucket} ({op}); grant the access key read, write, list and delete on it")]
+    AccessDenied { endpoint: String, bucket: String, op: &'static str },
+    #[error("bucket {bucket} does not exist at {endpoint}; create it or fix s3.bucket")]
+    NoBucket { endpoint: String, bucket: String },
+    #[error("object s3://{bucket}/{key} does not exist")]
+    NotFound { bucket: String, key: String },
+    #[error("S3 {op} of s3://{bucket}/{key} failed: {detail}")]
+    Request { op: &'static str, bucket: String, key: String, detail: String },
+    #[error("S3 upload of s3://{bucket}/{key} failed: {detail}; the upload was aborted")]
+    Upload { bucket: String, key: String, detail: String },
+    #[error("S3 download of s3://{bucket}/{key} failed after {attempts} attempts at byte {offset}: {detail}")]
+    Download { bucket: String, key: String, offset: u64, attempts: u32, detail: String },
+    #[error("cannot start the S3 client runtime: {0}")]
+    Runtime(io::Error),
+    #[error("writing s3://{bucket}/{key} to its destination failed: {source}")]
+    Sink { bucket: String, key: String, source: io::Error },
+}
+
+/// An object's key and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A multipart upload nobody completed or aborted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncompleteUpload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// What a finished upload wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSummary {
+    pub key: String,
+    pub bytes: u64,
+    pub parts: u32,
+}
+
+/// A bucket on an S3-compatible endpoint.
+#[derive(Debug)]
+pub struct Store {
+    client: Client,
+    bucket: String,
+    endpoint: String,
+    prefix: Option<String>,
+    tuning: Tuning,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Store {
+    /// Build the client. Nothing is contacted yet; [`Store::probe`] checks the settings.
+    pub fn new(settings: &S3Settings) -> Result<Self, S3Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("terrarium-s3")
+            .enable_all()
+            .build()
+            .map_err(S3Error::Runtime)?;
+        let tuning = settings.tuning.clone();
+        let credentials = Credentials::new(&settings.access_key, settings.secret_key.expose(), None, None, "terrarium-config");
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .endpoint_url(settings.endpoint.trim_end_matches('/'))
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            // Plain Content-Length bodies: many S3-compatible stores reject the SDK's
+            // default aws-chunked checksum trailers. Integrity comes from our sha256.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(tuning.max_attempts)
+                    .with_initial_backoff(tuning.initial_backoff)
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .timeout_config(TimeoutConfig::builder().connect_timeout(tuning.connect_timeout).read_timeout(tuning.read_timeout).build())
+            .build();
+        Ok(Self {
+            client: Client::from_conf(config),
+            bucket: settings.bucket.clone(),
+            endpoint: settings.endpoint.clone(),
+            prefix: settings.prefix.clone(),
+            tuning,
+            runtime,
+        })
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+    /// `s3.prefix` as configured.
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+    /// The key layout of `host` in this store.
+    pub fn keys(&self, host: &str) -> KeyLayout {
+        KeyLayout::new(self.prefix.as_deref(), host)
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(&self, op: &'static str, key: &str, err: SdkError<E>) -> S3Error {
+        classify(&self.endpoint, &self.bucket, op, key, err)
+    }
+
+    /// Write, read back and delete a small object under the host's prefix: proves the
+    /// endpoint answers, the credentials work and the bucket exists and is writable.
+    pub fn probe(&self, keys: &KeyLayout) -> Result<(), S3Error> {
+        let key = keys.probe_key();
+        let body = format!("terrarium-backup probe from {}\n", keys.host()).into_bytes();
+        self.put_bytes(&key, body.clone())?;
+        let read = self.get_bytes(&key);
+        let deleted = self.delete(&key);
+        if read? != body {
+            return Err(S3Error::Request { op: "probe", bucket: self.bucket.clone(), key, detail: "the object read back differs from what was written".into() });
+        }
+        deleted
+    }
+
+    /// PutObject of a small object.
+    pub fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), S3Error> {
+        self.runtime
+            .block_on(self.client.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(bytes)).send())
+            .map_err(|e| self.error("PutObject", key, e))?;
+        Ok(())
+    }
+
+    /// GetObject of a small object into memory.
+    pub fn get_bytes(&self, key: &str) -> Result<Vec<u8>, S3Error> {
+        let mut out = Vec::new();
+        self.download(key, &mut out, &|_| {})?;
+        Ok(out)
+    }
+
+    /// HeadObject: the size, or `None` when the object does not exist.
+    pub fn head(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
+        match self.runtime.block_on(self.client.head_object().bucket(&self.bucket).key(key).send()) {
+            Ok(out) => Ok(Some(ObjectInfo { key: key.to_string(), size: out.content_length().map_or(0, |n| u64::try_from(n).unwrap_or(0)) })),
+            Err(err) => match self.error("HeadObject", key, err) {
+                S3Error::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Every object under `prefix` (ListObjectsV2, all pages), sorted by key.
+    pub fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, S3Error> {
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let request = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).set_continuation_token(token.clone());
+            let page = self.runtime.block_on(request.send()).map_err(|e| self.error("ListObjectsV2", prefix, e))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    objects.push(ObjectInfo { key: key.to_string(), size: object.size().map_or(0, |n| u64::try_from(n).unwrap_or(0)) });
+                }
+            }
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() || page.is_truncated() != Some(true) {
+                break;
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
+    }
+
+    /// DeleteObject (deleting a missing object succeeds, as in S3).
+    pub fn delete(&self, key: &str) -> Result<(), S3Error> {
+        match self.runtime.block_on(self.client.delete_object().bucket(&self.bucket).key(key).send()) {
+            Ok(_) => Ok(()),
+            Err(err) => match self.error("DeleteObject", key, err) {
+                S3Error::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Multipart uploads under `prefix` that were never completed or aborted.
+    pub fn incomplete_uploads(&self, prefix: &str) -> Result<Vec<IncompleteUpload>, S3Error> {
+        let out = self
+            .runtime
+            .block_on(self.client.list_multipart_uploads().bucket(&self.bucket).prefix(prefix).send())
+            .map_err(|e| self.error("ListMultipartUploads", prefix, e))?;
+        Ok(out
+            .uploads()
+            .iter()
+            .filter_map(|u| Some(IncompleteUpload { key: u.key()?.to_string(), upload_id: u.upload_id()?.to_string() }))
+            .collect())
+    }
+
+    /// AbortMultipartUpload.
+    pub fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        self.runtime
+            .block_on(self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send())
+            .map_err(|e| self.error("AbortMultipartUpload", key, e))?;
+        Ok(())
+    }
+
+    /// Stream object `key` into `out`, calling `progress` with each chunk's size. A
+    /// broken or truncated response is resumed with a ranged GET (up to `max_attempts`
+    /// tries in a row without progress). Returns the bytes written.
+    pub fn download(&self, key: &str, out: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64, S3Error> {
+        self.runtime.block_on(async {
+            let mut offset: u64 = 0;
+            let mut total: Option<u64> = None;
+            let mut failures: u32 = 0;
+            loop {
+                let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+                if offset > 0 {
+                    request = request.range(format!("bytes={offset}-"));
+                }
+                let response = request.send().await.map_err(|e| self.error("GetObject", key, e))?;
+                if total.is_none() {
+                    total = response.content_length().and_then(|n| u64::try_from(n).ok());
+                }
+                let mut body = response.body;
+                let mut broken = None;
+                loop {
+                    match body.next().await {
+                        Some(Ok(chunk)) => {
+                            out.write_all(&chunk).map_err(|source| S3Error::Sink { bucket: self.bucket.clone(), key: key.to_string(), source })?;
+                            offset += chunk.len() as u64;
+                            progress(chunk.len() as u64);
+                            failures = 0;
+                        }
+                        Some(Err(err)) => {
+                            broken = Some(DisplayErrorContext(err).to_string());
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                let short = total.is_some_and(|t| offset < t);
+                if broken.is_none() && !short {
+                    return Ok(offset);
+                }
+                failures += 1;
+                let detail = broken.unwrap_or_else(|| format!("response ended at {offset} of {} bytes", total.unwrap_or(0)));
+                if failures >= self.tuning.max_attempts {
+                    return Err(S3Error::Download { bucket: self.bucket.clone(), key: key.to_string(), offset, attempts: failures, detail });
+                }
+                log::warn!(key = key, offset = offset, attempt = failures; "S3 download interrupted, resuming: {detail}");
+                tokio::time::sleep(backoff(self.tuning.initial_backoff, failures)).await;
+            }
+        })
+    }
+
+    /// Start a streaming multipart upload of `key`. Write the stream, then call
+    /// [`MultipartUpload::finish`]; dropping it unfinished aborts the upload.
+    /// `size_hint` (the expected size, when known) keeps the part size constant.
+    pub fn upload(&self, key: &str, size_hint: Option<u64>) -> Result<MultipartUpload<'_>, S3Error> {
+        let created = self
+            .runtime
+            .block_on(self.client.create_multipart_upload().bucket(&self.bucket).key(key).send())
+            .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let (sender, receiver) = mpsc::channel::<(i32, Vec<u8>)>(1);
+        let worker = self.runtime.spawn(upload_parts(
+            self.client.clone(),
+            self.bucket.clone(),
+            key.to_string(),
+            upload_id.clone(),
+            self.tuning.concurrency.max(1),
+            receiver,
+        ));
+        Ok(MultipartUpload {
+            store: self,
+            key: key.to_string(),
+            upload_id,
+            size_hint,
+            buffer: Vec::new(),
+            next_part: 1,
+            written: 0,
+            sender: Some(sender),
+            worker: Some(worker),
+            done: false,
+        })
+    }
+}
+
+fn backoff(initial: Duration, attempt: u32) -> Duration {
+    initial.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(20))
+}
+
+/// Upload parts as they arrive, `concurrency` at a time; the first failure ends the
+/// task (dropping the receiver, so the writer sees the failure at its next part).
+async fn upload_parts(
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    concurrency: usize,
+    mut receiver: mpsc::Receiver<(i32, Vec<u8>)>,
+) -> Result<Vec<CompletedPart>, String> {
+    let mut running = tokio::task::JoinSet::new();
+    let mut completed = Vec::new();
+    let mut collect = |result: Result<Result<CompletedPart, String>, tokio::task::JoinError>| match result {
+        Ok(Ok(part)) => {
+            completed.push(part);
+            Ok(())
+        }
+        Ok(Err(err)) => Err(err),
+        Err(join) => Err(format!("part upload task failed: {join}")),
+    };
+    while let Some((number, bytes)) = receiver.recv().await {
+        while running.len() >= concurrency {
+            if let Some(result) = running.join_next().await {
+                collect(result)?;
+            }
+        }
+        let (client, bucket, key, upload_id) = (client.clone(), bucket.clone(), key.clone(), upload_id.clone());
+        running.spawn(async move {
+            let out = client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|e| format!("part {number}: {}", DisplayErrorContext(e)))?;
+            Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build())
+        });
+    }
+    while let Some(result) = running.join_next().await {
+        collect(result)?;
+    }
+    completed.sort_by_key(|p| p.part_number());
+    Ok(completed)
+}
+
+/// A streaming multipart upload in progress (see [`Store::upload`]).
+#[derive(Debug)]
+pub struct MultipartUpload<'a> {
+    store: &'a Store,
+    key: String,
+    upload_id: String,
+    size_hint: Option<u64>,
+    buffer: Vec<u8>,
+    next_part: u32,
+    written: u64,
+    sender: Option<mpsc::Sender<(i32, Vec<u8>)>>,
+    worker: Option<tokio::task::JoinHandle<Result<Vec<CompletedPart>, String>>>,
+    done: bool,
+}
+
+impl MultipartUpload<'_> {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    /// The server's id of this upload (record it to abort the upload after a crash).
+    pub fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn current_part_size(&self) -> usize {
+        usize::try_from(part_size(self.next_part, self.size_hint)).unwrap_or(usize::MAX)
+    }
+
+    /// Hand the buffered part to the uploader; fails when the uploader has stopped.
+    fn ship(&mut self) -> io::Result<()> {
+        if self.next_part > MAX_PARTS {
+            return Err(io::Error::other(format!("the stream needs more than {MAX_PARTS} parts")));
+        }
+        let part = std::mem::take(&mut self.buffer);
+        let number = i32::try_from(self.next_part).unwrap_or(i32::MAX);
+        self.next_part += 1;
+        let sender = self.sender.as_ref().ok_or_else(|| io::Error::other("upload already finished"))?;
+        sender.blocking_send((number, part)).map_err(|_| io::Error::other(self.worker_failure()))
+    }
+
+    /// The uploader's error, once it stopped early.
+    fn worker_failure(&mut self) -> String {
+        self.sender = None;
+        match self.worker.take().map(|w| self.store.runtime.block_on(w)) {
+            Some(Ok(Err(err))) => err,
+            Some(Err(join)) => format!("part uploader failed: {join}"),
+            _ => "the part uploader stopped".to_string(),
+        }
+    }
+
+    fn upload_error(&self, detail: impl Into<String>) -> S3Error {
+        S3Error::Upload { bucket: self.store.bucket.clone(), key: self.key.clone(), detail: detail.into() }
+    }
+
+    /// Upload the last part and complete the upload; on any failure the upload is
+    /// aborted and the error returned.
+    pub fn finish(mut self) -> Result<UploadSummary, S3Error> {
+        let result = self.complete();
+        if result.is_err() {
+            self.abort_quietly();
+        }
+        self.done = true;
+        result
+    }
+
+    fn complete(&mut self) -> Result<UploadSummary, S3Error> {
+        // S3 needs at least one part, even for an empty stream.
+        if !self.buffer.is_empty() || self.next_part == 1 {
+            self.ship().map_err(|e| self.upload_error(e.to_string()))?;
+        }
+        self.sender = None;
+        let worker = self.worker.take().ok_or_else(|| self.upload_error("the part uploader is gone"))?;
+        let parts = match self.store.runtime.block_on(worker) {
+            Ok(Ok(parts)) => parts,
+            Ok(Err(err)) => return Err(self.upload_error(err)),
+            Err(join) => return Err(self.upload_error(format!("part uploader failed: {join}"))),
+        };
+        let count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        let store = self.store;
+        store
+            .runtime
+            .block_on(
+                store
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&store.bucket)
+                    .key(&self.key)
+                    .upload_id(&self.upload_id)
+                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                    .send(),
+            )
+            .map_err(|e| store.error("CompleteMultipartUpload", &self.key, e))?;
+        Ok(UploadSummary { key: self.key.clone(), bytes: self.written, parts: count })
+    }
+
+    /// Abort the upload: the parts sent so far are discarded by the server.
+    pub fn abort(mut self) -> Result<(), S3Error> {
+        self.done = true;
+        self.stop_worker();
+        self.store.abort_upload(&self.key, &self.upload_id)
+    }
+
+    fn stop_worker(&mut self) {
+        self.sender = None;
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+            let _ = self.store.runtime.block_on(worker);
+        }
+    }
+
+    fn abort_quietly(&mut self) {
+        self.stop_worker();
+        if let Err(err) = self.store.abort_upload(&self.key, &self.upload_id) {
+            log::error!(key = self.key.as_str(), upload_id = self.upload_id.as_str(); "could not abort the multipart upload: {err}");
+        }
+    }
+}
+
+impl Write for MultipartUpload<'_> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let total = data.len();
+        while !data.is_empty() {
+            let part = self.current_part_size();
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(part);
+            }
+            let take = (part - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buffer.len() >= part {
+                self.ship()?;
+            }
+        }
+        self.written += total as u64;
+        Ok(total)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for MultipartUpload<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.abort_quietly();
+        }
+    }
+}
+
+/// Turn an SDK error into one line that names the thing to fix.
+fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    endpoint: &str,
+    bucket: &str,
+    op: &'static str,
+    key: &str,
+    err: SdkError<E>,
+) -> S3Error {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_string);
+    match (&err, code.as_deref(), status) {
+        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => {
+            S3Error::Endpoint { endpoint: endpoint.to_string(), detail: DisplayErrorContext(&err).to_string() }
+        }
+        (_, Some(code @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken")), _) => {
+            S3Error::Credentials { endpoint: endpoint.to_string(), code: code.to_string() }
+        }
+        (_, Some("NoSuchBucket"), _) => S3Error::NoBucket { endpoint: endpoint.to_string(), bucket: bucket.to_string() },
+        (_, Some("AccessDenied"), _) | (_, None, Some(403)) => S3Error::AccessDenied { endpoint: endpoint.to_string(), bucket: bucket.to_string(), op },
+        (_, Some("NoSuchKey" | "NotFound"), _) | (_, None, Some(404)) => S3Error::NotFound { bucket: bucket.to_string(), key: key.to_string() },
+        _ => S3Error::Request { op, bucket: bucket.to_string(), key: key.to_string(), detail: DisplayErrorContext(&err).to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_thousand_parts_hold_five_tib_within_s3_limits_for_any_hint() {
+        const GIB: u64 = 1024 * MIB;
+        for hint in [None, Some(0), Some(GIB), Some(10 * GIB), Some(1024 * GIB), Some(4096 * GIB), Some(5120 * GIB), Some(50_000 * GIB)] {
+            let mut total: u64 = 0;
+            for n in 1..=MAX_PARTS {
+                let size = part_size(n, hint);
+                assert!((5 * MIB..=MAX_PART_SIZE).contains(&size), "hint {hint:?} part {n}: {size}");
+                assert!(n == 1 || size >= part_size(n - 1, hint), "parts never shrink");
+                total += size;
+            }
+            assert!(total >= MAX_STREAM.min(hint.unwrap_or(0).max(MAX_STREAM)), "hint {hint:?}: {total} < 5 TiB");
+            assert!(part_size(MAX_PARTS, hint) <= 2 * GIB || hint.unwrap_or(0) > 5120 * GIB, "hint {hint:?}: largest part {}", part_size(MAX_PARTS, hint));
+        }
+    }
+
+    #[test]
+    fn parts_are_constant_while_the_hinted_size_lasts() {
+        assert_eq!(part_size(1, None), MIN_PART_SIZE);
+        assert_eq!(part_size(100, None), MIN_PART_SIZE);
+        assert!(part_size(101, None) > MIN_PART_SIZE);
+        // A 10 GiB stream: 1,280 parts of 8 MiB, so memory does not grow with the stream.
+        assert_eq!(part_size(1280, Some(10 * 1024 * MIB)), MIN_PART_SIZE);
+    }
+
+    #[test]
+    fn a_size_hint_sets_a_part_size_that_fits_in_half_the_parts() {
+        let hint = 200 * 1024 * MIB; // 200 GiB
+        let size = part_size(1, Some(hint));
+        assert!(size * 4_500 >= hint && size < hint / 4_500 + MIB, "{size}");
+        assert_eq!(part_size(4_500, Some(hint)), size);
+    }
+}

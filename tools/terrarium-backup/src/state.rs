@@ -1,0 +1,99 @@
+//! Local state: the catalog of exported manifests, the last exported snapshot per
+//! instance, and the id of an upload in progress (so a killed run's upload is aborted).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use terrarium_common::Paths;
+use terrarium_common::fs::{atomic_write, remove_if_exists};
+
+use crate::manifest::Manifest;
+
+/// `catalog/<instance>/<snapshot>.manifest.json`.
+pub fn catalog_file(paths: &Paths, instance: &str, snapshot: &str) -> PathBuf {
+    paths.catalog_dir().join(instance).join(format!("{snapshot}{}", crate::keys::MANIFEST_SUFFIX))
+}
+
+/// The instance's manifests in the local catalog (unreadable files are skipped with a warning).
+pub fn read_catalog(paths: &Paths, instance: &str) -> Vec<Manifest> {
+    let dir = paths.catalog_dir().join(instance);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut manifests = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.to_string_lossy().ends_with(crate::keys::MANIFEST_SUFFIX) {
+            continue;
+        }
+        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| Manifest::parse(&t, &path.display().to_string()).map_err(|e| e.to_string())) {
+            Ok(manifest) => manifests.push(manifest),
+            Err(err) => log::warn!(path = path.display().to_string(); "skipping an unreadable catalog entry: {err}"),
+        }
+    }
+    manifests.sort_by_key(|m| m.snapshot.createtxg);
+    manifests
+}
+
+pub fn write_catalog(paths: &Paths, manifest: &Manifest) -> anyhow::Result<()> {
+    let path = catalog_file(paths, &manifest.instance, &manifest.snapshot.name);
+    atomic_write(&path, manifest.to_json().as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn remove_catalog(paths: &Paths, instance: &str, snapshot: &str) -> anyhow::Result<()> {
+    let path = catalog_file(paths, instance, snapshot);
+    remove_if_exists(&path).with_context(|| format!("removing {}", path.display()))?;
+    Ok(())
+}
+
+/// `lastsnapshots/<instance>`: the short name of the last exported snapshot.
+pub fn last_file(paths: &Paths, instance: &str) -> PathBuf {
+    paths.last_snapshots_dir().join(instance)
+}
+
+pub fn read_last(paths: &Paths, instance: &str) -> Option<String> {
+    let text = std::fs::read_to_string(last_file(paths, instance)).ok()?;
+    let name = text.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+pub fn write_last(paths: &Paths, instance: &str, snapshot: &str) -> anyhow::Result<()> {
+    let path = last_file(paths, instance);
+    atomic_write(&path, format!("{snapshot}\n").as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
+}
+
+/// An upload that was started and not yet completed or aborted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+fn pending_dir(paths: &Paths) -> PathBuf {
+    paths.state_dir().join("backup-uploads")
+}
+
+pub fn record_pending(paths: &Paths, instance: &str, pending: &PendingUpload) -> anyhow::Result<()> {
+    let path = pending_dir(paths).join(format!("{instance}.json"));
+    let text = serde_json::to_string(pending)?;
+    atomic_write(&path, text.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn clear_pending(paths: &Paths, instance: &str) -> anyhow::Result<()> {
+    let path = pending_dir(paths).join(format!("{instance}.json"));
+    remove_if_exists(&path).with_context(|| format!("removing {}", path.display()))?;
+    Ok(())
+}
+
+/// Every recorded pending upload, as (instance, upload).
+pub fn pending_uploads(paths: &Paths) -> Vec<(String, PendingUpload)> {
+    let Ok(entries) = std::fs::read_dir(pending_dir(paths)) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let instance = path.file_name()?.to_str()?.strip_suffix(".json")?.to_string();
+            let pending = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+            Some((instance, pending))
+        })
+        .collect()
+}
