@@ -75,6 +75,10 @@ pub struct RestoreArgs {
     /// S3 in place: keep the replaced dataset (renamed aside) instead of destroying it
     #[arg(long)]
     pub keep_old: bool,
+
+    /// S3: the host whose export to restore from (default this host's name)
+    #[arg(long, value_name = "HOST")]
+    pub from_host: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,4 +90,8 @@ pub struct ListArgs {
     /// Where the restore points come from
     #[arg(long, value_enum, default_value_t = Source::Local)]
     pub source: Source,
+
+    /// S3: the host whose export to list (default this host's name)
+    #[arg(long, value_name = "HOST")]
+    pub from_host: Option<String>,
 }

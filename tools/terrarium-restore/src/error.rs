@@ -6,6 +6,9 @@ use crate::at::AtError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
+    /// A bad flag value (the message names the flag and the fix).
+    #[error("{0}")]
+    Usage(String),
     #[error(transparent)]
     At(#[from] AtError),
     #[error("unknown instance {instance}: {detail}")]
@@ -27,7 +30,7 @@ pub enum RestoreError {
 impl RestoreError {
     pub fn exit(&self) -> Exit {
         match self {
-            Self::At(_) | Self::UnknownInstance { .. } | Self::TargetExists { .. } => Exit::Usage,
+            Self::Usage(_) | Self::At(_) | Self::UnknownInstance { .. } | Self::TargetExists { .. } => Exit::Usage,
             Self::BrokenChain { .. } | Self::Checksum { .. } | Self::GuidMismatch { .. } => Exit::Verification,
             Self::NeedsConfirmation => Exit::NeedsConfirmation,
             Self::Interrupted { .. } => Exit::Failure,

@@ -1,18 +1,25 @@
 //! `terrarium-restore`: restore containers from local snapshots or S3 backups without
 //! destroying data before its replacement is verified.
 //!
-//! Functional core, imperative shell: [`at`], [`local`] and [`plan`] are pure (restore
-//! point choice, plans, their rendering); the shell reads facts (`zfs`, `lxc`, S3),
-//! asks for a confirmation and carries out the plan's steps.
+//! Functional core, imperative shell: [`at`], [`local`], [`remote`] and [`plan`] are
+//! pure (restore point choice, plans, their rendering); the shell ([`facts`],
+//! [`execute`], [`receive`], [`recover`]) reads `zfs`, `lxc` and S3, asks for a
+//! confirmation and carries out the plan's steps.
 
 pub mod args;
 pub mod at;
 pub mod confirm;
 pub mod error;
+pub mod execute;
+pub mod facts;
 pub mod instance;
 pub mod local;
 pub mod names;
 pub mod plan;
+pub mod receive;
+pub mod recover;
+pub mod remote;
+mod shell;
 
 use std::ffi::OsString;
 
@@ -38,5 +45,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     };
     let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-restore", args.global.verbosity());
-    anyhow::bail!("not implemented yet")
+    match &args.command {
+        Some(args::Command::List(list)) => shell::list(&args.global, list),
+        None => shell::restore(&args.global, &args.restore),
+    }
 }

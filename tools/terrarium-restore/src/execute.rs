@@ -1,0 +1,227 @@
+//! Carrying out a plan, step by step, with the one rule of this tool: until the swap,
+//! the original dataset is never touched; a failure cleans up what the run made and
+//! says that the original is untouched.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use terrarium_backup::s3::Store;
+use terrarium_backup::zfs::Zfs;
+
+use crate::error::RestoreError;
+use crate::instance;
+use crate::names::work_parent;
+use crate::plan::{Plan, Step};
+use crate::receive::receive_object;
+
+/// What the shell needs to run steps.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub zfs: &'a Zfs,
+    pub store: Option<&'a Store>,
+    pub pool: &'a str,
+}
+
+/// What a run did, for the summary.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Outcome {
+    /// One line per step done.
+    pub done: Vec<String>,
+    /// Problems after the restore itself succeeded (a replaced dataset that could not be
+    /// destroyed): reported, not fatal.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    stopped: Option<String>,
+    staging: Option<String>,
+    swapped: bool,
+}
+
+pub fn execute(plan: &Plan, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome::default();
+    let mut progress = Progress::default();
+    for step in &plan.steps {
+        if matches!(step, Step::LxdRecover { .. }) {
+            continue; // the hand-off is the caller's, after the summary
+        }
+        log::info!("{}", describe(step));
+        match run_step(step, ctx, &mut progress, &mut outcome) {
+            Ok(()) => outcome.done.push(describe(step)),
+            Err(err) => return Err(recover_from(plan, ctx, &progress, err)),
+        }
+    }
+    Ok(outcome)
+}
+
+fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &mut Outcome) -> anyhow::Result<()> {
+    let zfs = ctx.zfs;
+    match step {
+        Step::StopInstance { instance } => {
+            instance::stop(instance)?;
+            progress.stopped = Some(instance.clone());
+        }
+        Step::StartInstance { instance } => {
+            instance::start(instance)?;
+            progress.stopped = None;
+        }
+        Step::Rollback { snapshot, dataset, .. } => {
+            zfs.rollback(&format!("{dataset}@{snapshot}"), true)?;
+        }
+        Step::Clone { snapshot, dataset } => {
+            zfs.clone_snapshot(snapshot, dataset)?;
+        }
+        Step::DestroyStale { dataset } => {
+            if zfs.exists(dataset)? {
+                zfs.destroy(dataset, true)?;
+            }
+        }
+        Step::ReceiveChain { staging, snapshot, guid, objects } => {
+            let store = ctx.store.context("an S3 step without an S3 store")?;
+            ensure_work_parent(zfs, ctx.pool)?;
+            progress.staging = Some(staging.clone());
+            let total = objects.iter().map(|o| o.compressed_bytes).sum();
+            let bar = terrarium_common::output::byte_progress(Some(total), "download, verify, receive");
+            for object in objects {
+                log::info!(key = object.key.as_str(), bytes = object.compressed_bytes; "receiving {} stream {}", object.kind, object.snapshot);
+                receive_object(zfs, store, staging, object, &instance_of(staging), &|n| bar.inc(n))?;
+            }
+            bar.finish_and_clear();
+            let received = format!("{staging}@{snapshot}");
+            let actual: u64 = zfs.get(&received, "guid")?.parse().with_context(|| format!("read the guid of {received}"))?;
+            if actual != *guid {
+                return Err(RestoreError::GuidMismatch { dataset: staging.clone(), snapshot: snapshot.clone(), expected: *guid, actual, instance: instance_of(staging) }.into());
+            }
+        }
+        Step::Swap { staging, dataset, aside } => {
+            swap(zfs, staging, dataset, aside.as_deref())?;
+            progress.swapped = true;
+            progress.staging = None;
+        }
+        Step::DestroyOld { dataset } => {
+            if let Err(err) = zfs.destroy(dataset, true) {
+                outcome.warnings.push(format!("the replaced dataset {dataset} could not be destroyed ({err}); destroy it with `zfs destroy -r {dataset}`"));
+            }
+        }
+        Step::KeepOld { .. } | Step::LxdRecover { .. } => {}
+    }
+    Ok(())
+}
+
+/// The instance a staging dataset is for (for error messages).
+fn instance_of(staging: &str) -> String {
+    staging.rsplit('/').next().and_then(|s| s.strip_suffix(".staging")).unwrap_or(staging).to_string()
+}
+
+/// `<pool>/terrarium-restore`, not mounted, created when missing.
+fn ensure_work_parent(zfs: &Zfs, pool: &str) -> anyhow::Result<()> {
+    let parent = work_parent(pool);
+    if !zfs.exists(&parent)? {
+        zfs.cmd().args(["create", "-o", "mountpoint=none", &parent]).run()?;
+    }
+    Ok(())
+}
+
+/// `zfs rename`, unmounting first when the dataset is busy (zfs-fuse cannot rename a
+/// mounted dataset; OpenZFS remounts by itself).
+fn rename(zfs: &Zfs, from: &str, to: &str) -> anyhow::Result<()> {
+    let mut last = None;
+    for attempt in 0..10 {
+        match zfs.cmd().args(["rename", from, to]).run() {
+            Ok(_) => return Ok(()),
+            Err(err) if err.stderr().contains("busy") => {
+                if attempt == 0 {
+                    let _ = zfs.cmd().args(["unmount", from]).run();
+                }
+                last = Some(err);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("zfs rename {from} {to} failed"), anyhow::Error::new))
+}
+
+/// Locally set `mountpoint` and `canmount` (LXD sets them on its datasets).
+fn local_mount_properties(zfs: &Zfs, dataset: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let out = zfs.cmd().args(["get", "-H", "-o", "property,value,source", "mountpoint,canmount", dataset]).run()?;
+    Ok(out
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields.len() == 3 && fields[2] == "local").then(|| (fields[0].to_string(), fields[1].to_string()))
+        })
+        .collect())
+}
+
+/// Set `dataset` aside (if any), move `staging` into its place, carry LXD's mount
+/// properties over. If the second rename fails the original is put back.
+fn swap(zfs: &Zfs, staging: &str, dataset: &str, aside: Option<&str>) -> anyhow::Result<()> {
+    let Some(aside) = aside else {
+        return rename(zfs, staging, dataset).with_context(|| format!("rename {staging} to {dataset}"));
+    };
+    let properties = local_mount_properties(zfs, dataset)?;
+    rename(zfs, dataset, aside).with_context(|| format!("set {dataset} aside as {aside}"))?;
+    if properties.iter().any(|(p, _)| p == "mountpoint") {
+        // The set-aside copy must not claim the instance's mountpoint.
+        let _ = zfs.cmd().args(["set", "canmount=noauto", aside]).run();
+        let _ = zfs.cmd().args(["unmount", aside]).run();
+    }
+    if let Err(err) = rename(zfs, staging, dataset) {
+        return match rename(zfs, aside, dataset) {
+            Ok(()) => Err(err.context(format!("rename {staging} to {dataset} (the original was put back)"))),
+            Err(back) => Err(err.context(format!(
+                "rename {staging} to {dataset}; putting the original back failed too ({back:#}): it is at {aside}, restore it with `zfs rename {aside} {dataset}`"
+            ))),
+        };
+    }
+    for (property, value) in properties {
+        zfs.cmd().args(["set", &format!("{property}={value}"), dataset]).run().with_context(|| format!("set {property} on {dataset}"))?;
+    }
+    Ok(())
+}
+
+/// Clean up after a failed step and say what state things are in.
+fn recover_from(plan: &Plan, ctx: &Context<'_>, progress: &Progress, err: anyhow::Error) -> anyhow::Error {
+    let mut notes = Vec::new();
+    if let Some(staging) = &progress.staging {
+        match ctx.zfs.exists(staging) {
+            Ok(true) => match ctx.zfs.destroy(staging, true) {
+                Ok(()) => notes.push(format!("removed {staging}")),
+                Err(e) => notes.push(format!("could not remove {staging} ({e}); the next run removes it")),
+            },
+            Ok(false) => {}
+            Err(e) => notes.push(format!("could not check {staging} ({e}); the next run removes it")),
+        }
+    }
+    if let Some(stopped) = &progress.stopped {
+        match instance::start(stopped) {
+            Ok(()) => notes.push(format!("started {stopped} again")),
+            Err(e) => notes.push(format!("could not start {stopped} again ({e})")),
+        }
+    }
+    let untouched = !progress.swapped && !plan.steps.iter().any(|s| matches!(s, Step::Rollback { .. } | Step::Clone { .. }));
+    if untouched {
+        let what = if plan.in_place { format!("{} is untouched", plan.instance) } else { format!("nothing was created for {}", plan.target_instance) };
+        notes.push(what);
+    }
+    if notes.is_empty() { err } else { err.context(format!("restore failed ({})", notes.join("; "))) }
+}
+
+/// One line per step for logs and the summary.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::StopInstance { instance } => format!("stopped {instance}"),
+        Step::StartInstance { instance } => format!("started {instance}"),
+        Step::Rollback { dataset, snapshot, destroys } => format!("rolled {dataset} back to @{snapshot} ({} newer snapshots destroyed)", destroys.len()),
+        Step::Clone { snapshot, dataset } => format!("cloned {snapshot} to {dataset}"),
+        Step::DestroyStale { dataset } => format!("removed {dataset} left by an interrupted run"),
+        Step::ReceiveChain { staging, snapshot, objects, .. } => format!("received {} objects into {staging} and verified @{snapshot}", objects.len()),
+        Step::Swap { staging, dataset, aside: Some(aside) } => format!("set {dataset} aside as {aside} and moved {staging} into its place"),
+        Step::Swap { staging, dataset, aside: None } => format!("moved {staging} to {dataset}"),
+        Step::DestroyOld { dataset } => format!("destroyed the replaced dataset {dataset}"),
+        Step::KeepOld { dataset } => format!("kept the replaced dataset as {dataset}"),
+        Step::LxdRecover { instance, .. } => format!("handed {instance} over to `lxd recover`"),
+    }
+}

@@ -1,0 +1,123 @@
+//! Planning a restore from the S3 export. Pure: manifests, the object listing and the
+//! local state are read by the caller. The whole chain is validated here, before
+//! anything is touched.
+
+use std::collections::BTreeMap;
+
+use terrarium_backup::chain::{Catalog, check_objects};
+use terrarium_backup::manifest::Manifest;
+use time::OffsetDateTime;
+
+use crate::args::Source;
+use crate::at::{AtError, AtSpec, RestorePoint, resolve};
+use crate::error::RestoreError;
+use crate::instance::InstanceState;
+use crate::names::{aside_dataset, container_dataset, staging_dataset};
+use crate::plan::{ChainObject, Plan, Step};
+
+/// What was read before planning an S3 restore.
+#[derive(Debug, Clone)]
+pub struct RemoteFacts {
+    pub pool: String,
+    pub instance: String,
+    /// The instance's manifests (any order).
+    pub manifests: Vec<Manifest>,
+    /// Sizes of the objects under the instance's prefix.
+    pub objects: BTreeMap<String, u64>,
+    /// LXD's view of the instance restored in place (unused for `--as-new`).
+    pub state: InstanceState,
+    /// Whether the dataset that will be replaced (or created) exists now.
+    pub target_exists: bool,
+    /// Whether a staging dataset from an interrupted run exists.
+    pub staging_exists: bool,
+    /// `YYYYMMDDTHHMMSSZ` of this run, for the set-aside name.
+    pub stamp: String,
+}
+
+/// The restore points the manifests describe.
+pub fn restore_points(manifests: &[Manifest]) -> Vec<RestorePoint> {
+    Catalog::new(manifests.iter().cloned()).restore_points().into_iter().map(point_of).collect()
+}
+
+fn point_of(manifest: &Manifest) -> RestorePoint {
+    RestorePoint {
+        snapshot: manifest.snapshot.name.clone(),
+        guid: manifest.snapshot.guid,
+        createtxg: manifest.snapshot.createtxg,
+        created: snapshot_time(&manifest.snapshot.name).unwrap_or(manifest.started_at.unix_timestamp()),
+    }
+}
+
+/// When the snapshot was taken: from a sanoid name (`autosnap_2026-11-28_12:00:01_hourly`),
+/// since manifests record when the export ran, which may be hours later.
+pub fn snapshot_time(name: &str) -> Option<i64> {
+    let rest = name.strip_prefix("autosnap_")?;
+    let stamp = rest.get(..19)?;
+    let format = time::macros::format_description!("[year]-[month]-[day]_[hour]:[minute]:[second]");
+    let moment = time::PrimitiveDateTime::parse(stamp, format).ok()?;
+    Some(moment.assume_utc().unix_timestamp())
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+pub fn stamp(now: OffsetDateTime) -> String {
+    now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// Plan the reconstruction of the chain and the swap (in place) or the hand-off (`as_new`).
+pub fn plan_remote(facts: &RemoteFacts, at: &AtSpec, as_new: Option<&str>, keep_old: bool) -> Result<Plan, RestoreError> {
+    let points = restore_points(&facts.manifests);
+    let point = resolve(&facts.instance, &points, at).map_err(|err| match err {
+        AtError::NoPoints { instance, .. } => AtError::NoPoints { instance, where_: " in S3".into() },
+        other => other,
+    })?;
+    let catalog = Catalog::new(facts.manifests.iter().cloned());
+    let broken = |detail: String| RestoreError::BrokenChain { instance: facts.instance.clone(), snapshot: point.snapshot.clone(), detail };
+    let chain = catalog.chain_for(&facts.instance, &point.snapshot).map_err(|e| broken(e.to_string()))?;
+    check_objects(&chain, &facts.objects).map_err(|e| broken(e.to_string()))?;
+
+    let target_instance = as_new.unwrap_or(&facts.instance).to_string();
+    let dataset = container_dataset(&facts.pool, &target_instance);
+    let staging = staging_dataset(&facts.pool, &target_instance);
+    let mut steps = Vec::new();
+    if facts.staging_exists {
+        steps.push(Step::DestroyStale { dataset: staging.clone() });
+    }
+    let objects = chain
+        .links
+        .iter()
+        .map(|m| ChainObject {
+            key: m.object_key.clone(),
+            kind: m.kind.as_str().to_string(),
+            snapshot: m.snapshot.name.clone(),
+            base: m.base.as_ref().map(|b| b.name.clone()),
+            compressed_bytes: m.compressed_bytes,
+            raw_bytes: m.raw_bytes,
+            sha256: m.sha256.clone(),
+        })
+        .collect();
+    steps.push(Step::ReceiveChain { staging: staging.clone(), snapshot: point.snapshot.clone(), guid: point.guid, objects });
+    match as_new {
+        None => {
+            let running = facts.state == InstanceState::Running;
+            if running {
+                steps.push(Step::StopInstance { instance: facts.instance.clone() });
+            }
+            let aside = facts.target_exists.then(|| aside_dataset(&facts.pool, &facts.instance, &facts.stamp));
+            steps.push(Step::Swap { staging, dataset, aside: aside.clone() });
+            if let Some(aside) = aside {
+                steps.push(if keep_old { Step::KeepOld { dataset: aside } } else { Step::DestroyOld { dataset: aside } });
+            }
+            if running {
+                steps.push(Step::StartInstance { instance: facts.instance.clone() });
+            }
+        }
+        Some(new) => {
+            steps.push(Step::Swap { staging, dataset: dataset.clone(), aside: None });
+            steps.push(Step::LxdRecover { instance: new.to_string(), dataset });
+        }
+    }
+    Ok(Plan { instance: facts.instance.clone(), source: Source::S3, target_instance, in_place: as_new.is_none(), restore_point: point.clone(), steps })
+}
+
+#[cfg(test)]
+mod tests;

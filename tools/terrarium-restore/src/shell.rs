@@ -1,0 +1,254 @@
+//! The imperative shell: read the facts, plan, show, confirm, carry out.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use terrarium_backup::keys::KeyLayout;
+use terrarium_backup::s3::{S3Settings, Store};
+use terrarium_backup::zfs::Zfs;
+use terrarium_common::cli::GlobalArgs;
+use terrarium_common::fs::RunLock;
+use terrarium_common::{Config, Exit};
+
+use crate::args::{ListArgs, RestoreArgs, Source};
+use crate::at::{RestorePoint, describe, parse_at};
+use crate::confirm::{Answer, confirm};
+use crate::error::RestoreError;
+use crate::execute::{Context, Outcome, execute};
+use crate::instance::{self, InstanceState};
+use crate::local::{LocalFacts, plan_local};
+use crate::names::{asides_of, check_instance_name, container_dataset, staging_dataset, work_parent};
+use crate::plan::{Plan, Step};
+use crate::remote::{RemoteFacts, plan_remote, restore_points, stamp};
+use crate::{facts, recover};
+
+fn usage(message: String) -> anyhow::Error {
+    RestoreError::Usage(message).into()
+}
+
+fn open_store(config: &Config, global: &GlobalArgs) -> anyhow::Result<Store> {
+    let settings = S3Settings::from_config(config, &global.paths())?;
+    Ok(Store::new(&settings)?)
+}
+
+fn keys_for(store: &Store, global: &GlobalArgs, from_host: Option<&str>) -> KeyLayout {
+    store.keys(&from_host.map(str::to_string).unwrap_or_else(|| facts::this_host(&global.paths())))
+}
+
+fn unknown_local(zfs: &Zfs, pool: &str, instance: &str) -> anyhow::Error {
+    let known: Vec<String> = zfs.container_datasets(pool).map(|d| d.into_iter().map(|c| c.instance).collect()).unwrap_or_default();
+    let detail = format!(
+        "no dataset {} (instances with datasets: {})",
+        container_dataset(pool, instance),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    );
+    RestoreError::UnknownInstance { instance: instance.to_string(), detail }.into()
+}
+
+#[derive(Debug, Serialize)]
+struct Listing<'a> {
+    instance: &'a str,
+    source: Source,
+    restore_points: Vec<RestorePoint>,
+}
+
+pub fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<Exit> {
+    check_instance_name("--instance", &args.instance).map_err(usage)?;
+    let config = Config::load(&global.paths())?;
+    let pool = &config.storage.pool;
+    let points = match args.source {
+        Source::Local => {
+            let zfs = Zfs::new();
+            let dataset = container_dataset(pool, &args.instance);
+            if !zfs.exists(&dataset)? {
+                return Err(unknown_local(&zfs, pool, &args.instance));
+            }
+            let mut points = facts::local_points(&zfs, &dataset)?;
+            points.sort_by_key(|p| p.createtxg);
+            points
+        }
+        Source::S3 => {
+            let store = open_store(&config, global)?;
+            let keys = keys_for(&store, global, args.from_host.as_deref());
+            let (manifests, _) = facts::remote_catalog(&store, &keys, &args.instance)?;
+            if manifests.is_empty() {
+                return Err(unknown_remote(&store, &keys, &args.instance));
+            }
+            restore_points(&manifests)
+        }
+    };
+    if global.json {
+        terrarium_common::output::print_json(&Listing { instance: &args.instance, source: args.source, restore_points: points })?;
+    } else {
+        for point in &points {
+            println!("{}", describe(point));
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn unknown_remote(store: &Store, keys: &KeyLayout, instance: &str) -> anyhow::Error {
+    let known = facts::remote_instances(store, keys).unwrap_or_default();
+    let detail = format!(
+        "no restore points in s3://{}/{} (instances there: {})",
+        store.bucket(),
+        keys.instance_prefix(instance),
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    );
+    RestoreError::UnknownInstance { instance: instance.to_string(), detail }.into()
+}
+
+pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> {
+    let instance = args.instance.clone().context("--instance is required")?;
+    check_instance_name("--instance", &instance).map_err(usage)?;
+    if let Some(new) = &args.as_new {
+        check_instance_name("--as-new", new).map_err(usage)?;
+        if *new == instance {
+            return Err(usage(format!("--as-new {new} names the instance itself; leave --as-new out to restore in place")));
+        }
+    }
+    if args.keep_old && (args.source != Source::S3 || args.as_new.is_some()) {
+        return Err(usage("--keep-old applies to an S3 restore in place only (a local rollback and --as-new replace nothing)".into()));
+    }
+    let paths = global.paths();
+    let config = Config::load(&paths)?;
+    let pool = config.storage.pool.clone();
+    let _lock = RunLock::acquire(&paths.locks_dir(), "restore", Duration::ZERO)?;
+    let zfs = Zfs::new();
+    let at = parse_at(args.at.as_deref());
+
+    let store = match args.source {
+        Source::S3 => Some(open_store(&config, global)?),
+        Source::Local => None,
+    };
+    let plan = match &store {
+        None => {
+            let dataset = container_dataset(&pool, &instance);
+            if !zfs.exists(&dataset)? {
+                return Err(unknown_local(&zfs, &pool, &instance));
+            }
+            let snapshots = facts::local_points(&zfs, &dataset)?;
+            // `--at` problems first: they need no LXD.
+            let mut local = LocalFacts { pool: pool.clone(), instance: instance.clone(), snapshots, state: InstanceState::Unknown };
+            plan_local(&local, &at, args.as_new.as_deref())?;
+            check_new_target(&zfs, &pool, args.as_new.as_deref())?;
+            if args.as_new.is_none() {
+                local.state = instance::state(&instance)?;
+            }
+            plan_local(&local, &at, args.as_new.as_deref())?
+        }
+        Some(store) => {
+            let keys = keys_for(store, global, args.from_host.as_deref());
+            let (manifests, objects) = facts::remote_catalog(store, &keys, &instance)?;
+            if manifests.is_empty() {
+                return Err(unknown_remote(store, &keys, &instance));
+            }
+            let target_instance = args.as_new.clone().unwrap_or_else(|| instance.clone());
+            let dataset = container_dataset(&pool, &target_instance);
+            let target_exists = zfs.exists(&dataset)?;
+            let workspace = facts::children(&zfs, &work_parent(&pool))?;
+            let staging_exists = workspace.iter().any(|d| *d == staging_dataset(&pool, &target_instance));
+            let mut remote = RemoteFacts {
+                pool: pool.clone(),
+                instance: instance.clone(),
+                manifests,
+                objects,
+                state: InstanceState::Unknown,
+                target_exists,
+                staging_exists,
+                stamp: stamp(time::OffsetDateTime::now_utc()),
+            };
+            // Validate the point and the whole chain before asking LXD anything.
+            plan_remote(&remote, &at, args.as_new.as_deref(), args.keep_old)?;
+            if args.as_new.is_some() {
+                check_new_target(&zfs, &pool, args.as_new.as_deref())?;
+            } else {
+                if !target_exists {
+                    if let Some(aside) = asides_of(&pool, &instance, &workspace).last() {
+                        return Err(RestoreError::Interrupted { instance: instance.clone(), dataset, aside: aside.to_string() }.into());
+                    }
+                }
+                remote.state = instance::state(&instance)?;
+            }
+            plan_remote(&remote, &at, args.as_new.as_deref(), args.keep_old)?
+        }
+    };
+
+    if args.dry_run {
+        show_plan(&plan, global.json, true)?;
+        return Ok(Exit::Success);
+    }
+    if plan.is_destructive() {
+        eprint!("{}", plan.render());
+        match confirm("Go ahead with this restore?", args.yes)? {
+            Answer::Yes => {}
+            Answer::No => {
+                eprintln!("Restore cancelled; nothing was changed.");
+                return Ok(Exit::Failure);
+            }
+            Answer::NoTerminal => return Err(RestoreError::NeedsConfirmation.into()),
+        }
+    }
+    let outcome = execute(&plan, &Context { zfs: &zfs, store: store.as_ref(), pool: &pool })?;
+    report(&plan, &outcome, global.json)?;
+    if let Some(Step::LxdRecover { instance, dataset }) = plan.steps.iter().find(|s| matches!(s, Step::LxdRecover { .. })) {
+        drop(_lock);
+        recover::hand_off(instance, dataset, &pool, global.json)?;
+    }
+    Ok(if outcome.warnings.is_empty() { Exit::Success } else { Exit::Partial })
+}
+
+/// `--as-new NAME` must name neither an existing dataset nor an instance LXD knows.
+fn check_new_target(zfs: &Zfs, pool: &str, as_new: Option<&str>) -> anyhow::Result<()> {
+    let Some(new) = as_new else { return Ok(()) };
+    let dataset = container_dataset(pool, new);
+    if zfs.exists(&dataset)? {
+        return Err(RestoreError::TargetExists { name: new.to_string(), what: format!("the dataset {dataset}") }.into());
+    }
+    if instance::state(new)? != InstanceState::Unknown {
+        return Err(RestoreError::TargetExists { name: new.to_string(), what: format!("an LXD instance named {new}") }.into());
+    }
+    Ok(())
+}
+
+fn show_plan(plan: &Plan, json: bool, dry_run: bool) -> anyhow::Result<()> {
+    if json {
+        #[derive(Serialize)]
+        struct DryRun<'a> {
+            dry_run: bool,
+            #[serde(flatten)]
+            plan: &'a Plan,
+        }
+        terrarium_common::output::print_json(&DryRun { dry_run, plan })?;
+    } else {
+        print!("{}", plan.render());
+        if dry_run {
+            println!("Dry run: nothing was changed.");
+        }
+    }
+    Ok(())
+}
+
+fn report(plan: &Plan, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            instance: &'a str,
+            target_instance: &'a str,
+            restore_point: &'a RestorePoint,
+            #[serde(flatten)]
+            outcome: &'a Outcome,
+        }
+        terrarium_common::output::print_json(&Summary { instance: &plan.instance, target_instance: &plan.target_instance, restore_point: &plan.restore_point, outcome })?;
+    } else {
+        for line in &outcome.done {
+            println!("{line}");
+        }
+        for warning in &outcome.warnings {
+            eprintln!("warning: {warning}");
+        }
+        println!("Restored {} to {}.", plan.target_instance, describe(&plan.restore_point));
+    }
+    Ok(())
+}
