@@ -91,6 +91,20 @@ fn a_first_run_makes_exactly_the_documented_calls_and_stores_the_clients() {
     assert_eq!(Some(secret(root.path(), "oidc-routes-client-secret")), world.app_secret("terrarium-routes"));
     assert_eq!(secret(root.path(), "oidc-lxd-client-id"), world.app("terrarium-lxd")["oidcConfig"]["clientId"]);
     assert!(!root.path().join("etc/terrarium/secrets/oidc-lxd-client-secret").exists(), "LXD is a public client");
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.path().join("var/lib/terrarium/reports/idp-sync.json")).unwrap()).unwrap();
+    assert_eq!(saved["changes"].as_array().unwrap().len(), 14, "{saved:#}");
+}
+
+#[test]
+fn an_unreachable_zitadel_is_named() {
+    let zitadel = ZitadelStandIn::start(TOKEN, &[ADMIN]);
+    let root = host(Some(ADMIN));
+    let url = zitadel.url();
+    drop(zitadel);
+    let out = Command::cargo_bin("terrarium-idp-sync").unwrap().args(["--root", root.path().to_str().unwrap(), "--skip-lxd", "--zitadel-url", &url]).assert().code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains(&format!("ZITADEL at {url} is unreachable")), "{stderr}");
+    assert!(!root.path().join("etc/terrarium/secrets/oidc-host-client-id").exists());
 }
 
 #[test]

@@ -292,6 +292,32 @@ mod tests {
         assert!(trigger_action_ids(&json!({}), "4").is_empty());
     }
 
+    proptest::proptest! {
+        /// ZITADEL may list URIs and grant types in any order: never drift.
+        #[test]
+        fn list_order_is_not_drift(seed in proptest::collection::vec(0usize..100, 3)) {
+            let spec = AppSpec { redirect_uris: vec!["https://a/1".into(), "https://b/2".into(), "https://c/3".into()], ..host() };
+            let mut existing = oidc_config(&spec);
+            let mut uris = spec.redirect_uris.clone();
+            for (i, s) in seed.iter().enumerate() {
+                uris.swap(i, s % 3);
+            }
+            existing["redirectUris"] = json!(uris);
+            proptest::prop_assert!(oidc_drift(&existing, &spec).is_empty());
+        }
+
+        /// Removing any one redirect URI is drift of `redirectUris` alone.
+        #[test]
+        fn a_missing_uri_is_drift(drop in 0usize..3) {
+            let spec = AppSpec { redirect_uris: vec!["https://a/1".into(), "https://b/2".into(), "https://c/3".into()], ..host() };
+            let mut existing = oidc_config(&spec);
+            let mut uris = spec.redirect_uris.clone();
+            uris.remove(drop);
+            existing["redirectUris"] = json!(uris);
+            proptest::prop_assert_eq!(oidc_drift(&existing, &spec), vec!["redirectUris".to_string()]);
+        }
+    }
+
     #[test]
     fn project_drift_names_the_fields() {
         assert!(project_drift(&json!({"projectRoleAssertion": true})).is_empty());

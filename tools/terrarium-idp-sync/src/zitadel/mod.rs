@@ -266,7 +266,11 @@ fn ensure_action(client: &Client, project_id: Option<&str>, org_id: &str, dry_ru
 }
 
 fn ensure_triggers(client: &Client, action_id: Option<&str>, dry_run: bool, report: &mut Report) -> Result<(), ZitadelError> {
-    let flow = client.get(&format!("/flows/{}", desired::FLOW_COMPLEMENT_TOKEN))?;
+    // An organisation that never had a flow may answer 404: that is an empty flow.
+    let flow = match client.get(&format!("/flows/{}", desired::FLOW_COMPLEMENT_TOKEN)) {
+        Err(ZitadelError::Api { status: 404, .. }) => Value::Null,
+        other => other?,
+    };
     for trigger in desired::TRIGGERS {
         let mut ids = desired::trigger_action_ids(&flow, trigger);
         if action_id.is_some_and(|id| ids.iter().any(|have| have == id)) {
