@@ -167,8 +167,17 @@ impl Host {
 
     /// The tool with `--root`, the stand-ins first on PATH and human logs.
     pub fn std_command(&self) -> std::process::Command {
+        self.std_command_with(&[])
+    }
+
+    /// Like [`Host::std_command`], with `first` ahead of the stand-ins on PATH (a real
+    /// program's shim, such as the ufw sandbox's).
+    pub fn std_command_with(&self, first: &[&Path]) -> std::process::Command {
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("terrarium-proxy-sync"));
-        let path = format!("{}:{}", self.shims().display(), std::env::var("PATH").unwrap_or_default());
+        let mut dirs: Vec<String> = first.iter().map(|d| d.display().to_string()).collect();
+        dirs.push(self.shims().display().to_string());
+        dirs.push(std::env::var("PATH").unwrap_or_default());
+        let path = dirs.join(":");
         command
             .arg("--root")
             .arg(self.root())
