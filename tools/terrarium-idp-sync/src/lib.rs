@@ -149,6 +149,11 @@ fn verify_external(paths: &Paths, config: &Config, issuer: &str, timeout: Durati
             report.note(format!(
                 "the provider must put a `groups` claim (a list of group names) into the ID token or userinfo, containing `{group}` for the people who may manage this host"
             ));
+            let domains = &config.domains;
+            report.note(format!(
+                "the client must allow the redirect URIs https://{0}/oauth2/callback, https://{0}/oauth2/app/callback and https://{1}/oidc/callback",
+                domains.manage, domains.lxd
+            ));
             if found.discovery.advertises_groups() == Some(false) {
                 report.note(format!("warning: {issuer} does not list `groups` in claims_supported; make sure it emits the claim, or no one will pass the admin gate"));
             }

@@ -150,3 +150,42 @@ fn lxd_5_21_standin_gets_oidc_and_the_admin_mapping_idempotently_and_repaired() 
     );
     assert_eq!(standin.state()["idp_groups"][0]["groups"], serde_json::json!(["terrarium-admins"]));
 }
+
+#[test]
+fn external_mode_points_lxd_at_the_verified_issuer_and_a_failed_check_leaves_lxd_alone() {
+    use terrarium_testkit::oidc_issuer::{IssuerMode, TestIssuer};
+    let lxd = Lxd::start();
+    let standin = StandIn::install();
+    let env: Vec<_> = lxd.env().into_iter().chain(standin.env()).collect();
+    let issuer = TestIssuer::start(IssuerMode::Good);
+    let root = tempfile::tempdir().unwrap();
+    let config = format!(
+        "schema_version: 2\ndomains:\n  manage: manage.example.com\n  proxy: proxy.example.com\n  lxd: lxd.example.com\n  auth: auth.example.com\n\
+         emails:\n  contact: ops@example.com\n  acme: acme@example.com\nidentity:\n  mode: oidc\n  issuer: https://id.example.com\n  client_id: {}\n  \
+         client_secret_file: /etc/terrarium/secrets/oidc-client-secret\nstorage:\n  mode: file\n",
+        issuer.client_id()
+    );
+    for (rel, text) in [("etc/terrarium/config.yaml", config), ("etc/terrarium/secrets/oidc-client-secret", format!("{}\n", issuer.client_secret()))] {
+        let path = root.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let run = |issuer_url: &str| {
+        Command::cargo_bin("terrarium-idp-sync")
+            .unwrap()
+            .args(["--root", root.path().to_str().unwrap(), "--json", "--issuer", issuer_url])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .assert()
+    };
+
+    let wrong = TestIssuer::start(IssuerMode::WrongIssuer);
+    run(&wrong.issuer()).code(5);
+    assert_eq!(standin.take_writes(), Vec::<String>::new(), "a failed issuer check must not touch LXD");
+
+    run(&issuer.issuer()).success();
+    let config = &standin.state()["config"];
+    assert_eq!(config["oidc.issuer"], issuer.issuer());
+    assert_eq!(config["oidc.client.id"], issuer.client_id());
+    assert_eq!(config["oidc.groups.claim"], "groups");
+}
