@@ -52,6 +52,8 @@ impl SecretDir {
     pub fn new() -> std::io::Result<Self> {
         install_signal_handler();
         let dir = tempfile::Builder::new().prefix("terrarium-secrets-").tempdir()?;
+        // Only root may even list it (tempfile's default mode follows the umask).
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         lock().dirs.push(dir.path().to_path_buf());
         Ok(Self { dir: Some(dir) })
     }

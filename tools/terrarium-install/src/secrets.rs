@@ -9,14 +9,14 @@ use terrarium_common::secret::{Secret, read_secret_file};
 /// Why a secret could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretInputError {
-    #[error("{flag}: {source}")]
-    File { flag: &'static str, source: terrarium_common::secret::SecretError },
+    #[error("{flag}: {error}")]
+    File { flag: &'static str, error: terrarium_common::secret::SecretError },
     #[error("{flag}: the secret is empty; give a non-empty value")]
     Empty { flag: &'static str },
-    #[error("cannot write secret file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("{flag}: cannot read {path}: {source}")]
-    Copy { flag: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("cannot write secret file {path}: {error}")]
+    Write { path: PathBuf, error: std::io::Error },
+    #[error("{flag}: cannot read {path}: {error}")]
+    Copy { flag: &'static str, path: PathBuf, error: std::io::Error },
 }
 
 /// A secret from `--X VALUE`, `--X-file FILE` or the environment variable `env`, in
@@ -26,7 +26,7 @@ pub fn secret_from(flag: &'static str, value: Option<&str>, file: Option<&Path>,
         return non_empty(flag, value.to_string()).map(Some);
     }
     if let Some(file) = file {
-        return read_secret_file(file).map(Some).map_err(|source| SecretInputError::File { flag, source });
+        return read_secret_file(file).map(Some).map_err(|error| SecretInputError::File { flag, error });
     }
     match std::env::var(env) {
         Ok(value) if !value.is_empty() => Ok(Some(Secret::new(value))),
@@ -60,7 +60,7 @@ pub fn persist(paths: &Paths, secrets: &[NewSecret]) -> Result<Vec<&'static str>
         if secret.value.expose().starts_with("-----BEGIN") && !secret.value.expose().ends_with('\n') {
             contents.push(b'\n');
         }
-        if terrarium_common::fs::write_if_changed(&path, &contents, 0o600).map_err(|source| SecretInputError::Write { path: path.clone(), source })? {
+        if terrarium_common::fs::write_if_changed(&path, &contents, 0o600).map_err(|error| SecretInputError::Write { path: path.clone(), error })? {
             changed.push(secret.name);
         }
     }
@@ -69,7 +69,7 @@ pub fn persist(paths: &Paths, secrets: &[NewSecret]) -> Result<Vec<&'static str>
 
 /// Read an ssh private key to copy into the secrets directory.
 pub fn read_key_file(flag: &'static str, path: &Path) -> Result<Secret, SecretInputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SecretInputError::Copy { flag, path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|error| SecretInputError::Copy { flag, path: path.to_path_buf(), error })?;
     non_empty(flag, text)
 }
 

@@ -135,8 +135,8 @@ fn whole_device_refusal(device: &BlockDevice) -> Option<String> {
         return Some("is a compressed RAM device".to_string());
     }
     let mounts = device.mounts_in_tree();
-    if let Some(system) = mounts.iter().find(|m| SYSTEM_MOUNTS.contains(&m.as_str())) {
-        let what = if system == "[SWAP]" { "holds swap".to_string() } else { format!("is the root disk (holds {system})") };
+    if let Some(system) = SYSTEM_MOUNTS.iter().find(|system| mounts.iter().any(|m| m == *system)) {
+        let what = if *system == "[SWAP]" { "holds swap".to_string() } else { format!("is the root disk (holds {system})") };
         return Some(what);
     }
     None
@@ -201,7 +201,9 @@ fn consider_partitions(facts: &StorageFacts, device: &BlockDevice, discovery: &m
             }
         }
         None if device.children.is_empty() => {
+            let mounts = device.mounts_in_tree();
             let reason = match signature(facts, device) {
+                _ if !mounts.is_empty() => format!("is mounted (at {})", mounts[0]),
                 Some(kind) => format!("holds a {kind} signature (in use)"),
                 None => "has no partition table; use --storage-mode disk for a whole disk".to_string(),
             };
