@@ -75,6 +75,11 @@ impl FaultProxy {
         self.shared.lock().unwrap().log.iter().filter(|(_, f)| *f == Some(fault)).count()
     }
 
+    /// Every request line seen, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.lock().unwrap().log.iter().map(|(line, _)| line.clone()).collect()
+    }
+
     /// How many requests had `matches` in their request line.
     pub fn seen(&self, matches: &str) -> usize {
         self.shared.lock().unwrap().log.iter().filter(|(line, _)| line.contains(matches)).count()
