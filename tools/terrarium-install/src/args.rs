@@ -141,6 +141,9 @@ pub struct InstallArgs {
     /// Size of the pool file in file mode [default: 64G]
     #[arg(long, value_name = "SIZE")]
     pub storage_size: Option<String>,
+    /// Name of the ZFS pool Terrarium creates [default: terrarium]
+    #[arg(long, value_name = "NAME")]
+    pub pool_name: Option<String>,
 
     /// Export container backups to S3-compatible storage
     #[arg(long)]

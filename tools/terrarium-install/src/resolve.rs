@@ -259,7 +259,7 @@ fn resolve_storage(args: &InstallArgs, base: Option<&Storage>, facts: &HostFacts
         return Ok(None);
     };
     let previous = base.filter(|b| b.mode == mode);
-    let pool = base.map(|b| b.pool.clone()).unwrap_or_else(|| "terrarium".to_string());
+    let pool = args.pool_name.clone().or_else(|| base.map(|b| b.pool.clone())).unwrap_or_else(|| "terrarium".to_string());
     match mode {
         StorageMode::File => {
             let source = args.storage_source.clone().or_else(|| previous.and_then(|b| b.source.clone()));

@@ -1,0 +1,159 @@
+//! The Ansible hand-off with real `ansible-playbook` and a test playbook
+//! (tests/fixtures/ansible/assert-vars.yml, given with TERRARIUM_PLAYBOOK) that asserts
+//! the variables it received. The temporary vars and one-time secrets files live in a
+//! private directory under TMPDIR, which each test points at an empty directory and
+//! checks is empty again after success, failure and SIGINT.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Scene {
+    root: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new() -> Self {
+        terrarium_testkit::require("ansible-playbook");
+        let root = common::ubuntu_root();
+        // Root has no usable password: install must hand one over.
+        common::write(&root.path().join("etc/shadow"), "root:*:19000:0:99999:7:::\n", 0o640);
+        let work = tempfile::Builder::new().prefix("terrarium-ansible-test-").tempdir().unwrap();
+        for dir in ["tmp", "out", "ansible-home"] {
+            std::fs::create_dir_all(work.path().join(dir)).unwrap();
+        }
+        Self { root, work }
+    }
+    fn tmp(&self) -> PathBuf {
+        self.work.path().join("tmp")
+    }
+    fn out(&self) -> PathBuf {
+        self.work.path().join("out")
+    }
+    fn command(&self, binary: &str) -> Command {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin(binary));
+        command
+            .arg("--root")
+            .arg(self.root.path())
+            .env("TERRARIUM_PLAYBOOK", common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml"))
+            .env("TMPDIR", self.tmp())
+            .env("TERRARIUM_TEST_OUT", self.out())
+            .env("TERRARIUM_TEST_EXPECT_MANAGE", "manage.example.com")
+            .env("TERRARIUM_LOG_FORMAT", "logfmt")
+            // Keep Ansible's own temp and state in the test directory.
+            .env("ANSIBLE_HOME", self.work.path().join("ansible-home"))
+            .env("ANSIBLE_LOCAL_TEMP", self.work.path().join("ansible-home/tmp"))
+            .env("ANSIBLE_REMOTE_TEMP", self.work.path().join("ansible-home/tmp"))
+            .env_remove("TERRARIUM_ROOT")
+            .stdin(Stdio::null());
+        command
+    }
+    fn install(&self) -> Command {
+        let mut command = self.command("terrarium-install");
+        command
+            .args(["--non-interactive", "--domain", "example.com", "--idp", "local", "--storage-mode", "file", "--email", "ops@example.com"])
+            .env("TERRARIUM_ROOT_PASSWORD", "correct horse")
+            .env("TERRARIUM_TEST_EXPECT_ROOT_PWD", "correct horse");
+        command
+    }
+    fn assert_no_temp_files_left(&self) {
+        let left: Vec<_> = std::fs::read_dir(self.tmp()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(left.is_empty(), "temporary files left behind: {left:?}");
+    }
+}
+
+fn output_text(output: &std::process::Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn install_hands_the_variables_and_root_password_to_ansible_and_removes_them() {
+    let scene = Scene::new();
+    let output = scene.install().output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", output_text(&output));
+    let received: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(scene.out().join("received.json")).unwrap()).unwrap();
+    assert_eq!(received, serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "got_root_password": true}));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("host converged"));
+    let all = output_text(&output);
+    assert!(!all.contains("correct horse"), "the root password was printed");
+    scene.assert_no_temp_files_left();
+    assert!(scene.root.path().join("etc/terrarium/config.yaml").is_file());
+}
+
+#[test]
+fn a_failing_playbook_fails_install_and_leaves_no_secrets() {
+    let scene = Scene::new();
+    let output = scene.install().env("TERRARIUM_TEST_FAIL", "1").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ansible-playbook failed"), "{}", output_text(&output));
+    scene.assert_no_temp_files_left();
+}
+
+/// Processes whose command line mentions `needle` (the test playbook of this scene).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigint_during_ansible_removes_the_secrets_and_stops_the_playbook() {
+    let scene = Scene::new();
+    // A copy of the playbook at a path unique to this test, to find its processes.
+    let playbook = scene.work.path().join("hang-playbook.yml");
+    std::fs::copy(common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml"), &playbook).unwrap();
+    let mut child = scene.install().env("TERRARIUM_PLAYBOOK", &playbook).env("TERRARIUM_TEST_HANG", "1").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for("the playbook to start hanging", Duration::from_secs(120), || scene.out().join("hanging").exists());
+    // While Ansible runs, the secrets directory exists.
+    assert_eq!(std::fs::read_dir(scene.tmp()).unwrap().count(), 1);
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    scene.assert_no_temp_files_left();
+    let needle = playbook.display().to_string();
+    wait_for("ansible-playbook to stop", Duration::from_secs(30), || processes_mentioning(&needle).is_empty());
+}
+
+#[test]
+fn reconfigure_converges_from_the_persisted_config() {
+    let scene = Scene::new();
+    let missing = scene.command("terrarium-reconfigure").env("TERRARIUM_TEST_EXPECT_ROOT_PWD", "").output().unwrap();
+    assert_eq!(missing.status.code(), Some(2), "{}", output_text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("run `terrarium-install` first"));
+    let render = scene.install().arg("--render-only").output().unwrap();
+    assert_eq!(render.status.code(), Some(0), "{}", output_text(&render));
+    assert!(!scene.out().join("received.json").exists(), "--render-only ran Ansible");
+    // No one-time secrets on a reconfigure: the root password is not passed again.
+    let output = scene.command("terrarium-reconfigure").env("TERRARIUM_TEST_EXPECT_ROOT_PWD", "").output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", output_text(&output));
+    assert!(scene.out().join("received.json").is_file());
+    scene.assert_no_temp_files_left();
+}
+
+#[test]
+fn a_missing_playbook_is_named() {
+    let scene = Scene::new();
+    let output = scene.command("terrarium-install").env_remove("TERRARIUM_PLAYBOOK").args(["--non-interactive", "--domain", "example.com", "--idp", "local", "--storage-mode", "file", "--email", "ops@example.com", "--root-pwd", "x"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no playbook at") && stderr.contains(&Path::new("usr/share/terrarium/ansible/site.yml").display().to_string()), "{stderr}");
+    scene.assert_no_temp_files_left();
+}
