@@ -164,3 +164,11 @@ fn twenty_concurrent_runs_end_in_one_identical_state() {
     assert_eq!(calls.matches("ufw allow 10022/tcp").count(), 1, "{calls}");
     assert_eq!(calls.matches("systemctl restart terrarium-oauth2-proxy-routes.service").count(), 1, "{calls}");
 }
+
+#[test]
+fn the_instance_list_can_come_from_stdin() {
+    let host = Host::new(CONFIG);
+    let output = host.command().args(["--instances", "-", "--json"]).write_stdin(one_instance("http://app.example.com")).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(host.read("etc/traefik/dynamic/terrarium-proxy.yml").contains("http://10.0.0.7:80"));
+}

@@ -1,5 +1,5 @@
 //! End to end: real LXD 5.0 (namespaced, testkit), real `lxc`, real Traefik v3 loading
-//! the files proxy-sync renders. Two busybox containers serve HTTP, one echoes TCP.
+//! the files proxy-sync renders. Two busybox containers serve HTTP, a third is the backend of a raw TCP route.
 //!
 //! Stand-ins, because nothing real runs here:
 //! - oauth2-proxy cannot be installed on this machine: a small Python server on
@@ -74,10 +74,21 @@ fn sync(host: &Host, lxd: &Lxd, ufw: &UfwSandbox) -> String {
     host.take_calls()
 }
 
-fn tcp_echo(lxd: &Lxd, port: u16) -> String {
-    let script = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo ping >&3 && timeout 3 head -n1 <&3");
-    let output = lxd.in_netns("bash").arg("-c").arg(script).output().unwrap();
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+/// A raw TCP exchange with 127.0.0.1:PORT inside the namespace (bash's /dev/tcp, no
+/// HTTP client: the route is plain TCP passthrough); retried for a few seconds while
+/// Traefik loads the route. Returns what came back.
+fn tcp_exchange(lxd: &Lxd, traefik: &Traefik, port: u16, expect: &str) -> String {
+    let script = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 3 cat <&3");
+    let mut last = String::new();
+    for _ in 0..20 {
+        let output = lxd.in_netns("bash").arg("-c").arg(&script).output().unwrap();
+        last = format!("{}{}", String::from_utf8_lossy(&output.stdout).trim(), String::from_utf8_lossy(&output.stderr).trim());
+        if last.contains(expect) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("TCP 127.0.0.1:{port} never answered {expect}: {last}\ntraefik log:\n{}", std::fs::read_to_string(traefik.log_path()).unwrap_or_default());
 }
 
 #[test]
@@ -92,7 +103,8 @@ fn labels_become_live_routes_on_real_lxd_and_traefik() {
 
     lxd.launch_with("web1", &[], "mkdir -p /www && echo web1 > /www/index.html && httpd -f -p 80 -h /www");
     lxd.launch_with("web2", &[], "mkdir -p /www/two && echo web2 > /www/two/index.html && echo web2 > /www/index.html && httpd -f -p 8080 -h /www");
-    lxd.launch_with("echo", &[], "nc -lk -p 7000 -e cat");
+    // The TCP backend: any TCP server will do; busybox httpd on 7000, spoken to raw.
+    lxd.launch_with("echo", &[], "mkdir -p /www && echo tcp-backend > /www/index.html && httpd -f -p 7000 -h /www");
     lxd.lxc(&["config", "set", "web1", "user.proxy", "http://one.example.com"]);
     lxd.lxc(&["config", "set", "web2", "user.proxy", "http://one.example.com:8080/two\nhttp://private.example.com:8080@auth:ops"]);
     lxd.lxc(&["config", "set", "echo", "user.proxy", "tcp://10022:7000"]);
@@ -106,7 +118,7 @@ fn labels_become_live_routes_on_real_lxd_and_traefik() {
 
     assert_eq!(traefik.wait_for_status("one.example.com", "/", 200).trim(), "web1");
     assert_eq!(traefik.wait_for_status("one.example.com", "/two/", 200).trim(), "web2", "path routing");
-    assert_eq!(tcp_echo(&lxd, 10022), "ping", "the TCP route reaches its container");
+    tcp_exchange(&lxd, &traefik, 10022, "tcp-backend");
     assert!(ufw.ufw(&["status"]).contains("10022/tcp"), "firewall opened");
 
     // @auth: no session -> the sign-in page (status 401) with the way back; a session
