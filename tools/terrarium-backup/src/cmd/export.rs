@@ -181,7 +181,8 @@ fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
 
 fn export_one(ctx: &Context, zfs: &Zfs, store: &Store, keys: &KeyLayout, dataset: &ContainerDataset, force_full: bool, dry_run: bool) -> anyhow::Result<Item> {
     let instance = dataset.instance.as_str();
-    let local = zfs.snapshots(&dataset.dataset)?;
+    // syncoid's own sync snapshots come and go with each replication run: never a base.
+    let local: Vec<Snapshot> = zfs.snapshots(&dataset.dataset)?.into_iter().filter(|s| !s.name.starts_with("syncoid_")).collect();
     let catalog = state::read_catalog(&ctx.paths, instance);
     let last = state::read_last(&ctx.paths, instance);
     let decision = decide(&Inputs {
