@@ -44,7 +44,8 @@ impl Section {
 pub struct DomainsArgs {
     /// New root domain: services become manage.ROOT, proxy.ROOT, lxd.ROOT, auth.ROOT
     /// unless named below
-    pub root: Option<String>,
+    #[arg(value_name = "ROOT")]
+    pub domain: Option<String>,
     #[arg(long, value_name = "HOST")]
     pub manage_domain: Option<String>,
     #[arg(long, value_name = "HOST")]
@@ -54,7 +55,7 @@ pub struct DomainsArgs {
     #[arg(long, value_name = "HOST")]
     pub auth_domain: Option<String>,
     /// Drop the root domain and use <service>.<dashed IP>.traefik.me names for this IP
-    #[arg(long, value_name = "IP", conflicts_with = "root")]
+    #[arg(long, value_name = "IP", conflicts_with = "domain")]
     pub traefik_me: Option<IpAddr>,
 }
 
@@ -118,12 +119,12 @@ pub fn compute(section: &Section, current: &Config) -> anyhow::Result<Change> {
     // `set domains` and `set emails`/`syncoid` have nothing to check over the network.
     match section {
         Section::Domains(args) => {
-            let named = args.root.is_some() || args.traefik_me.is_some() || args.manage_domain.is_some() || args.proxy_domain.is_some() || args.lxd_domain.is_some() || args.auth_domain.is_some();
+            let named = args.domain.is_some() || args.traefik_me.is_some() || args.manage_domain.is_some() || args.proxy_domain.is_some() || args.lxd_domain.is_some() || args.auth_domain.is_some();
             if !named {
                 return Err(nothing_named("domains", "ROOT, --traefik-me IP or --manage-domain/--proxy-domain/--lxd-domain/--auth-domain"));
             }
             let domains = &mut config.domains;
-            if let Some(root) = &args.root {
+            if let Some(root) = &args.domain {
                 domains.root = Some(root.clone());
                 domains.manage = format!("manage.{root}");
                 domains.proxy = format!("proxy.{root}");

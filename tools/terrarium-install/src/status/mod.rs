@@ -264,7 +264,7 @@ pub fn render(status: &Status) -> String {
     }
     line(&mut out, "services:".into());
     for unit in &status.services {
-        line(&mut out, format!("  {:<40} {} ({})", unit.unit, unit.active, unit.sub));
+        line(&mut out, format!("  {:<40} {}", unit.unit, unit_word(unit)));
     }
     line(&mut out, "timers:".into());
     for unit in &status.timers {
@@ -273,7 +273,7 @@ pub fn render(status: &Status) -> String {
             format!(
                 "  {:<40} {}; last {} ({}); next {}",
                 unit.unit,
-                unit.active,
+                unit_word(unit),
                 unit.last_run.as_deref().unwrap_or("never"),
                 unit.result.as_deref().unwrap_or("-"),
                 unit.next_run.as_deref().unwrap_or("-")
@@ -292,6 +292,15 @@ pub fn render(status: &Status) -> String {
         }
     }
     out
+}
+
+/// `active (running)`, or `not installed` for a unit systemd does not know.
+fn unit_word(unit: &UnitState) -> String {
+    match unit.load.as_str() {
+        "not-found" => "not installed".to_string(),
+        "unknown" => "unknown (systemd not reachable)".to_string(),
+        _ => format!("{} ({})", unit.active, unit.sub),
+    }
 }
 
 fn on_off(on: bool) -> &'static str {

@@ -1,0 +1,127 @@
+//! `terrarium-status` on a half-installed and a fully installed scratch root.
+//!
+//! systemd is not PID 1 on the test machine, so `systemctl` is a stand-in on PATH that
+//! answers `systemctl show` from files (one per unit, `Key=value` lines) and says
+//! `not-found` for the rest, the way systemctl does for unknown units. The pool health
+//! comes from a real `zpool status -x` on a zfs-fuse pool.
+
+mod common;
+
+use std::path::Path;
+
+/// A directory with a `systemctl` stand-in answering from `units/<unit>` files.
+struct SystemctlStandIn {
+    dir: tempfile::TempDir,
+}
+
+impl SystemctlStandIn {
+    fn new(fail: bool) -> Self {
+        let dir = tempfile::Builder::new().prefix("terrarium-systemctl-").tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("units")).unwrap();
+        let script = if fail {
+            "#!/bin/sh\necho 'System has not been booted with systemd as init system (PID 1). Can'\\''t operate.' >&2\nexit 1\n".to_string()
+        } else {
+            format!(
+                "#!/bin/sh\n# systemctl stand-in: `show [-p PROPS] UNIT...` from {units}/UNIT files\n[ \"$1\" = show ] || exit 1\nshift\nfirst=1\nwhile [ $# -gt 0 ]; do\n  case \"$1\" in\n    -p) shift 2; continue ;;\n    -*) shift; continue ;;\n  esac\n  [ $first = 1 ] || echo\n  first=0\n  if [ -f \"{units}/$1\" ]; then echo \"Id=$1\"; cat \"{units}/$1\"; else printf 'Id=%s\\nLoadState=not-found\\nActiveState=inactive\\nSubState=dead\\n' \"$1\"; fi\n  shift\ndone\n",
+                units = dir.path().join("units").display()
+            )
+        };
+        common::write(&dir.path().join("systemctl"), &script, 0o755);
+        Self { dir }
+    }
+    fn unit(&self, name: &str, state: &str) {
+        common::write(&self.dir.path().join("units").join(name), state, 0o644);
+    }
+    fn path_env(&self) -> String {
+        format!("{}:{}", self.dir.path().display(), std::env::var("PATH").unwrap_or_default())
+    }
+}
+
+fn status(root: &Path, systemctl: &SystemctlStandIn, json: bool) -> (i32, String) {
+    let mut command = assert_cmd::Command::cargo_bin("terrarium-status").unwrap();
+    command.arg("--root").arg(root).env("PATH", systemctl.path_env()).env("TERRARIUM_LOG_FORMAT", "logfmt");
+    if json {
+        command.arg("--json");
+    }
+    let output = command.output().unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).replace(&root.display().to_string(), "[ROOT]"))
+}
+
+#[test]
+fn a_half_installed_host_says_what_is_missing() {
+    let root = tempfile::tempdir().unwrap();
+    let systemctl = SystemctlStandIn::new(false);
+    systemctl.unit("traefik.service", "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n");
+    let (code, text) = status(root.path(), &systemctl, false);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("half-installed", text);
+    let (_, json) = status(root.path(), &systemctl, true);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["healthy"], false);
+    assert_eq!(json["config"]["state"], "missing");
+    let missing: Vec<&str> = json["missing"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(missing.iter().any(|m| m.starts_with("cockpit.socket is not installed")), "{missing:?}");
+    assert!(!missing.iter().any(|m| m.starts_with("traefik.service")), "{missing:?}");
+}
+
+#[test]
+fn without_systemd_the_unit_states_are_unknown_and_said_so() {
+    let root = tempfile::tempdir().unwrap();
+    let systemctl = SystemctlStandIn::new(true);
+    let (code, json) = status(root.path(), &systemctl, true);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let missing = json["missing"].to_string();
+    assert!(missing.contains("systemd: cannot ask systemctl") && missing.contains("has not been booted with systemd"), "{missing}");
+    assert_eq!(json["services"][0]["load"], "unknown");
+}
+
+const ACTIVE: &str = "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n";
+
+fn timer(last: &str) -> String {
+    format!("LoadState=loaded\nActiveState=active\nSubState=waiting\nResult=success\nLastTriggerUSec={last}\nNextElapseUSecRealtime=Sat 2026-11-28 19:01:00 UTC\n")
+}
+
+#[test]
+fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
+    let pool = terrarium_testkit::ZfsPool::create(128);
+    let root = tempfile::tempdir().unwrap();
+    let config = format!(
+        "schema_version: 2\ndomains: {{root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}}\n\
+         emails: {{contact: ops@example.com, acme: ops@example.com}}\nidentity: {{mode: local, admin_group: ops}}\n\
+         storage: {{mode: file, pool: {}}}\n\
+         s3: {{enabled: true, endpoint: 'https://s3.example.com', bucket: backups, access_key: ak, secret_key_file: /etc/terrarium/secrets/s3-secret-key}}\n",
+        pool.name()
+    );
+    common::write(&root.path().join("etc/terrarium/config.yaml"), &config, 0o600);
+    let reports = root.path().join("var/lib/terrarium/reports");
+    common::write(&reports.join("proxy-sync.json"), r#"{"finished_at":"2026-11-28T19:00:00Z","routes":[{"host":"app.example.com","instance":"web"}],"rejected":[{"instance":"bad","label":"ftp://x","reason":"unsupported scheme"}]}"#, 0o644);
+    common::write(&reports.join("backup-export.json"), r#"{"finished_at":"2026-11-28T03:00:00Z","instances":{"web":{"snapshot":"autosnap_2026-11-28_03:00:00_hourly","kind":"incremental"}}}"#, 0o644);
+    let systemctl = SystemctlStandIn::new(false);
+    for unit in ["traefik.service", "cockpit.socket", "terrarium-oauth2-proxy.service", "terrarium-oauth2-proxy-routes.service", "snap.lxd.daemon.service"] {
+        systemctl.unit(unit, ACTIVE);
+    }
+    for name in ["sanoid", "terrarium-proxy-sync", "terrarium-backup-export"] {
+        systemctl.unit(&format!("{name}.timer"), &timer("Sat 2026-11-28 19:00:00 UTC"));
+        systemctl.unit(&format!("{name}.service"), "LoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\n");
+    }
+    let (code, json) = status(root.path(), &systemctl, true);
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["missing"], serde_json::json!([]), "{json}");
+    assert_eq!(value["healthy"], true);
+    assert_eq!(value["pool"]["healthy"], true);
+    assert_eq!(value["settings"]["admin_group"], "ops");
+    assert_eq!(value["services"][4]["unit"], "snap.lxd.daemon.service");
+    assert_eq!(value["proxy_sync"]["value"]["rejected"][0]["reason"], "unsupported scheme");
+    let (_, text) = status(root.path(), &systemctl, false);
+    let text = text.replace(pool.name(), "[POOL]");
+    insta::assert_snapshot!("installed", text);
+
+    // A failed last run of a timer's service is reported.
+    systemctl.unit("terrarium-proxy-sync.service", "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n");
+    let (_, json) = status(root.path(), &systemctl, true);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["missing"], serde_json::json!(["the last run of terrarium-proxy-sync.service failed (exit-code)"]));
+}
+
