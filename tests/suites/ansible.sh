@@ -29,7 +29,8 @@ grep -q "terrarium_ssh_port.maximum' 70000 is greater than the maximum" <<<"$out
 echo "-- shellcheck"
 shellcheck -x tests/suites/ansible.sh tests/ansible/*.sh tests/ansible/fixtures/terrarium-backup tests/ansible/fixtures/terrarium-proxy-sync
 echo "-- contract"
-python3 tests/ansible/check-contract.py
+# The system python: python3-jsonschema/python3-yaml come from tests/deps/ansible.apt.
+/usr/bin/python3 tests/ansible/check-contract.py
 echo "-- golden (zfs, lxd, zitadel: no kernel ZFS, nested LXD or ZITADEL here)"
 tests/ansible/golden.sh
 echo "-- converge in a Debian 12 container"
