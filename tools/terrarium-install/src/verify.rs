@@ -1,6 +1,9 @@
 //! The real network checks behind [`crate::preflight`]'s traits: the OIDC issuer
 //! checks of `terrarium-idp-sync` and the S3 probe of `terrarium-backup`.
 
+use std::time::Duration;
+
+use terrarium_backup::s3::{S3Settings, Store, Tuning};
 use terrarium_common::config::S3;
 use terrarium_common::secret::Secret;
 use terrarium_idp_sync::oidc;
@@ -23,8 +26,30 @@ impl OidcVerifier for NetworkVerifiers {
 }
 
 impl S3Verifier for NetworkVerifiers {
-    fn probe(&self, _s3: &S3, _secret: &Secret) -> Result<(), String> {
-        Err("the S3 probe is not available in this build".into())
+    fn probe(&self, s3: &S3, secret: &Secret) -> Result<(), String> {
+        let settings = S3Settings {
+            endpoint: s3.endpoint.clone().unwrap_or_default(),
+            bucket: s3.bucket.clone().unwrap_or_default(),
+            region: s3.region.clone().unwrap_or_else(|| DEFAULT_REGION.to_string()),
+            prefix: s3.prefix.clone(),
+            access_key: s3.access_key.clone().unwrap_or_default(),
+            secret_key: secret.clone(),
+            // A preflight answers quickly: few retries, short timeouts.
+            tuning: Tuning {
+                max_attempts: 2,
+                initial_backoff: Duration::from_millis(200),
+                connect_timeout: Duration::from_secs(5),
+                read_timeout: Duration::from_secs(20),
+                ..Tuning::default()
+            },
+        };
+        let store = Store::new(&settings).map_err(|err| err.to_string())?;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "terrarium".into());
+        let keys = store.keys(&host);
+        // Listing first: backups need it, and some S3 servers create a missing bucket
+        // on PUT instead of refusing it.
+        store.list(&keys.host_prefix()).map_err(|err| err.to_string())?;
+        store.probe(&keys).map_err(|err| err.to_string())
     }
 }
 
