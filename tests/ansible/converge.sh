@@ -46,9 +46,15 @@ fail() {
 push() { lxc file push -p --mode "$3" "$1" "$host$2" >/dev/null; }
 push "$(command -v traefik)" /root/test-files/traefik 0644
 push tests/ansible/fixtures/oauth2-proxy /root/test-files/oauth2-proxy 0644
-# Stand-ins: terrarium-backup's sanoid-config and proxy sync's binaries (the real ones
-# need a ZFS pool / LXD); units from units/ when the packages' units exist there.
-push tests/ansible/fixtures/terrarium-backup /usr/bin/terrarium-backup 0755
+# The real terrarium-backup when it is built (its sanoid-config needs only config.yaml),
+# else a stand-in; a stand-in for proxy sync (the real one needs LXD); units from
+# units/ when the packages' units exist there.
+backup=tests/ansible/fixtures/terrarium-backup
+for built in target/release/terrarium-backup target/debug/terrarium-backup; do
+  if [ -x "$built" ] && "$built" sanoid-config --help >/dev/null 2>&1; then backup=$built; break; fi
+done
+echo "converge: terrarium-backup from $backup"
+push "$backup" /usr/bin/terrarium-backup 0755
 push tests/ansible/fixtures/terrarium-proxy-sync /usr/bin/terrarium-proxy-sync 0755
 for unit in tests/ansible/fixtures/units/*; do
   real=units/$(basename "$unit"); [ -f "$real" ] && unit=$real
@@ -132,7 +138,7 @@ listeners=$(in_host ss -ltnH | awk '{print $4}' | grep -E ':(9090|8080|4180)$' |
 [ "$listeners" = "127.0.0.1:4180 127.0.0.1:8080 127.0.0.1:9090" ] || fail "loopback services listen on: $listeners"
 in_host getent shadow root | grep -q '^root:[$]6[$]' || fail "root has no password for Cockpit PAM"
 in_host grep -qx root /etc/cockpit/disallowed-users && fail "root still disallowed in Cockpit"
-in_host test -s /etc/sanoid/sanoid.conf || fail "sanoid.conf not rendered by terrarium-backup"
+in_host grep -q '^\[terrarium/containers\]' /etc/sanoid/sanoid.conf || fail "sanoid.conf not rendered by terrarium-backup"
 for unit in traefik.service oauth2-proxy.service cockpit.socket sanoid.timer ssh.service \
   terrarium-proxy-sync.timer terrarium-proxy-sync-watch.service terrarium-backup-export.timer; do
   [ "$(in_host systemctl is-enabled "$unit")" = enabled ] || fail "$unit not enabled"
@@ -153,8 +159,10 @@ converge "$work/run3.log" -e '{"terrarium_firewall_extra_ports": []}'
 [ "$(ufw_ports)" = "10022/tcp 22/tcp 443/tcp 80/tcp" ] || fail "after dropping 51820/udp ufw opens $(ufw_ports)"
 # zfs and lxd cannot converge here (no kernel ZFS, no LXD on ZFS inside the container):
 # run them in check mode and require the planned commands; golden.sh covers the rest.
-echo "converge: check mode of the zfs and lxd roles"
-tags=zfs,lxd converge "$work/check.log" --check
+echo "converge: check mode of the zfs and lxd roles (and sanoid's --dry-run)"
+tags=zfs,lxd,sanoid converge "$work/check.log" --check
+grep -A1 '^TASK \[sanoid : Render sanoid.conf' "$work/check.log" | grep -q '^ok:' \
+  || fail "check mode: terrarium-backup sanoid-config --dry-run reported a change on a converged host"
 for planned in \
   "truncate -s 4G /var/lib/terrarium/terrarium.img" \
   "zpool create -o ashift=12 -O compression=zstd -O atime=off -O xattr=sa -O dedup=off -O normalization=formD -m none terrarium /var/lib/terrarium/terrarium.img" \
