@@ -70,6 +70,9 @@ pub enum Command {
         /// Print what would be sent; send nothing
         #[arg(long)]
         dry_run: bool,
+        /// Do nothing (and succeed) while s3.enabled is false (for the timer)
+        #[arg(long)]
+        if_enabled: bool,
     },
     /// Delete S3 restore points beyond the retention, never a link a kept one needs
     Prune {
@@ -94,6 +97,9 @@ pub enum Command {
         /// Print the syncoid command; run nothing
         #[arg(long)]
         dry_run: bool,
+        /// Do nothing (and succeed) while syncoid.enabled is false (for the timer)
+        #[arg(long, conflicts_with = "to")]
+        if_enabled: bool,
     },
     /// Upload stdin through the export pipeline (zstd, multipart) as KEY (benchmarks)
     #[command(hide = true)]

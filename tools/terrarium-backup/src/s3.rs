@@ -630,6 +630,22 @@ impl Drop for MultipartUpload<'_> {
     }
 }
 
+/// The last two messages of an error's source chain (`tcp connect error: Connection
+/// refused (os error 111)`): the SDK's own outer layers say nothing an operator needs.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages = vec![err.to_string()];
+    let mut current = err.source();
+    while let Some(source) = current {
+        let text = source.to_string();
+        if !messages.contains(&text) {
+            messages.push(text);
+        }
+        current = source.source();
+    }
+    let start = messages.len().saturating_sub(2);
+    messages[start..].join(": ")
+}
+
 /// Turn an SDK error into one line that names the thing to fix.
 fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     endpoint: &str,
@@ -641,9 +657,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_string);
     match (&err, code.as_deref(), status) {
-        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => {
-            S3Error::Endpoint { endpoint: endpoint.to_string(), detail: DisplayErrorContext(&err).to_string() }
-        }
+        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => S3Error::Endpoint { endpoint: endpoint.to_string(), detail: root_cause(&err) },
         (_, Some(code @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken")), _) => {
             S3Error::Credentials { endpoint: endpoint.to_string(), code: code.to_string() }
         }

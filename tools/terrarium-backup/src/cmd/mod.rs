@@ -27,12 +27,19 @@ pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
     match &args.command {
         Command::SanoidConfig { dry_run } => sanoid_config::run(&ctx, *dry_run),
         Command::List { instance, local } => list::run(&ctx, instance.as_deref(), *local),
-        Command::Export { instance, full, dry_run } => export::run(&ctx, instance, *full, *dry_run),
+        Command::Export { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 export", "s3.enabled")),
+        Command::Export { instance, full, dry_run, .. } => export::run(&ctx, instance, *full, *dry_run),
         Command::Prune { dry_run } => prune::run(&ctx, *dry_run),
         Command::Verify { instance, deep } => verify::run(&ctx, instance.as_deref(), *deep),
-        Command::Replicate { to, dry_run } => replicate::run(&ctx, to.as_deref(), *dry_run),
+        Command::Replicate { if_enabled: true, .. } if !ctx.config.syncoid.enabled => Ok(disabled("replication", "syncoid.enabled")),
+        Command::Replicate { to, dry_run, .. } => replicate::run(&ctx, to.as_deref(), *dry_run),
         Command::Stream { key, size_hint } => stream::run(&ctx, key, *size_hint),
     }
+}
+
+fn disabled(what: &str, key: &str) -> Exit {
+    log::info!("{what} is not enabled ({key} is false); nothing to do");
+    Exit::Success
 }
 
 /// Now, in UTC.

@@ -1,0 +1,152 @@
+//! The real binary over a scratch root: usage, configuration errors, clear S3 errors
+//! (wrong credentials, bucket, endpoint against a real s3s-fs), the sanoid golden tree.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use terrarium_testkit::S3Server;
+
+const BASE_CONFIG: &str = "schema_version: 2\ndomains:\n  manage: manage.example.com\n  proxy: proxy.example.com\n  lxd: lxd.example.com\n  auth: auth.example.com\nemails:\n  contact: ops@example.com\n  acme: acme@example.com\nidentity:\n  mode: oidc\n  issuer: https://id.example.com\n  client_id: terrarium\n  client_secret_file: /etc/terrarium/secrets/oidc-client-secret\nstorage:\n  mode: file\n  size: 1G\n  pool: terrarium-cli-test-no-such-pool\n";
+
+fn root(extra: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    terrarium_common::fs::atomic_write(&root.path().join("etc/terrarium/config.yaml"), format!("{BASE_CONFIG}{extra}").as_bytes(), 0o600).unwrap();
+    std::fs::write(root.path().join("etc/hostname"), "clihost\n").unwrap();
+    root
+}
+
+fn s3_section(endpoint: &str, bucket: &str, access: &str) -> String {
+    format!("s3:\n  enabled: true\n  endpoint: {endpoint}\n  bucket: {bucket}\n  access_key: {access}\n  secret_key_file: /etc/terrarium/secrets/s3-secret-key\n")
+}
+
+fn write_secret(root: &Path, secret: &str) {
+    terrarium_common::fs::atomic_write(&root.join("etc/terrarium/secrets/s3-secret-key"), secret.as_bytes(), 0o600).unwrap();
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_terrarium-backup"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("PATH", common::tool_path())
+        .env("TERRARIUM_LOG_FORMAT", "human")
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output, root: &Path) -> String {
+    String::from_utf8_lossy(&output.stderr).replace(&root.display().to_string(), "[ROOT]")
+}
+
+#[test]
+fn help_lists_every_command() {
+    let output = Command::new(env!("CARGO_BIN_EXE_terrarium-backup")).arg("--help").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn a_missing_config_is_a_usage_error_naming_the_fix() {
+    let root = tempfile::tempdir().unwrap();
+    let output = run(root.path(), &["list"]);
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(stderr(&output, root.path()));
+}
+
+#[test]
+fn export_without_s3_says_how_to_enable_it_and_the_timer_mode_is_a_no_op() {
+    let root = root("");
+    let output = run(root.path(), &["export"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(stderr(&output, root.path()));
+    let output = run(root.path(), &["export", "--if-enabled"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output, root.path()));
+    let output = run(root.path(), &["replicate", "--if-enabled"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output, root.path()));
+}
+
+#[test]
+fn wrong_credentials_bucket_and_endpoint_get_one_clear_line_each() {
+    let s3 = S3Server::start();
+    let filter = |text: String| text.replace(&s3.endpoint(), "[ENDPOINT]");
+
+    let root1 = root(&s3_section(&s3.endpoint(), s3.bucket(), s3.access_key()));
+    write_secret(root1.path(), "not-the-secret");
+    let output = run(root1.path(), &["list"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!("wrong_secret", filter(stderr(&output, root1.path())));
+
+    let root2 = root(&s3_section(&s3.endpoint(), "no-such-bucket", s3.access_key()));
+    write_secret(root2.path(), s3.secret_key());
+    let output = run(root2.path(), &["list"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!("wrong_bucket", filter(stderr(&output, root2.path())));
+
+    // Nothing listens on port 9 of loopback (discard): connection refused, after retries.
+    let root3 = root(&s3_section("http://127.0.0.1:9", s3.bucket(), s3.access_key()));
+    write_secret(root3.path(), s3.secret_key());
+    let output = run(root3.path(), &["list"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output, root3.path());
+    assert!(text.starts_with("terrarium-backup: error: cannot reach the S3 endpoint http://127.0.0.1:9: "), "{text}");
+    assert!(text.trim_end().ends_with("check s3.endpoint and the network"), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+}
+
+#[test]
+fn an_open_secret_file_is_refused() {
+    let root = root(&s3_section("http://127.0.0.1:9", "bucket", "key"));
+    write_secret(root.path(), "secret");
+    let secret = root.path().join("etc/terrarium/secrets/s3-secret-key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = run(root.path(), &["list"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(stderr(&output, root.path()));
+}
+
+/// Copy `tests/golden/<case>/input` to a scratch root, run, and compare the tree with
+/// `expected` (only files; the config itself is input).
+#[test]
+fn golden_sanoid_config() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sanoid");
+    let root = tempfile::tempdir().unwrap();
+    copy_tree(&case.join("input"), root.path());
+    let output = run(root.path(), &["sanoid-config"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output, root.path()));
+    let written = files(root.path());
+    let mut expected = files(&case.join("expected"));
+    for (path, text) in files(&case.join("input")) {
+        expected.insert(path, text);
+    }
+    assert_eq!(written, expected);
+    let dry = run(root.path(), &["sanoid-config", "--dry-run", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(report["changed"], false);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, text) in files(from) {
+        let target = to.join(&rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, text).unwrap();
+    }
+}
+
+fn files(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().display().to_string(), std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = Default::default();
+    walk(dir, dir, &mut out);
+    out
+}
