@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use terrarium_common::config::secret_names;
 
 use crate::journal::Journal;
 use crate::services;
@@ -71,12 +72,23 @@ fn configure(world: &World) -> anyhow::Result<()> {
             &secret,
         ],
     )?;
+    // In local mode terrarium-idp-sync provisions ZITADEL and stores the route-auth
+    // client; ZITADEL cannot run here, so the sandbox stores what it would.
+    let paths = terrarium_common::Paths::new(world.root());
+    world.write_private(&paths.secret(secret_names::ROUTES_CLIENT_ID), "sandbox-routes")?;
+    world.write_private(&paths.secret(secret_names::ROUTES_CLIENT_SECRET), "sandbox-routes-secret")?;
+    println!("   stored the route-auth OIDC client terrarium-idp-sync would register in ZITADEL (a stand-in: ZITADEL cannot run here)");
     // Ansible would render Traefik's static file; it cannot converge here.
     let static_file = terrarium_common::Paths::new(world.root()).traefik_static_file();
     std::fs::create_dir_all(static_file.parent().unwrap_or(Path::new("/"))).context("create etc/traefik")?;
     std::fs::create_dir_all(world.root().join("etc/traefik/dynamic")).context("create etc/traefik/dynamic")?;
     std::fs::write(&static_file, services::traefik_static_yaml(&world.root())).context("write traefik.yml")?;
     println!("   wrote {} (what the Ansible traefik role renders)", static_file.display());
+    // What the Ansible firewall role does, inside the ufw sandbox.
+    for args in [&["default", "deny", "incoming"][..], &["default", "allow", "outgoing"], &["allow", "22/tcp"], &["allow", "80/tcp"], &["allow", "443/tcp"], &["--force", "enable"]] {
+        world.ufw.ufw(args);
+    }
+    println!("   ufw (sandboxed): deny incoming, allow 22, 80 and 443, enabled (what the Ansible firewall role does)");
     Ok(())
 }
 
@@ -140,7 +152,8 @@ fn publish(world: &mut World) -> anyhow::Result<()> {
     println!("   tcp 127.0.0.1:{TCP_PORT} -> {}", reply.trim());
     let status = world.ufw.status();
     ensure!(status.contains(&format!("{TCP_PORT}/tcp")), "ufw does not allow {TCP_PORT}/tcp:\n{status}");
-    println!("   ufw (sandboxed) allows {TCP_PORT}/tcp, marked as Terrarium's");
+    ensure!(status.contains("22/tcp"), "the operator's SSH rule is gone:\n{status}");
+    println!("   ufw (sandboxed) allows {TCP_PORT}/tcp, marked as Terrarium's; the SSH rule is untouched");
     Ok(())
 }
 

@@ -7,7 +7,6 @@
 //! (`TERRARIUM_ROOT`). Every process dies with the sandbox (testkit ties them to it).
 
 use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -20,13 +19,14 @@ pub struct World {
     /// Where the Terrarium binaries are (next to this program, or `--bin-dir`).
     pub bin_dir: PathBuf,
     pub scratch: tempfile::TempDir,
-    pub pool: ZfsPool,
     pub s3: S3Server,
     pub ufw: UfwSandbox,
     pub traefik: Option<Traefik>,
     pub auth_stand_in: Option<Child>,
-    // Dropped last: containers and daemon go after Traefik and the stand-in.
+    // Dropped late: containers and daemon go after Traefik and the stand-in, and the
+    // pool last, once nothing reads from it.
     pub lxd: Lxd,
+    pub pool: ZfsPool,
 }
 
 impl std::fmt::Debug for World {
@@ -138,10 +138,9 @@ impl World {
         asked
     }
 
-    /// Write a file owned by the sandbox's operator, mode 0600 (for secrets).
+    /// Write a secret file, mode 0600 (its directory 0700 when created).
     pub fn write_private(&self, path: &Path, contents: &str) -> anyhow::Result<()> {
-        std::fs::write(path, contents).with_context(|| format!("write {}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("chmod {}", path.display()))
+        terrarium_common::fs::atomic_write(path, contents.as_bytes(), 0o600).with_context(|| format!("write {}", path.display()))
     }
 }
 
