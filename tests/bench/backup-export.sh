@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Benchmark: S3 export throughput and peak memory of `terrarium-backup export` against the
+# plain pipe `zfs send | zstd -3 | aws s3 cp -`, side by side on the same snapshot, then
+# peak memory of the export pipeline for a small and a 10x larger synthetic stream (it
+# must not grow with the stream size).
+#
+# A dataset of SIZE_MIB (half random, half text) on a file-backed zfs-fuse pool is
+# snapshotted once; each round runs the pipe and the tool (a full export) to s3s-fs on
+# loopback. Prints seconds, MiB/s of the raw stream and peak RSS (GNU time) of each, and
+# the throughput ratio. Goal: >= 2x the pipe's throughput, peak RSS <= 128 MiB.
+#   tests/bench/backup-export.sh                 1 GiB dataset, 2 rounds, 1 and 10 GiB synthetic streams
+#   BENCH_SMOKE=1 tests/bench/backup-export.sh   8 MiB, 1 round, 16 and 160 MiB streams (tests/run)
+#   SIZE_MIB=N ROUNDS=N STREAM_MIB=N override (the large stream is 10 x STREAM_MIB).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib/env.sh
+. tests/lib/env.sh
+
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then
+  size_mib=${SIZE_MIB:-8}; rounds=${ROUNDS:-1}; stream_mib=${STREAM_MIB:-16}
+else
+  size_mib=${SIZE_MIB:-1024}; rounds=${ROUNDS:-2}; stream_mib=${STREAM_MIB:-1024}
+fi
+for program in zfs zpool zfs-fuse zstd aws s3s-fs jq openssl /usr/bin/time; do
+  command -v "$program" >/dev/null || { echo "backup-export bench: $program is missing: run tests/run; it installs it (tests/deps)" >&2; exit 1; }
+done
+
+cargo build --release --quiet -p terrarium-backup
+target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+tool="$target_dir/release/terrarium-backup"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/backup-bench.XXXXXX")
+pool="bb$$"
+s3_pid=""
+cleanup() {
+  [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
+  zfs release -r terrarium-backup "$pool/containers/src@bench" >/dev/null 2>&1 || true
+  if zpool list "$pool" >/dev/null 2>&1; then
+    for _ in 1 2 3 4 5; do zpool destroy -f "$pool" 2>/dev/null && break; sleep 1; done
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# zfs-fuse: one daemon per machine, started if nobody did (never stopped here).
+if ! zpool list >/dev/null 2>&1; then
+  mkdir -p /run/terrarium-testkit
+  (ulimit -s unlimited; zfs-fuse --pidfile /run/terrarium-testkit/zfs-fuse.pid --no-kstat-mount)
+  for _ in $(seq 100); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+truncate -s "$((size_mib * 3 + 512))M" "$work/pool.img"
+zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
+zfs create "$pool/containers"
+zfs create "$pool/containers/src"
+
+# The dataset: half random, half text, in files of up to 8 MiB.
+half_kib=$((size_mib * 512))
+file_kib=$((half_kib < 8192 ? half_kib : 8192))
+for i in $(seq "$(( (half_kib + file_kib - 1) / file_kib ))"); do
+  head -c "${file_kib}K" /dev/urandom >"$work/mnt/containers/src/random-$i.bin"
+  seq -f "%g: a line of text that compresses like logs and source code do, more or less" 1 1000000000 2>/dev/null \
+    | head -c "${file_kib}K" >"$work/mnt/containers/src/text-$i.txt"
+done
+zfs snapshot "$pool/containers/src@bench"
+
+# s3s-fs on a free loopback port, with the bucket.
+mkdir -p "$work/s3/bucket"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+s3s-fs --host 127.0.0.1 --port "$port" --access-key bench --secret-key benchsecret "$work/s3" >"$work/s3.log" 2>&1 &
+s3_pid=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+endpoint="http://127.0.0.1:$port"
+
+# The tool's host: a root prefix with the config, the secret and a host name.
+root="$work/root"
+mkdir -p "$root/etc/terrarium/secrets"
+echo benchhost >"$root/etc/hostname"
+printf 'benchsecret' >"$root/etc/terrarium/secrets/s3-secret-key"
+chmod 600 "$root/etc/terrarium/secrets/s3-secret-key"
+cat >"$root/etc/terrarium/config.yaml" <<CONFIG
+schema_version: 2
+domains: {root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}
+emails: {contact: ops@example.com, acme: acme@example.com}
+identity: {mode: oidc, issuer: https://id.example.com, client_id: terrarium, client_secret_file: /etc/terrarium/secrets/oidc-client-secret}
+storage: {mode: file, size: 1G, pool: $pool}
+s3: {enabled: true, endpoint: "$endpoint", bucket: bucket, region: us-east-1, prefix: bench, access_key: bench, secret_key_file: /etc/terrarium/secrets/s3-secret-key}
+backup: {zstd_level: 3}
+CONFIG
+chmod 600 "$root/etc/terrarium/config.yaml"
+export TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt
+
+# "seconds peak-RSS-KiB" of one command, from GNU time; its output goes to $log.
+measure() {
+  local log=$1; shift
+  /usr/bin/time -f '%e %M' -o "$log.time" "$@" >"$log" 2>"$log.err" || { cat "$log.err" >&2; exit 1; }
+  cat "$log.time"
+}
+mib_s() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? b / 1048576 / s : 0) }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+worst() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+declare -a tool_s tool_rss pipe_s pipe_rss
+raw_bytes=0
+for round in $(seq "$rounds"); do
+  read -r s rss < <(measure "$work/pipe.log" bash -o pipefail -c \
+    "zfs send '$pool/containers/src@bench' | zstd -3 -q -c | aws --endpoint-url '$endpoint' s3 cp --quiet - 's3://bucket/pipe/bench-$round.zst'")
+  pipe_s+=("$s"); pipe_rss+=("$rss")
+  # A full export every round: forget the previous one locally.
+  rm -rf "$root/var/lib/terrarium/lastsnapshots" "$root/var/lib/terrarium/catalog"
+  read -r s rss < <(measure "$work/tool.json" "$tool" export --full --json)
+  tool_s+=("$s"); tool_rss+=("$rss")
+  status=$(jq -r '.instances[0].status' "$work/tool.json")
+  [ "$status" = exported ] || { echo "backup-export bench: export status $status" >&2; cat "$work/tool.json.err" >&2; exit 1; }
+  raw_bytes=$(jq -r '.instances[0].raw_bytes' "$work/tool.json")
+  compressed=$(jq -r '.instances[0].compressed_bytes' "$work/tool.json")
+done
+
+p_s=$(best "${pipe_s[@]}"); t_s=$(best "${tool_s[@]}")
+p_rss=$(worst "${pipe_rss[@]}"); t_rss=$(worst "${tool_rss[@]}")
+echo "backup-export bench: ${size_mib} MiB dataset (half random, half text), raw stream $((raw_bytes / 1048576)) MiB, compressed $((compressed / 1048576)) MiB, best of $rounds"
+printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "zfs send | zstd -3 | aws s3 cp -" "$p_s" "$(mib_s "$raw_bytes" "$p_s")" "$(mib "$p_rss")"
+printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "terrarium-backup export" "$t_s" "$(mib_s "$raw_bytes" "$t_s")" "$(mib "$t_rss")"
+awk -v p="$p_s" -v t="$t_s" -v r="$t_rss" 'BEGIN { printf "  throughput ratio %.2fx (goal >= 2x), tool peak RSS %.1f MiB (goal <= 128 MiB)\n", (t > 0 ? p / t : 0), r / 1024 }'
+
+# Memory against stream size: the same pipeline (zstd, multipart) on synthetic streams.
+synthetic() {
+  local mib_count=$1
+  local bytes=$((mib_count * 1048576))
+  measure "$work/stream.json" bash -o pipefail -c \
+    "openssl enc -aes-128-ctr -nosalt -pass pass:bench </dev/zero 2>/dev/null | head -c $bytes | '$tool' stream --key synth/$mib_count --size-hint $bytes --json"
+  aws --endpoint-url "$endpoint" s3 rm --quiet "s3://bucket/synth/$mib_count"
+}
+read -r small_s small_rss < <(synthetic "$stream_mib")
+read -r large_s large_rss < <(synthetic "$((stream_mib * 10))")
+echo "backup-export bench: synthetic incompressible streams through the export pipeline"
+printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "$stream_mib MiB" "$small_s" "$(mib_s "$((stream_mib * 1048576))" "$small_s")" "$(mib "$small_rss")"
+printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "$((stream_mib * 10)) MiB" "$large_s" "$(mib_s "$((stream_mib * 10485760))" "$large_s")" "$(mib "$large_rss")"
+awk -v a="$small_rss" -v b="$large_rss" 'BEGIN { printf "  peak RSS ratio large/small %.2f (goal: about 1, memory does not grow with the stream)\n", b / a }'
