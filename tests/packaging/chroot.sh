@@ -10,14 +10,16 @@
 CHROOT_SUITE=bookworm
 CHROOT_MIRROR=${TERRARIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Preinstalled so install.sh's apt run does not download them every time: man-db for
-# `man`, systemd for `systemd-analyze verify`, ansible (+ jsonschema) that terrarium-ansible
-# depends on. install.sh still resolves and installs every Terrarium package itself.
-CHROOT_INCLUDE=man-db,systemd,ansible,python3-jsonschema
+# `man`, systemd for `systemd-analyze verify` (by debootstrap), then ansible and
+# python3-jsonschema, which terrarium-ansible depends on (by apt: debootstrap cannot
+# resolve their virtual dependencies). install.sh still installs every Terrarium package.
+CHROOT_INCLUDE=man-db,systemd
+CHROOT_APT="ansible python3-jsonschema"
 
 # chroot_tarball: path of the cached tarball, built on first use.
 chroot_tarball() {
   local key dir tarball tmp
-  key=$(printf '%s %s %s' "$CHROOT_SUITE" "$CHROOT_MIRROR" "$CHROOT_INCLUDE" | sha256sum | cut -c1-12)
+  key=$(printf '%s %s %s %s' "$CHROOT_SUITE" "$CHROOT_MIRROR" "$CHROOT_INCLUDE" "$CHROOT_APT" | sha256sum | cut -c1-12)
   dir="$TERRARIUM_TEST_CACHE/packaging"
   tarball="$dir/$CHROOT_SUITE-$key.tar.zst"
   if [ ! -s "$tarball" ]; then
@@ -28,6 +30,14 @@ chroot_tarball() {
       tail -n 20 "$tmp/log" >&2
       rm -rf "$tmp"
       echo "packaging: debootstrap failed (log above); it needs $CHROOT_MIRROR" >&2
+      return 1
+    fi
+    cp /etc/resolv.conf "$tmp/root/etc/resolv.conf"
+    # shellcheck disable=SC2086 # a word list
+    if ! chroot_run "$tmp/root" sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $CHROOT_APT" >"$tmp/log" 2>&1; then
+      tail -n 20 "$tmp/log" >&2
+      rm -rf "$tmp"
+      echo "packaging: apt-get install $CHROOT_APT in the chroot failed (log above)" >&2
       return 1
     fi
     # Keep the tarball small and apt honest: no cached .debs, no stale lists.

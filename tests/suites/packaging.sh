@@ -94,7 +94,7 @@ fi
 # without touching the golden file.
 listing() {
   dpkg-deb -c "$1" | awk '{ $3 = ""; $4 = ""; $5 = ""; print }' | sed 's/  */ /g' |
-    grep -v ' \./usr/share/terrarium/ansible/.' || true
+    grep -v ' \./usr/share/terrarium/ansible/.' | sort -k3 || true
 }
 mkdir -p "$GOLDEN"
 for pkg in "${PACKAGES[@]}"; do
@@ -195,19 +195,25 @@ else
   cat "$work/install.out"; fail "install.sh against $base_url: exit $status"
 fi
 # shellcheck disable=SC2016 # ${Version} is dpkg-query's format, not the shell's
-if in_root apt-cache policy terrarium 2>/dev/null | grep -q "release o=Terrarium" &&
+if in_root apt-cache policy 2>/dev/null | grep -A1 -F "$base_url stable/main" | grep -q "release o=Terrarium" &&
+  in_root apt-cache policy terrarium 2>/dev/null | grep -q -F "$base_url stable/main" &&
   ls "$root"/var/lib/apt/lists/*127.0.0.1*InRelease >/dev/null 2>&1 &&
   [ "$(in_root dpkg-query -W -f '${Version}' terrarium 2>/dev/null)" = "$version" ]; then
   ok "apt verified InRelease with the signed-by key and installed terrarium $version from it"
 else
-  fail "terrarium $version is not installed from the signed repository"
+  in_root apt-cache policy terrarium || true
+  ls "$root"/var/lib/apt/lists/ || true
+  fail "terrarium $version is not installed from the signed repository (apt-cache policy and lists above)"
 fi
 
 # Every packaged terrarium-* binary is listed by terrariumctl.
 mapfile -t tool_bins < <(cat "$work"/terrarium*.list | sed -n 's|.* \./usr/bin/\(terrarium-[a-z-]*\)$|\1|p' | sort -u)
 in_root terrariumctl >"$work/ctl.out" 2>&1 || true
 missing=()
-for bin in "${tool_bins[@]}"; do grep -q -w -- "$bin\|${bin#terrarium-}" "$work/ctl.out" || missing+=("$bin"); done
+for bin in "${tool_bins[@]}"; do
+  words=${bin#terrarium-}
+  grep -q -E -- "^  ${words//-/ }( |\$)" "$work/ctl.out" || missing+=("$bin")
+done
 if [ ${#tool_bins[@]} -ge ${#TOOLS[@]} ] && [ ${#missing[@]} -eq 0 ]; then
   ok "terrariumctl lists every packaged tool (${#tool_bins[@]})"
 else
@@ -245,6 +251,16 @@ for unit in "${installed_units[@]}"; do
   esac
 done
 [ ${#installed_units[@]} -gt 0 ] || fail "no terrarium units installed"
+# Exactly the units of units/, unchanged (cargo-deb can rename a unit file by mistake).
+extra=()
+for unit in "${installed_units[@]}"; do
+  cmp -s "units/$unit" "$root/usr/lib/systemd/system/$unit" || extra+=("$unit")
+done
+if [ ${#extra[@]} -eq 0 ] && [ ${#installed_units[@]} = ${#unit_files[@]} ]; then
+  ok "the installed units are exactly units/ (${#unit_files[@]}), byte for byte"
+else
+  fail "installed units differ from units/: ${extra[*]:-(count ${#installed_units[@]}, want ${#unit_files[@]})}"
+fi
 
 echo
 if [ "$failed" -gt 0 ]; then

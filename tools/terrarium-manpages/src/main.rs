@@ -37,7 +37,7 @@ fn outputs(out: &Path, bin: &str) -> [(Option<Shell>, PathBuf); 4] {
 }
 
 /// The bytes of one output: a roff man page, or a completion script for `shell`.
-fn render(bin: &str, cmd: &clap::Command, shell: Option<Shell>) -> std::io::Result<Vec<u8>> {
+fn render(bin: &'static str, cmd: &clap::Command, shell: Option<Shell>) -> std::io::Result<Vec<u8>> {
     // The page and the completions are named after the installed binary, whatever
     // name the definition carries.
     let mut cmd = cmd.clone().name(bin).bin_name(bin);
