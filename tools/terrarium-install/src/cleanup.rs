@@ -102,6 +102,7 @@ fn lock() -> std::sync::MutexGuard<'static, Registry> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

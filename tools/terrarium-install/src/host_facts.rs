@@ -62,6 +62,7 @@ pub fn dashed_ip(ip: IpAddr) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

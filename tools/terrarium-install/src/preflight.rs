@@ -79,6 +79,7 @@ pub fn verify_s3(config: &Config, paths: &Paths, new_secret: Option<&Secret>, ve
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::cell::RefCell;

@@ -74,6 +74,7 @@ pub fn read_key_file(flag: &'static str, path: &Path) -> Result<Secret, SecretIn
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

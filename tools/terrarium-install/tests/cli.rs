@@ -1,6 +1,8 @@
 //! Non-interactive validation: each missing or invalid flag combination exits non-zero
 //! with a one-line message naming the flag. Snapshots of stderr and the exit code.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

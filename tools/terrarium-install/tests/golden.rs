@@ -2,6 +2,8 @@
 //! runs on a copy of its `input` tree with the flags in `args` and must leave exactly
 //! its `expected` tree (config, secrets, Ansible variables) and exit with `exit`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 #[test]

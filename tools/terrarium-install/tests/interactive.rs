@@ -1,6 +1,8 @@
 //! The interactive install driven through a pseudo-terminal (tmux): the answers,
 //! including a re-asked invalid e-mail, produce the same config as the equivalent flags.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

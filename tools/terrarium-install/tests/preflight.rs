@@ -3,6 +3,8 @@
 //! s3s-fs (good, wrong secret, missing bucket), through the library and through the
 //! install and set binaries (nothing is written when a check fails).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use terrarium_common::config::S3;

@@ -5,6 +5,8 @@
 //! `not-found` for the rest, the way systemctl does for unknown units. The pool health
 //! comes from a real `zpool status -x` on a zfs-fuse pool.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

@@ -4,6 +4,8 @@
 //! in `Drop`, also when an assertion fails. Only the devices made here are judged (the
 //! machine may have others), plus the machine's own root disk, which must be refused.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

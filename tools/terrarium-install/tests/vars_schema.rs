@@ -1,6 +1,8 @@
 //! The Ansible variables contract: `ansible_vars` output for several configs (every
 //! golden case's config) validates against ansible/vars.schema.json.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use terrarium_common::Config;

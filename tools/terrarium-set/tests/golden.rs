@@ -3,6 +3,8 @@
 //! hand-off is tested in terrarium-install) and must leave exactly its `expected` tree:
 //! only the named section changes, and nothing changes when verification fails.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "../../terrarium-install/tests/common/mod.rs"]
 mod common;
 

@@ -76,6 +76,7 @@ pub fn show(units: &[&str]) -> Result<Vec<UnitState>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

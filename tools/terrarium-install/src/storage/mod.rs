@@ -6,6 +6,7 @@ pub mod discover;
 pub mod facts;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 pub use discover::{Discovery, Refusal, Target, TargetKind, discover, human_size};

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: scratch roots, golden directory trees.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
