@@ -3,15 +3,20 @@
 # firewall rules (iptables, ip6tables, nftables; no counters), the zfs-fuse pools and the
 # host network namespace's links. Print it; tests/run diffs the output before and after.
 
-# A pool named by terrarium-testkit (tt<pid>n<k>) whose test process is still alive
-# belongs to a test running elsewhere on this machine (another developer's run), not to
-# this run; dead owners' pools are leaks and stay in the fingerprint.
+# Pools named by terrarium-testkit (tt<pid>n<k>) may belong to tests running elsewhere
+# on this machine (another developer's run). Under tests/run the testkit lists the pools
+# it creates in $TERRARIUM_TESTKIT_RUN_DIR/pools: only those count. Without that list, a
+# testkit pool whose process is alive is someone else's; a dead owner's pool is a leak.
 _fingerprint_pools() {
-  local pool pid
+  local pool pid ours=${TERRARIUM_TESTKIT_RUN_DIR:+$TERRARIUM_TESTKIT_RUN_DIR/pools}
   timeout 20 zpool list -H -o name 2>/dev/null | sort | while read -r pool; do
     if [[ $pool =~ ^tt([0-9]+)n[0-9]+$ ]]; then
       pid=${BASH_REMATCH[1]}
-      kill -0 "$pid" 2>/dev/null && continue
+      if [ -n "$ours" ]; then
+        grep -qxF "$pool" "$ours" 2>/dev/null || continue
+      elif kill -0 "$pid" 2>/dev/null; then
+        continue
+      fi
     fi
     echo "$pool"
   done

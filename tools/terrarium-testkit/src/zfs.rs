@@ -93,6 +93,7 @@ impl ZfsPool {
                 .arg(&image)
                 .timeout(Duration::from_secs(60)),
         );
+        register_with_run(&name);
         Self { name, image, mountpoint, dir }
     }
 
@@ -143,6 +144,20 @@ impl ZfsPool {
     }
 }
 
+/// Environment variable set by tests/run: a directory where the testkit lists the pools
+/// it creates, so the run checks and sweeps its own pools and no one else's.
+pub const RUN_DIR_ENV: &str = "TERRARIUM_TESTKIT_RUN_DIR";
+
+fn register_with_run(pool: &str) {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os(RUN_DIR_ENV) else { return };
+    let list = Path::new(&dir).join("pools");
+    let written = OpenOptions::new().create(true).append(true).open(&list).and_then(|mut f| writeln!(f, "{pool}"));
+    if let Err(err) = written {
+        eprintln!("testkit: could not record pool {pool} in {}: {err}", list.display());
+    }
+}
+
 fn unused_pool_name() -> String {
     loop {
         let name = format!("tt{}n{}", std::process::id(), POOL_COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -166,6 +181,17 @@ impl Drop for ZfsPool {
                 }
                 _ => break,
             }
+        }
+        if result.is_err() {
+            // Unmount the pool's own datasets, deepest first, and try once more.
+            // (No `require` here: a panic while unwinding would abort the test process.)
+            let zfs = crate::programs::find_program("zfs").unwrap_or_else(|| PathBuf::from("zfs"));
+            if let Ok(names) = Cmd::new(&zfs).args(["list", "-H", "-o", "name", "-r", &self.name]).run() {
+                for dataset in names.lines().rev() {
+                    let _ = Cmd::new(&zfs).args(["unmount", "-f", dataset]).timeout(Duration::from_secs(30)).run();
+                }
+            }
+            result = destroy.run();
         }
         if let Err(err) = result {
             eprintln!("testkit: could not destroy pool {}: {err}; exporting it", self.name);
