@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Benchmark: S3 restore throughput and peak memory of terrarium-restore against the plain
+# pipe `aws s3 cp - | zstd -d | zfs receive`, side by side on the same S3 object.
+#
+# A dataset of SIZE_MIB (half random, half text) on a file-backed zfs-fuse pool is sent
+# once (`zfs send | zstd -3`), uploaded to s3s-fs on loopback with a terrarium-backup
+# manifest, then restored by both, alternating, each into a fresh dataset. Prints
+# seconds, MiB/s of the stream and peak RSS (GNU time) for each, and the ratio.
+# Goal: terrarium-restore >= 1.5x the pipe's throughput, peak RSS <= 128 MiB.
+#   tests/bench/restore.sh                 default: a 1 GiB dataset, 2 rounds
+#   BENCH_SMOKE=1 tests/bench/restore.sh   8 MiB, 1 round (tests/run)
+#   SIZE_MIB=N ROUNDS=N override.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib/env.sh
+. tests/lib/env.sh
+
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then size_mib=${SIZE_MIB:-8}; rounds=${ROUNDS:-1}; else size_mib=${SIZE_MIB:-1024}; rounds=${ROUNDS:-2}; fi
+for program in zfs zpool zfs-fuse zstd aws s3s-fs jq /usr/bin/time sha256sum; do
+  command -v "$program" >/dev/null || { echo "restore bench: $program is missing: run tests/run; it installs it (tests/deps)" >&2; exit 1; }
+done
+
+cargo build --release --quiet -p terrarium-restore
+target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+tool="$target_dir/release/terrarium-restore"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/restore-bench.XXXXXX")
+pool="rb$$"
+s3_pid=""
+cleanup() {
+  [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
+  # zfs-fuse says "busy" for a moment after a receive: retry.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    zpool list "$pool" >/dev/null 2>&1 || break
+    zpool destroy -f "$pool" 2>/dev/null || sleep 1
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# zfs-fuse: one daemon per machine, started if nobody did (never stopped here).
+if ! zpool list >/dev/null 2>&1; then
+  mkdir -p /run/terrarium-testkit
+  (ulimit -s unlimited; zfs-fuse --pidfile /run/terrarium-testkit/zfs-fuse.pid --no-kstat-mount)
+  for _ in $(seq 100); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+truncate -s "$((size_mib * 4 + 512))M" "$work/pool.img"
+zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
+zfs create "$pool/containers"
+zfs create "$pool/containers/src"
+
+# The dataset: half random, half text, in files of up to 8 MiB.
+half=$((size_mib / 2)); [ "$half" -ge 1 ] || half=1
+chunk=$(( half < 8 ? half : 8 ))
+for i in $(seq "$(( half / chunk ))"); do
+  head -c "${chunk}M" /dev/urandom >"$work/mnt/containers/src/random-$i.bin"
+  # `yes` ends by SIGPIPE when head has enough: not a failure.
+  { yes "line $i of a text file that compresses well, like logs and source code do" || true; } | head -c "${chunk}M" >"$work/mnt/containers/src/text-$i.txt"
+done
+zfs snapshot "$pool/containers/src@bench"
+snap_guid=$(zfs get -Hp -o value guid "$pool/containers/src@bench")
+snap_txg=$(zfs get -Hp -o value createtxg "$pool/containers/src@bench")
+zfs send "$pool/containers/src@bench" | tee >(wc -c >"$work/raw-bytes") | zstd -3 -q -T0 -c >"$work/stream.zst"
+raw_bytes=$(cat "$work/raw-bytes")
+compressed_bytes=$(stat -c %s "$work/stream.zst")
+sha=$(sha256sum "$work/stream.zst" | cut -d' ' -f1)
+
+# s3s-fs on a free loopback port, with the bucket.
+mkdir -p "$work/s3/bucket"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+s3s-fs --host 127.0.0.1 --port "$port" --access-key bench --secret-key benchsecret "$work/s3" >"$work/s3.log" 2>&1 &
+s3_pid=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+endpoint="http://127.0.0.1:$port"
+key="bench/benchhost/src/bench.zfs.zst"
+aws --endpoint-url "$endpoint" s3 cp --quiet "$work/stream.zst" "s3://bucket/$key"
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+jq -n --arg host benchhost --arg ds "$pool/containers/src" --arg guid "$snap_guid" --argjson txg "$snap_txg" \
+  --arg key "$key" --argjson raw "$raw_bytes" --argjson comp "$compressed_bytes" --arg sha "$sha" --arg now "$now" \
+  '{schema_version: 1, host: $host, instance: "src", dataset: $ds, snapshot: {name: "bench", guid: $guid, createtxg: $txg},
+    base: null, kind: "full", object_key: $key, raw_bytes: $raw, compressed_bytes: $comp, sha256: $sha,
+    compression: "zstd", zstd_level: 3, tool_version: "bench", started_at: $now, finished_at: $now}' >"$work/manifest.json"
+aws --endpoint-url "$endpoint" s3 cp --quiet "$work/manifest.json" "s3://bucket/bench/benchhost/src/bench.manifest.json"
+rm -f "$work/stream.zst"
+
+# The tool's host: a root prefix with the config and the secret.
+root="$work/root"
+mkdir -p "$root/etc/terrarium/secrets"
+printf 'benchsecret' >"$root/etc/terrarium/secrets/s3-secret-key"
+chmod 600 "$root/etc/terrarium/secrets/s3-secret-key"
+cat >"$root/etc/terrarium/config.yaml" <<EOF
+schema_version: 2
+domains: {root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}
+emails: {contact: ops@example.com, acme: acme@example.com}
+identity: {mode: oidc, issuer: https://id.example.com, client_id: terrarium, client_secret_file: /etc/terrarium/secrets/oidc-client-secret}
+storage: {mode: file, size: 1G, pool: $pool}
+s3: {enabled: true, endpoint: "$endpoint", bucket: bucket, region: us-east-1, prefix: bench, access_key: bench, secret_key_file: /etc/terrarium/secrets/s3-secret-key}
+EOF
+chmod 600 "$root/etc/terrarium/config.yaml"
+# No LXD in this bench (it measures the S3 → ZFS pipeline): a stand-in `lxc` says that no
+# instance of the new name exists, which is all `--as-new` asks LXD.
+mkdir -p "$work/bin"
+printf '#!/bin/sh\necho "Error: Instance not found" >&2\nexit 1\n' >"$work/bin/lxc"
+printf '#!/bin/sh\nexit 0\n' >"$work/bin/lxd"
+chmod 755 "$work/bin/lxc" "$work/bin/lxd"
+
+# seconds and peak RSS (KiB) of one command, from GNU time.
+measure() {
+  local log=$1; shift
+  /usr/bin/time -f '%e %M' -o "$log.time" "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  cat "$log.time"
+}
+
+declare -a tool_s tool_rss pipe_s pipe_rss
+for round in $(seq "$rounds"); do
+  read -r s rss < <(measure "$work/pipe.log" bash -o pipefail -c \
+    "aws --endpoint-url '$endpoint' s3 cp --quiet 's3://bucket/$key' - | zstd -d -q | zfs receive '$pool/containers/pipe$round'")
+  pipe_s+=("$s"); pipe_rss+=("$rss")
+  read -r s rss < <(measure "$work/tool.log" env PATH="$work/bin:$PATH" TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt \
+    "$tool" --instance src --source s3 --from-host benchhost --as-new "tool$round")
+  tool_s+=("$s"); tool_rss+=("$rss")
+  # Same result: the received snapshots have the source's GUID.
+  for ds in "pipe$round" "tool$round"; do
+    got=$(zfs get -Hp -o value guid "$pool/containers/$ds@bench")
+    [ "$got" = "$snap_guid" ] || { echo "restore bench: $ds@bench has guid $got, expected $snap_guid" >&2; exit 1; }
+  done
+  zfs destroy -r "$pool/containers/pipe$round" >/dev/null 2>&1 || true
+  zfs destroy -r "$pool/containers/tool$round" >/dev/null 2>&1 || true
+done
+
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+worst() { printf '%s\n' "$@" | sort -g | tail -1; }
+awk -v raw="$raw_bytes" -v comp="$compressed_bytes" -v rounds="$rounds" -v size="$size_mib" \
+  -v ts="$(best "${tool_s[@]}")" -v ps="$(best "${pipe_s[@]}")" \
+  -v tr="$(worst "${tool_rss[@]}")" -v pr="$(worst "${pipe_rss[@]}")" 'BEGIN {
+  mib = raw / 1048576
+  printf "S3 restore of a %d MiB dataset (stream %.0f MiB, %.0f MiB compressed), best of %d rounds:\n", size, mib, comp / 1048576, rounds
+  printf "  aws s3 cp - | zstd -d | zfs receive  %7.2f s  %7.1f MiB/s  peak RSS %6.1f MiB\n", ps, mib / ps, pr / 1024
+  printf "  terrarium-restore --source s3        %7.2f s  %7.1f MiB/s  peak RSS %6.1f MiB\n", ts, mib / ts, tr / 1024
+  printf "  throughput ratio %.2fx (goal >= 1.5x: %s), peak RSS goal <= 128 MiB: %s\n", ps / ts, (ps / ts >= 1.5 ? "met" : "MISSED"), (tr / 1024 <= 128 ? "met" : "MISSED")
+}'
