@@ -37,7 +37,7 @@ cat > "$work/shims/ufw" <<'SH'
 #!/bin/sh
 # ufw stand-in: `status` prints the rules added so far (ufw's format), `allow` adds one.
 case "$1" in
-  status) printf 'Status: active\n\nTo                         Action      From\n--                         ------      ----\n'; cat "$UFW_RULES" 2>/dev/null ;;
+  status) printf 'Status: active\n\nTo                         Action      From\n--                         ------      ----\n'; cat "$UFW_RULES" 2>/dev/null || true ;;
   allow) printf '%-26s %-11s %-26s # %s\n' "$2" ALLOW Anywhere "$4" >> "$UFW_RULES" ;;
 esac
 SH

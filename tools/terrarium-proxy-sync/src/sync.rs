@@ -130,7 +130,7 @@ fn sync_locked(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
             let config_change = file_change(&config_path, oauth2_proxy::config(&auth), 0o600, true)?;
             let unit_change = file_change(&unit_path, oauth2_proxy::unit(), 0o644, false)?;
             if unit_change.is_some() {
-                restarts.push(format!("systemctl daemon-reload"));
+                restarts.push("systemctl daemon-reload".to_string());
                 restarts.push(format!("systemctl enable {}", oauth2_proxy::UNIT_NAME));
             }
             if config_change.is_some() || unit_change.is_some() {
