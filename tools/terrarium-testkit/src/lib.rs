@@ -10,6 +10,11 @@
 //! | [`Lxd`] | LXD 5.0 in a private network + mount namespace, offline `busybox` image | containers stopped, daemon and namespace ended |
 //! | [`Traefik`] | Traefik v3 inside an [`Lxd`]'s network namespace | process killed |
 //! | [`UfwSandbox`] | ufw with private copies of its state in a private namespace | namespace ended, copies removed |
+//! | [`oidc_issuer::TestIssuer`] | a stand-in OIDC issuer on loopback (no real one runs here) | server stopped |
+//!
+//! Each [`Lxd`] is a daemon of its own (about 2.5 s to start, in parallel too), so tests
+//! never see each other's containers. Under tests/run, pools are listed in
+//! `$TERRARIUM_TESTKIT_RUN_DIR/pools` so the run checks and sweeps exactly its own.
 //!
 //! Every long-running process is started from one keeper thread with `setpriv
 //! --pdeathsig KILL`, so it dies with the test process even when that process is killed
