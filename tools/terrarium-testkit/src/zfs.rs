@@ -23,7 +23,7 @@ fn zpool_answers() -> bool {
 }
 
 /// Make sure the machine's zfs-fuse daemon answers, starting it if it does not
-/// (`ulimit -s unlimited`, pidfile in [`RUN_DIR`]). Never stops it: tests/run stops the
+/// (`ulimit -s unlimited`, pidfile in `/run/terrarium-testkit`). Never stops it: tests/run stops the
 /// daemon at the end if it started it.
 pub fn ensure_zfs_fuse() {
     if zpool_answers() {
