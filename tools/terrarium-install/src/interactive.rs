@@ -240,26 +240,28 @@ fn ask_s3(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<&Conf
         return Ok(());
     }
     let s3 = &mut args.s3;
+    // After a failed probe the answers just given become the defaults.
+    let mut last = previous;
     loop {
         let endpoint = match s3.s3_endpoint.take() {
             Some(v) => v,
-            None => text("S3 endpoint URL", previous.endpoint.clone(), |v| if is_url(v, true) { Ok(()) } else { Err("an http(s) URL".into()) })?,
+            None => text("S3 endpoint URL", last.endpoint.clone(), |v| if is_url(v, true) { Ok(()) } else { Err("an http(s) URL".into()) })?,
         };
         let bucket = match s3.s3_bucket.take() {
             Some(v) => v,
-            None => text("Bucket", previous.bucket.clone(), |v| if v.len() >= 3 { Ok(()) } else { Err("3 to 63 characters".into()) })?,
+            None => text("Bucket", last.bucket.clone(), |v| if v.len() >= 3 { Ok(()) } else { Err("3 to 63 characters".into()) })?,
         };
         let region = match s3.s3_region.take() {
             Some(v) => Some(v),
-            None => optional("Region (empty for the provider default)", previous.region.clone(), |_| Ok(()))?,
+            None => optional("Region (empty for the provider default)", last.region.clone(), |_| Ok(()))?,
         };
         let prefix = match s3.s3_prefix.take() {
             Some(v) => Some(v),
-            None => optional("Key prefix (empty for none)", previous.prefix.clone(), |_| Ok(()))?,
+            None => optional("Key prefix (empty for none)", last.prefix.clone(), |_| Ok(()))?,
         };
         let access_key = match s3.s3_access_key.take() {
             Some(v) => v,
-            None => text("Access key id", previous.access_key.clone(), |v| if v.is_empty() { Err("required".into()) } else { Ok(()) })?,
+            None => text("Access key id", last.access_key.clone(), |v| if v.is_empty() { Err("required".into()) } else { Ok(()) })?,
         };
         let secret_key = match secrets.s3_secret_key.take() {
             Some(v) => v,
@@ -286,7 +288,10 @@ fn ask_s3(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<&Conf
                 secrets.s3_secret_key = Some(secret_key);
                 return Ok(());
             }
-            Err(message) => eprintln!("S3 probe of bucket `{bucket}` failed: {message}. Enter the settings again."),
+            Err(message) => {
+                eprintln!("S3 probe of bucket `{bucket}` failed: {message}. Enter the settings again.");
+                last = settings;
+            }
         }
     }
 }

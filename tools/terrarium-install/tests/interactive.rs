@@ -41,8 +41,12 @@ impl Tmux {
     }
     /// Wait until the screen shows `text` (a prompt), then type `keys`.
     fn answer(&self, text: &str, keys: &str, enter: bool) {
+        self.answer_nth(text, 1, keys, enter);
+    }
+    /// Wait until `text` is on the screen `n` times (a prompt asked again), then type.
+    fn answer_nth(&self, text: &str, n: usize, keys: &str, enter: bool) {
         let start = Instant::now();
-        while !self.screen().contains(text) {
+        while self.screen().matches(text).count() < n {
             assert!(start.elapsed() < Duration::from_secs(20), "no {text:?} on the screen:\n{}", self.screen());
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -121,4 +125,53 @@ fn the_interactive_flow_gives_the_same_config_as_the_flags() {
     let config = |root: &Path| std::fs::read_to_string(root.join("etc/terrarium/config.yaml")).unwrap();
     assert_eq!(config(asked.path()), config(flagged.path()));
     assert!(config(asked.path()).contains("source: /dev/sdb"));
+}
+
+#[test]
+fn a_failed_s3_probe_is_asked_again_and_the_root_password_reaches_ansible() {
+    let server = terrarium_testkit::S3Server::start();
+    terrarium_testkit::require("ansible-playbook");
+    let root = common::ubuntu_root();
+    common::write(&root.path().join("etc/shadow"), "root:!:19000:0:99999:7:::\n", 0o640);
+    let work = tempfile::tempdir().unwrap();
+    let exit_file = work.path().join("exit-code");
+    let command = format!(
+        "TERRARIUM_LOG_FORMAT=human TERRARIUM_PLAYBOOK={} TERRARIUM_TEST_OUT={} TERRARIUM_TEST_EXPECT_MANAGE=manage.example.com \
+         TERRARIUM_TEST_EXPECT_ROOT_PWD=tmux-pass ANSIBLE_HOME={} ANSIBLE_LOCAL_TEMP={} {} --root {} --domain example.com --email ops@example.com \
+         --idp local --zitadel-admin-email ops@example.com --storage-mode file; echo $? > {}; sleep 30",
+        quote(&common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml")),
+        quote(work.path()),
+        quote(&work.path().join("ansible")),
+        quote(&work.path().join("ansible/tmp")),
+        quote(&assert_cmd::cargo::cargo_bin("terrarium-install")),
+        quote(root.path()),
+        quote(&exit_file)
+    );
+    let tmux = Tmux::start(&command);
+    tmux.answer("Root password for Cockpit", "tmux-pass", true);
+    tmux.answer("Repeat it", "tmux-pass", true);
+    tmux.answer("Export backups to S3?", "y", false);
+    tmux.answer("S3 endpoint URL", &server.endpoint(), true);
+    tmux.answer("Bucket", server.bucket(), true);
+    tmux.answer("Region", "", true);
+    tmux.answer("Key prefix", "", true);
+    tmux.answer("Access key id", server.access_key(), true);
+    tmux.answer("Secret key", "wrong-secret", true);
+    // Asked again, with the answers given as defaults.
+    tmux.answer_nth("S3 endpoint URL", 2, "", true);
+    tmux.answer_nth("Bucket", 2, "", true);
+    tmux.answer_nth("Region", 2, "", true);
+    tmux.answer_nth("Key prefix", 2, "", true);
+    tmux.answer_nth("Access key id", 2, "", true);
+    tmux.answer_nth("Secret key", 2, server.secret_key(), true);
+    tmux.answer("Replicate with syncoid?", "n", false);
+    let code = wait_for_file(&exit_file, || tmux.screen());
+    let screen = tmux.screen();
+    assert_eq!(code.trim(), "0", "{screen}");
+    assert!(screen.contains("S3 probe of bucket `terrarium-test` failed") && screen.contains("The probe object was written and deleted."), "{screen}");
+    assert!(!screen.contains("wrong-secret") && !screen.contains(server.secret_key()), "a secret was echoed:\n{screen}");
+    let received: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("received.json")).unwrap()).unwrap();
+    assert_eq!(received["got_root_password"], true);
+    let config = std::fs::read_to_string(root.path().join("etc/terrarium/config.yaml")).unwrap();
+    assert!(config.contains(&format!("endpoint: {}", server.endpoint())) && config.contains("enabled: true"), "{config}");
 }
