@@ -189,16 +189,16 @@ impl Lxd {
             .and_then(|address| address.get("address")?.as_str().map(str::to_string))
     }
 
-    /// Wait (up to 30 s) until container `name` has an IPv4, return it.
+    /// Wait (up to 60 s: a loaded CI machine) until container `name` has an IPv4, return it.
     pub fn wait_ipv4(&self, name: &str) -> String {
         let mut found = None;
-        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
             found = self.ipv4(name);
             found.is_some()
         });
         found.unwrap_or_else(|| {
             let info = self.try_lxc(&["info", name, "--show-log"]).unwrap_or_else(|e| e);
-            panic!("testkit: container {name} got no IPv4 within 30 s\n{info}")
+            panic!("testkit: container {name} got no IPv4 within 60 s\n{info}")
         })
     }
 
