@@ -25,10 +25,10 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         if cause.is::<ResolveError>() || cause.is::<UsageError>() {
             return Exit::Usage;
         }
-        if let Some(err) = cause.downcast_ref::<SecretInputError>() {
-            if !matches!(err, SecretInputError::Write { .. }) {
-                return Exit::Usage;
-            }
+        if let Some(err) = cause.downcast_ref::<SecretInputError>()
+            && !matches!(err, SecretInputError::Write { .. })
+        {
+            return Exit::Usage;
         }
         if cause.is::<NeedsConfirmation>() {
             return Exit::NeedsConfirmation;

@@ -84,10 +84,11 @@ pub fn run(args: &mut InstallArgs, paths: &Paths, json: bool, verifiers: Verifie
     let resolved = if interactive {
         interactive::ask(args, &mut secrets, base.as_ref(), &mut facts, need_root_password, verifiers)?
     } else {
-        if let Some(mode) = args.storage_mode.or(base.as_ref().map(|c| c.storage.mode)) {
-            if mode != StorageMode::File && args.storage_source.is_some() {
-                facts.storage = Some(discover_storage(args, mode)?);
-            }
+        if let Some(mode) = args.storage_mode.or(base.as_ref().map(|c| c.storage.mode))
+            && mode != StorageMode::File
+            && args.storage_source.is_some()
+        {
+            facts.storage = Some(discover_storage(args, mode)?);
         }
         let resolved = resolve::resolve(args, &secrets, base.as_ref(), &facts, need_root_password)?;
         preflight::verify_identity(&resolved.config, paths, secrets.oidc_client_secret.as_ref(), verifiers)?;
@@ -132,11 +133,12 @@ fn confirm_changes(args: &InstallArgs, interactive: bool, reinstall: bool, diff:
             }
         }
     }
-    if let Some(device) = &resolved.wipes {
-        if !args.yes && !interactive {
-            return Err(NeedsConfirmation(format!("disk mode wipes {device}: every partition and all data on it are lost; pass --yes to confirm")).into());
-        }
-        // The interactive flow asked when the disk was chosen.
+    // The interactive flow asked when the disk was chosen.
+    if let Some(device) = &resolved.wipes
+        && !args.yes
+        && !interactive
+    {
+        return Err(NeedsConfirmation(format!("disk mode wipes {device}: every partition and all data on it are lost; pass --yes to confirm")).into());
     }
     Ok(())
 }

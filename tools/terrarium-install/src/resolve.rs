@@ -170,10 +170,10 @@ pub fn resolve(
 /// Host names: explicit flags win; then names under `--domain`; then the previous
 /// config; then `<service>.<dashed-ip>.traefik.me`.
 pub fn resolve_domains(args: &DomainArgs, base: Option<&Domains>, public_ip: Option<IpAddr>, missing: &mut Vec<String>) -> Result<Option<Domains>, ResolveError> {
-    if let Some(root) = &args.domain {
-        if root.ends_with('.') || root.starts_with('.') {
-            return Err(invalid("--domain", format!("`{root}` must not start or end with a dot; write it as `example.com`")));
-        }
+    if let Some(root) = &args.domain
+        && (root.ends_with('.') || root.starts_with('.'))
+    {
+        return Err(invalid("--domain", format!("`{root}` must not start or end with a dot; write it as `example.com`")));
     }
     let root = args.domain.clone().or_else(|| base.and_then(|b| b.root.clone()));
     let derived = |service: &str, explicit: &Option<String>, previous: Option<&String>| -> Option<String> {

@@ -68,10 +68,10 @@ impl Drop for Tmux {
 fn wait_for_file(path: &Path, screen: impl Fn() -> String) -> String {
     let start = Instant::now();
     loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return text;
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
         }
         assert!(start.elapsed() < Duration::from_secs(30), "the install did not finish:\n{}", screen());
         std::thread::sleep(Duration::from_millis(50));

@@ -137,10 +137,10 @@ pub fn probe() -> Result<StorageFacts, FactsError> {
             continue;
         }
         // No partition table is a normal answer (sfdisk exits non-zero).
-        if let Ok(text) = Cmd::new("sfdisk").args(["--json", &device.path]).run() {
-            if let Ok(table) = parse_sfdisk(&text) {
-                facts.tables.insert(device.path.clone(), table);
-            }
+        if let Ok(text) = Cmd::new("sfdisk").args(["--json", &device.path]).run()
+            && let Ok(table) = parse_sfdisk(&text)
+        {
+            facts.tables.insert(device.path.clone(), table);
         }
         collect_unmounted(device, &mut unmounted);
     }
