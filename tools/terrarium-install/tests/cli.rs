@@ -118,3 +118,28 @@ fn interactive_mode_without_a_terminal_says_how_to_script_it() {
     let root = common::ubuntu_root();
     insta::assert_snapshot!("no-terminal", run(root.path(), &["--render-only"]));
 }
+
+#[test]
+fn json_output_reports_what_was_written() {
+    let root = common::ubuntu_root();
+    let install = || {
+        let output = assert_cmd::Command::cargo_bin("terrarium-install")
+            .unwrap()
+            .arg("--root")
+            .arg(root.path())
+            .args(with_base(&["--json", "--idp", "local", "--storage-mode", "file", "--email", "ops@example.com"]))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let first = install();
+    assert_eq!(first["config_changed"], true);
+    assert_eq!(first["reconciled"], false);
+    assert!(first["rendered_vars"].as_str().unwrap().ends_with("var/lib/terrarium/ansible-vars.json"));
+    assert!(first["diff"].as_str().unwrap().contains("+  contact: ops@example.com"), "{first}");
+    // The same flags again: nothing changes.
+    let again = install();
+    assert_eq!(again["config_changed"], false);
+    assert_eq!(again["diff"], "");
+}
