@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use terrarium_backup::s3::Store;
-use terrarium_backup::zfs::Zfs;
+use terrarium_backup::zfs::{HOLD_TAG, Zfs};
 
 use crate::error::RestoreError;
 use crate::instance;
@@ -32,11 +32,18 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
+/// A step that was skipped with a warning (the restore itself succeeded).
+#[derive(Debug, thiserror::Error)]
+#[error("step not done")]
+struct NotDone;
+
 #[derive(Debug, Default)]
 struct Progress {
     stopped: Option<String>,
     staging: Option<String>,
     swapped: bool,
+    /// The swap failed and the original could not be put back: it is not untouched.
+    original_aside: bool,
 }
 
 pub fn execute(plan: &Plan, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
@@ -49,6 +56,8 @@ pub fn execute(plan: &Plan, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
         log::info!("{}", describe(step));
         match run_step(step, ctx, &mut progress, &mut outcome) {
             Ok(()) => outcome.done.push(describe(step)),
+            // Not done, but not a failure of the restore: a warning says why.
+            Err(err) if err.is::<NotDone>() => {}
             Err(err) => return Err(recover_from(plan, ctx, &progress, err)),
         }
     }
@@ -95,13 +104,23 @@ fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &m
             }
         }
         Step::Swap { staging, dataset, aside } => {
-            swap(zfs, staging, dataset, aside.as_deref())?;
+            if let Err(err) = swap(zfs, staging, dataset, aside.as_deref()) {
+                progress.original_aside = aside.as_deref().is_some_and(|a| zfs.exists(a).unwrap_or(true)) && !zfs.exists(dataset).unwrap_or(false);
+                return Err(err);
+            }
             progress.swapped = true;
             progress.staging = None;
         }
         Step::DestroyOld { dataset } => {
+            // terrarium-backup holds the base of its next incremental; on the replaced
+            // dataset that hold is stale (the next export finds its base gone and sends a
+            // full), and it would keep the snapshot from being destroyed.
+            for snapshot in zfs.snapshots(dataset).unwrap_or_default() {
+                let _ = zfs.release(HOLD_TAG, &snapshot.full_name());
+            }
             if let Err(err) = zfs.destroy(dataset, true) {
                 outcome.warnings.push(format!("the replaced dataset {dataset} could not be destroyed ({err}); destroy it with `zfs destroy -r {dataset}`"));
+                return Err(NotDone.into());
             }
         }
         Step::KeepOld { .. } | Step::LxdRecover { .. } => {}
@@ -201,7 +220,7 @@ fn recover_from(plan: &Plan, ctx: &Context<'_>, progress: &Progress, err: anyhow
             Err(e) => notes.push(format!("could not start {stopped} again ({e})")),
         }
     }
-    let untouched = !progress.swapped && !plan.steps.iter().any(|s| matches!(s, Step::Rollback { .. } | Step::Clone { .. }));
+    let untouched = !progress.swapped && !progress.original_aside && !plan.steps.iter().any(|s| matches!(s, Step::Rollback { .. } | Step::Clone { .. }));
     if untouched {
         let what = if plan.in_place { format!("{} is untouched", plan.instance) } else { format!("nothing was created for {}", plan.target_instance) };
         notes.push(what);

@@ -1,4 +1,5 @@
-//! S3 restores on a real zfs-fuse pool and a real s3s-fs, the instance stopped and
+//! S3 restores of exports made by the real terrarium-backup, on a real zfs-fuse pool
+//! and a real s3s-fs, the instance stopped and
 //! started through `lxc` against a real namespaced LXD. LXD cannot use zfs-fuse here, so
 //! the LXD instance lives on LXD's `dir` storage: it stands for "the instance that uses
 //! this dataset" (its state and restarts are real, its files are not on the pool).
@@ -80,7 +81,9 @@ fn s3_as_new_rebuilds_a_new_dataset_and_hands_off() {
     let stand_in_dir = tempfile::tempdir().unwrap();
     let bin = lxd_stand_in(stand_in_dir.path());
 
-    let done = host.restore(&lxd.env()).env("PATH", test_path(Some(&bin))).args(s3_args(&["--instance", "web", "--as-new", "web2"])).output().unwrap();
+    // No --from-host: the default is this host's name (/etc/hostname under the root),
+    // the name terrarium-backup filed the export under.
+    let done = host.restore(&lxd.env()).env("PATH", test_path(Some(&bin))).args(["--source", "s3", "--instance", "web", "--as-new", "web2"]).output().unwrap();
     assert!(done.status.success(), "{}", stderr(&done));
     assert!(stderr(&done).contains("`lxd recover` imports it"), "{}", stderr(&done));
     assert_eq!(tree_checksums(&host.files("web2")), checksums_of(&version(3, 64)));

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use terrarium_backup::keys::KeyLayout;
-use terrarium_backup::manifest::{Kind, Manifest, SCHEMA_VERSION, SnapshotRef};
+use terrarium_backup::manifest::Manifest;
 use terrarium_backup::s3::{S3Settings, Store, Tuning};
 use terrarium_common::secret::Secret;
 use terrarium_testkit::{S3Server, ZfsPool, require};
@@ -48,6 +47,8 @@ impl Host {
             pool.name()
         );
         terrarium_common::fs::atomic_write(&root.path().join("etc/terrarium/config.yaml"), config.as_bytes(), 0o600).unwrap();
+        // The name terrarium-backup files exports under (and the restore's default --from-host).
+        terrarium_common::fs::atomic_write(&root.path().join("etc/hostname"), format!("{HOST}\n").as_bytes(), 0o644).unwrap();
         pool.zfs(&["create", &pool.dataset("containers")]);
         Self { pool, s3, root }
     }
@@ -103,50 +104,18 @@ impl Host {
         KeyLayout::new(Some("backups"), HOST)
     }
 
-    /// Export `instance@snapshot` to S3 as terrarium-backup lays it out: `zfs send
-    /// [-I base]` → zstd → object, then its manifest. (Streams made with the real tools;
-    /// the manifest through terrarium-backup's own type.)
+    /// Export the newest snapshot of `instance` (`snapshot`) to S3 with the real
+    /// terrarium-backup (its library, in this process): a full stream the first time,
+    /// else an incremental from `base`, the previous export. Returns its manifest.
     pub fn export(&self, instance: &str, snapshot: &str, base: Option<&str>) -> Manifest {
-        let dataset = self.dataset(instance);
-        let full = format!("{dataset}@{snapshot}");
-        let mut send = Command::new(require("zfs"));
-        send.arg("send");
-        if let Some(base) = base {
-            send.args(["-I", &format!("{dataset}@{base}")]);
-        }
-        let out = send.arg(&full).output().expect("run zfs send");
-        assert!(out.status.success(), "zfs send: {}", String::from_utf8_lossy(&out.stderr));
-        let compressed = zstd::encode_all(&out.stdout[..], 3).expect("zstd");
-        let keys = self.keys();
-        let key = keys.stream_key(instance, snapshot);
-        let store = self.store();
-        let sha256 = hex::encode(Sha256::digest(&compressed));
-        let compressed_bytes = compressed.len() as u64;
-        store.put_bytes(&key, compressed).expect("upload stream");
-        let snapshot_ref = |name: &str| {
-            let full = format!("{dataset}@{name}");
-            SnapshotRef { name: name.into(), guid: self.get(&full, "guid").parse().unwrap(), createtxg: self.get(&full, "createtxg").parse().unwrap() }
-        };
-        let now = time::OffsetDateTime::now_utc();
-        let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            host: HOST.into(),
-            instance: instance.into(),
-            dataset: dataset.clone(),
-            snapshot: snapshot_ref(snapshot),
-            base: base.map(snapshot_ref),
-            kind: if base.is_some() { Kind::Incremental } else { Kind::Full },
-            object_key: key,
-            raw_bytes: out.stdout.len() as u64,
-            compressed_bytes,
-            sha256,
-            compression: "zstd".into(),
-            zstd_level: 3,
-            tool_version: "test".into(),
-            started_at: now,
-            finished_at: now,
-        };
-        store.put_bytes(&keys.manifest_key(instance, snapshot), manifest.to_json().into_bytes()).expect("upload manifest");
+        let root = self.root.path().to_string_lossy().into_owned();
+        let exit = terrarium_backup::run(["terrarium-backup", "--root", &root, "export", "--instance", instance].map(std::ffi::OsString::from))
+            .unwrap_or_else(|err| panic!("terrarium-backup export: {err:#}"));
+        assert_eq!(exit, terrarium_common::Exit::Success, "terrarium-backup export");
+        let key = self.keys().manifest_key(instance, snapshot);
+        let text = self.store().get_bytes(&key).unwrap_or_else(|err| panic!("manifest {key}: {err}"));
+        let manifest = Manifest::parse(&String::from_utf8(text).unwrap(), &key).unwrap();
+        assert_eq!(manifest.base.as_ref().map(|b| b.name.as_str()), base, "the export's base");
         manifest
     }
 
