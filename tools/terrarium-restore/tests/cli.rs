@@ -104,3 +104,22 @@ fn s3_list_and_at_errors_come_from_the_manifests() {
     assert_eq!(broken.status.code(), Some(5), "{}", stderr(&broken));
     assert!(stderr(&broken).contains("broken at autosnap_2026-11-28_10:00:00_daily"), "{}", stderr(&broken));
 }
+
+#[test]
+fn a_run_killed_between_the_two_renames_is_named_with_the_way_back() {
+    let host = Host::new(128, true);
+    host.create_instance("web");
+    write_tree(&host.files("web"), &version(1, 4));
+    host.snapshot("web", "autosnap_2026-11-28_10:00:00_daily");
+    host.export("web", "autosnap_2026-11-28_10:00:00_daily", None);
+    // What a run killed inside the swap leaves: the original set aside, nothing in place.
+    let aside = format!("{}/terrarium-restore/web.replaced-20261128T120000Z", host.pool.name());
+    host.pool.zfs(&["create", "-o", "mountpoint=none", &format!("{}/terrarium-restore", host.pool.name())]);
+    host.pool.zfs(&["unmount", &host.dataset("web")]);
+    host.pool.zfs(&["rename", &host.dataset("web"), &aside]);
+
+    let out = host.restore(&[]).args(["--instance", "web", "--source", "s3", "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("put it back with `zfs rename {aside} {}`", host.dataset("web"))), "{}", stderr(&out));
+    assert!(host.exists(&aside), "nothing was changed");
+}
