@@ -163,4 +163,5 @@ pub fn format_time(unix: i64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -35,6 +35,7 @@ pub fn confirm(question: &str, yes: bool) -> std::io::Result<Answer> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

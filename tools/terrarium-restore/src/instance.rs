@@ -65,6 +65,7 @@ pub fn start(instance: &str) -> Result<(), InstanceError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

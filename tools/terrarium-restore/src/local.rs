@@ -62,6 +62,7 @@ pub fn plan_local(facts: &LocalFacts, at: &AtSpec, as_new: Option<&str>) -> Resu
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::at::parse_at;

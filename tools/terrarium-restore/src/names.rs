@@ -50,6 +50,7 @@ pub fn check_instance_name(flag: &str, name: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -40,12 +40,10 @@ impl Write for HashingSink {
     fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
         self.hasher.update(chunk);
         self.bytes += chunk.len() as u64;
-        if let Some(sender) = &self.to_decoder {
-            if sender.send(chunk.to_vec()).is_err() {
-                // The decoder stopped (its error is reported after the download); keep
-                // hashing to tell a corrupt object from a failing `zfs receive`.
-                self.to_decoder = None;
-            }
+        // When the decoder stopped (its error is reported after the download), keep
+        // hashing to tell a corrupt object from a failing `zfs receive`.
+        if self.to_decoder.as_ref().is_some_and(|sender| sender.send(chunk.to_vec()).is_err()) {
+            self.to_decoder = None;
         }
         Ok(chunk.len())
     }

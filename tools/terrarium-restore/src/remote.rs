@@ -120,4 +120,5 @@ pub fn plan_remote(facts: &RemoteFacts, at: &AtSpec, as_new: Option<&str>, keep_
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -164,10 +164,8 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
             if args.as_new.is_some() {
                 check_new_target(&zfs, &pool, args.as_new.as_deref())?;
             } else {
-                if !target_exists {
-                    if let Some(aside) = asides_of(&pool, &instance, &workspace).last() {
-                        return Err(RestoreError::Interrupted { instance: instance.clone(), dataset, aside: aside.to_string() }.into());
-                    }
+                if let Some(aside) = asides_of(&pool, &instance, &workspace).last().filter(|_| !target_exists) {
+                    return Err(RestoreError::Interrupted { instance: instance.clone(), dataset, aside: aside.to_string() }.into());
                 }
                 remote.state = instance::state(&instance)?;
             }

@@ -1,5 +1,6 @@
 //! The command line over the real binary: help, usage errors, `list`, and the `--at`
 //! errors (which come before LXD is asked anything), on a real zfs-fuse pool and s3s-fs.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 mod common;
 

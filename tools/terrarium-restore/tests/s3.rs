@@ -3,6 +3,7 @@
 //! started through `lxc` against a real namespaced LXD. LXD cannot use zfs-fuse here, so
 //! the LXD instance lives on LXD's `dir` storage: it stands for "the instance that uses
 //! this dataset" (its state and restarts are real, its files are not on the pool).
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Shared by the restore tests: a scratch host (config under a root prefix) on a real
 //! zfs-fuse pool and a real s3s-fs, file-tree checksums, S3 exports, and the tool itself.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::BTreeMap;
