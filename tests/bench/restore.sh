@@ -29,12 +29,19 @@ pool="rb$$"
 s3_pid=""
 cleanup() {
   [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
-  # zfs-fuse says "busy" for a moment after a receive: retry.
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
+  # zfs-fuse says "busy" for a while after receives: retry, then export (cachefile=none:
+  # an exported pool is not imported again).
+  for _ in $(seq 30); do
     zpool list "$pool" >/dev/null 2>&1 || break
-    zpool destroy -f "$pool" 2>/dev/null || sleep 1
+    zpool destroy -f "$pool" 2>/dev/null || sleep 0.5
   done
-  rm -rf "$work"
+  zpool list "$pool" >/dev/null 2>&1 && zpool export -f "$pool"
+  # Never delete through a mount that is still alive.
+  if grep -q " $work/" /proc/mounts; then
+    echo "restore bench: $work is still mounted; left in place" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
