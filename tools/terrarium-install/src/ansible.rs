@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -96,7 +97,10 @@ fn run_playbook(playbook: &Path, vars: &Path, secrets: &Path, output_to_stderr: 
         .arg(format!("@{}", vars.display()))
         .arg("-e")
         .arg(format!("@{}", secrets.display()))
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        // Its own process group: an interrupt stops Ansible and its workers together
+        // (see crate::cleanup), and only after the secrets are accounted for.
+        .process_group(0);
     if std::io::stdout().is_terminal() {
         command.env("ANSIBLE_FORCE_COLOR", "1");
     }

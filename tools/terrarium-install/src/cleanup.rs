@@ -24,10 +24,16 @@ pub fn install_signal_handler() {
     HANDLER.call_once(|| {
         let installed = ctrlc::set_handler(|| {
             let registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Children run in their own process group (see `ChildGuard`): stop the
+            // whole group, workers included, politely first.
             for pid in &registry.children {
-                // A signal to our process group already reached the child from a
-                // terminal; a signal sent to us alone did not.
-                let _ = Cmd::new("kill").args(["-TERM", &pid.to_string()]).run();
+                let _ = Cmd::new("kill").args(["-TERM", "--", &format!("-{pid}")]).run();
+            }
+            if !registry.children.is_empty() {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                for pid in &registry.children {
+                    let _ = Cmd::new("kill").args(["-KILL", "--", &format!("-{pid}")]).run();
+                }
             }
             for dir in &registry.dirs {
                 let _ = std::fs::remove_dir_all(dir);
@@ -80,7 +86,9 @@ impl Drop for SecretDir {
     }
 }
 
-/// Note a child process to stop on interrupt; forget it when the guard drops.
+/// Note a child process to stop on interrupt; forget it when the guard drops. The
+/// child must lead its own process group (`CommandExt::process_group(0)`), so the
+/// handler can stop it with everything it started.
 #[derive(Debug)]
 pub struct ChildGuard(u32);
 
