@@ -205,13 +205,17 @@ fn check_ports(config: &Config) -> Check {
     }
     for (index, entry) in config.firewall.extra_ports.iter().enumerate() {
         let key = format!("firewall.extra_ports[{index}]");
-        let (port, proto) = entry.split_once('/').unwrap_or((entry, "tcp"));
-        let range_ok = match port.split_once(':') {
-            Some((low, high)) => matches!((parse_port(low), parse_port(high)), (Some(l), Some(h)) if l < h),
+        // A bare port opens both protocols; ufw needs the protocol of a range.
+        let (port, proto) = match entry.split_once('/') {
+            Some((port, proto)) => (port, Some(proto)),
+            None => (entry.as_str(), None),
+        };
+        let valid = match port.split_once(':') {
+            Some((low, high)) => proto.is_some() && matches!((parse_port(low), parse_port(high)), (Some(l), Some(h)) if l < h),
             None => parse_port(port).is_some(),
         };
-        if !range_ok || !matches!(proto, "tcp" | "udp") {
-            return fail(&key, format!("`{entry}` is not a port or range"), "write `PORT/tcp`, `PORT/udp` or `LOW:HIGH/tcp` with ports from 1 to 65535");
+        if !valid || !matches!(proto, None | Some("tcp" | "udp")) {
+            return fail(&key, format!("`{entry}` is not a port or range"), "write `PORT`, `PORT/tcp`, `PORT/udp` or `LOW:HIGH/udp` with ports from 1 to 65535");
         }
     }
     Ok(())
