@@ -212,6 +212,11 @@ fn damage(world: &World) -> anyhow::Result<()> {
     std::fs::write(www.join("index.html"), "defaced\n")?;
     std::fs::remove_file(www.join("assets/data.bin"))?;
     println!("   damaged {}: index.html overwritten, assets/data.bin deleted", www.display());
+    // Deploy the damage too, so the route shows it before the restore.
+    push_site(world, WEB)?;
+    let body = wait_https(world, &format!("{WEB}.{DOMAIN}"), None, 200)?;
+    ensure!(body.contains("defaced"), "the damaged site is not served: {body:?}");
+    println!("   https://{WEB}.{DOMAIN}/ -> 200 {}", body.trim());
     Ok(())
 }
 
