@@ -53,7 +53,7 @@ pub struct Args {
     pub lock_wait: u64,
 
     /// Watch mode: milliseconds of quiet after an event before syncing
-    #[arg(long, value_name = "MS", default_value_t = 300, requires = "watch")]
+    #[arg(long, value_name = "MS", default_value_t = 100, requires = "watch")]
     pub debounce_ms: u64,
 }
 
