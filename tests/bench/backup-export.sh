@@ -58,7 +58,8 @@ half_kib=$((size_mib * 512))
 file_kib=$((half_kib < 8192 ? half_kib : 8192))
 for i in $(seq "$(( (half_kib + file_kib - 1) / file_kib ))"); do
   head -c "${file_kib}K" /dev/urandom >"$work/mnt/containers/src/random-$i.bin"
-  seq -f "%g: a line of text that compresses like logs and source code do, more or less" 1 1000000000 2>/dev/null \
+  # The producer is cut off by head (SIGPIPE): that is its normal end here.
+  { seq -f "%g: a line of text that compresses like logs and source code do, more or less" 1 1000000000 2>/dev/null || true; } \
     | head -c "${file_kib}K" >"$work/mnt/containers/src/text-$i.txt"
 done
 zfs snapshot "$pool/containers/src@bench"
@@ -129,7 +130,7 @@ synthetic() {
   local mib_count=$1
   local bytes=$((mib_count * 1048576))
   measure "$work/stream.json" bash -o pipefail -c \
-    "openssl enc -aes-128-ctr -nosalt -pass pass:bench </dev/zero 2>/dev/null | head -c $bytes | '$tool' stream --key synth/$mib_count --size-hint $bytes --json"
+    "{ openssl enc -aes-128-ctr -nosalt -pass pass:bench </dev/zero 2>/dev/null || true; } | head -c $bytes | '$tool' stream --key synth/$mib_count --size-hint $bytes --json"
   aws --endpoint-url "$endpoint" s3 rm --quiet "s3://bucket/synth/$mib_count"
 }
 read -r small_s small_rss < <(synthetic "$stream_mib")

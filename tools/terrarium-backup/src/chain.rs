@@ -55,8 +55,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Index `manifests` (of one instance; others are ignored by lookups by name only if
-    /// you pass them, so pass one instance's).
+    /// Index the manifests of one instance (GUIDs are unique per pool, names only per
+    /// dataset: do not mix instances in one catalog).
     pub fn new(manifests: impl IntoIterator<Item = Manifest>) -> Self {
         let mut by_guid: HashMap<u64, Manifest> = HashMap::new();
         for manifest in manifests {

@@ -10,6 +10,8 @@ use crate::s3::{S3Error, Store};
 use crate::zfs::{Zfs, ZfsError};
 
 const COPY_BUFFER: usize = 1024 * 1024;
+/// Bytes of input per zstd worker job (see `compress_and_upload`).
+const ZSTD_JOB_SIZE: u32 = 2 * 1024 * 1024;
 
 /// A writer that hashes and counts what passes through it.
 #[derive(Debug)]
@@ -92,6 +94,10 @@ pub fn compress_and_upload(
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) as u32;
     if workers > 1 {
         encoder.multithread(workers).map_err(io_err("starting zstd workers for"))?;
+        // zstd's default job size at low levels is several window sizes per worker, which
+        // alone took ~100 MiB here; 2 MiB jobs keep the whole export near 80 MiB (the
+        // bench measures it) at no visible cost in ratio or speed.
+        encoder.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE)).map_err(io_err("configuring zstd jobs for"))?;
     }
     let mut buffer = vec![0u8; COPY_BUFFER];
     let mut raw_bytes = 0u64;

@@ -20,6 +20,12 @@ fn full_then_incremental_export_restores_with_aws_zstd_and_zfs_alone() {
     write_text(&files.join("notes.txt"), 2 << 20, "first");
     host.snapshot("web", "s1");
 
+    let planned = host.run_json(&["export", "--dry-run"]);
+    assert_eq!(planned["instances"][0]["status"], "planned", "{planned:#}");
+    assert_eq!(planned["instances"][0]["reason"], "first export of this instance", "{planned:#}");
+    assert!(host.incomplete_uploads().is_empty() && !host.object(&host.key("web", "s1.zfs.zst")).exists(), "--dry-run uploads nothing");
+    assert!(!host.state("lastsnapshots/web").exists() && !host.state("reports/backup-export.json").exists(), "--dry-run records nothing");
+
     let report = host.run_json(&["export"]);
     let item = &report["instances"][0];
     assert_eq!((item["instance"].as_str(), item["status"].as_str(), item["kind"].as_str()), (Some("web"), Some("exported"), Some("full")), "{report:#}");
@@ -91,4 +97,13 @@ fn a_base_pruned_locally_makes_the_next_export_a_full_that_says_so() {
     let m = manifest(&host, "db", "s2");
     assert_eq!((m.kind, m.base), (Kind::Full, None));
     assert_eq!(std::fs::read_to_string(host.state("lastsnapshots/db")).unwrap().trim(), "s2");
+}
+
+#[test]
+fn a_second_run_while_one_holds_the_lock_exits_4() {
+    let host = Host::new(64);
+    let _held = terrarium_common::fs::RunLock::acquire(&host.state("locks"), "terrarium-backup", std::time::Duration::ZERO).unwrap();
+    let out = host.run(&["export"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another terrarium-backup run holds"), "{}", String::from_utf8_lossy(&out.stderr));
 }
