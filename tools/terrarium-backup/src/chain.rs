@@ -155,6 +155,7 @@ pub fn check_objects(chain: &Chain, objects: &BTreeMap<String, u64>) -> Result<(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::manifest::SnapshotRef;

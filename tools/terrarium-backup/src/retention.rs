@@ -72,6 +72,7 @@ pub fn full_is_due(full_finished_at: OffsetDateTime, full_every_days: u32, now: 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::manifest::{Kind, SnapshotRef};

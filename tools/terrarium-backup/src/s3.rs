@@ -669,6 +669,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -35,6 +35,7 @@ pub fn render(pool: &str, retention: &LocalRetention) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

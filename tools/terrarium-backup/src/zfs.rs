@@ -367,6 +367,7 @@ pub fn parse_snapshot_get(out: &str, dataset: &str) -> Result<Vec<Snapshot>, Zfs
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,6 @@
 //! The real binary over a scratch root: usage, configuration errors, clear S3 errors
 //! (wrong credentials, bucket, endpoint against a real s3s-fs), the sanoid golden tree.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Export to a real s3s-fs from a real zfs-fuse pool, then restore without Terrarium.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

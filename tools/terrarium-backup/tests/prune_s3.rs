@@ -1,5 +1,6 @@
 //! `prune` against real S3 objects: keeps keep_last restore points and whatever their
 //! chains need, deletes the rest (manifest and stream), and the result still verifies.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! S3 faults during an export: retried when transient; when not, or when the process is
 //! killed mid-stream, nothing is recorded, no incomplete multipart upload is left, and
 //! the next run succeeds. Faults come from a small proxy in front of the real s3s-fs.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

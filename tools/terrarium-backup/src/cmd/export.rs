@@ -53,10 +53,10 @@ pub(crate) fn decide(inputs: &Inputs<'_>) -> Decision {
     let Some(base) = last_local else {
         return full(format!("the last exported snapshot {last} no longer exists locally, so no incremental is possible"));
     };
-    if let Some(chain) = last_manifest.and_then(|m| catalog.chain_of(m).ok()) {
-        if full_is_due(chain.full().finished_at, inputs.full_every_days, inputs.now) {
-            return full(format!("the chain's full stream is older than {} days (backup.s3_retention.full_every_days)", inputs.full_every_days));
-        }
+    if let Some(chain) = last_manifest.and_then(|m| catalog.chain_of(m).ok())
+        && full_is_due(chain.full().finished_at, inputs.full_every_days, inputs.now)
+    {
+        return full(format!("the chain's full stream is older than {} days (backup.s3_retention.full_every_days)", inputs.full_every_days));
     }
     Decision::Send { snapshot: newest.clone(), base: Some(base.clone()), reason: format!("incremental from {last}") }
 }
@@ -230,10 +230,10 @@ fn export_one(ctx: &Context, zfs: &Zfs, store: &Store, keys: &KeyLayout, dataset
         // Keep exactly one hold: on the last exported snapshot (the next incremental's base).
         let keep = if sent.is_ok() { snapshot.name.clone() } else { last.clone().unwrap_or_default() };
         for stale in [Some(snapshot.name.as_str()), last.as_deref()].into_iter().flatten() {
-            if stale != keep {
-                if let Err(err) = zfs.release(HOLD_TAG, &format!("{}@{stale}", dataset.dataset)) {
-                    log::warn!(instance = instance; "could not release the hold on {stale}: {err}");
-                }
+            if stale != keep
+                && let Err(err) = zfs.release(HOLD_TAG, &format!("{}@{stale}", dataset.dataset))
+            {
+                log::warn!(instance = instance; "could not release the hold on {stale}: {err}");
             }
         }
     }
@@ -339,6 +339,7 @@ fn upload_context(err: S3Error) -> anyhow::Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -84,10 +84,10 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
             instance.s3.get_or_insert_with(Vec::new);
         }
     }
-    if let Some(name) = only {
-        if instances.is_empty() {
-            anyhow::bail!("no instance {name}: no dataset {}/containers/{name} and no restore points in S3", ctx.pool());
-        }
+    if let Some(name) = only
+        && instances.is_empty()
+    {
+        anyhow::bail!("no instance {name}: no dataset {}/containers/{name} and no restore points in S3", ctx.pool());
     }
     let instances: Vec<Instance> = instances.into_values().collect();
     if ctx.json {

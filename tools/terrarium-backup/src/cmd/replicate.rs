@@ -53,6 +53,7 @@ pub fn run(ctx: &Context, to: Option<&str>, dry_run: bool) -> anyhow::Result<Exi
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -102,10 +102,10 @@ fn drill(ctx: &Context, store: &Store, zfs: &Zfs, instance: &str, chain: &Chain)
             None => anyhow::bail!("restore drill: {scratch}@{} is missing after receiving the chain", target.snapshot.name),
         }
     })();
-    if let Ok(true) = zfs.exists(&scratch) {
-        if let Err(err) = zfs.destroy(&scratch, true) {
-            log::warn!(dataset = scratch.as_str(); "could not destroy the scratch dataset: {err}");
-        }
+    if let Ok(true) = zfs.exists(&scratch)
+        && let Err(err) = zfs.destroy(&scratch, true)
+    {
+        log::warn!(dataset = scratch.as_str(); "could not destroy the scratch dataset: {err}");
     }
     DeepResult {
         snapshot: target.snapshot.name.clone(),
