@@ -3,6 +3,7 @@
 //! plan + render next to its baseline, parsing the same list.
 //!
 //!     cargo run --release --example proxy_sync_bench -- N OUT_DIR
+#![allow(clippy::unwrap_used)] // a bench helper may panic
 
 use std::time::{Duration, Instant};
 

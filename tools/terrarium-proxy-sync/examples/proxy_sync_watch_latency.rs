@@ -6,6 +6,7 @@
 //! publishes http:// routes only, which open no firewall port).
 //!
 //!     cargo run --release --example proxy_sync_watch_latency -- ROUNDS PROXY_SYNC_BINARY
+#![allow(clippy::unwrap_used)] // a bench helper may panic
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;

@@ -99,10 +99,10 @@ fn pick_address(network: &BTreeMap<String, RawInterface>) -> Option<IpAddr> {
                 if address.family != family || address.scope != "global" {
                     continue;
                 }
-                if let Ok(ip) = address.address.parse::<IpAddr>() {
-                    if !ip.is_loopback() {
-                        return Some(ip);
-                    }
+                if let Ok(ip) = address.address.parse::<IpAddr>()
+                    && !ip.is_loopback()
+                {
+                    return Some(ip);
                 }
             }
         }
@@ -123,6 +123,7 @@ fn created_key(created_at: &str) -> (String, u32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

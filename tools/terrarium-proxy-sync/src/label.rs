@@ -246,6 +246,7 @@ fn parse_port_rule(protocol: Protocol, rest: &str) -> Result<Rule, RuleError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

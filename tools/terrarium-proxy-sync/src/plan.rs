@@ -245,6 +245,7 @@ fn route_name(instance: &str, index: usize, kind: &str, detail: &str) -> String 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -54,12 +54,12 @@ pub fn write(paths: &Paths, result: &anyhow::Result<Outcome>) -> std::io::Result
     let path = paths.report(TOOL);
     // Compare as text with the old report's time put in: no JSON parsing on the no-op
     // path (the field order is fixed by the struct).
-    if let Ok(old) = std::fs::read_to_string(&path) {
-        if let Some(old_time) = time_of(&old) {
-            report.time = old_time.to_string();
-            if render(&report)? == old {
-                return Ok(false);
-            }
+    if let Ok(old) = std::fs::read_to_string(&path)
+        && let Some(old_time) = time_of(&old)
+    {
+        report.time = old_time.to_string();
+        if render(&report)? == old {
+            return Ok(false);
         }
     }
     report.time = now_rfc3339();

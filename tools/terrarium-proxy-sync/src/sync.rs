@@ -101,44 +101,44 @@ fn sync_locked(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
     let mut secrets_created = Vec::new();
 
     // Route auth first, so its service is up before routes point at it.
-    if plan.needs_route_auth() {
-        if let Ok((client_id, client_secret)) = route_auth_client {
-            let cookie_path = paths.secret(secret_names::ROUTES_COOKIE_SECRET);
-            let cookie_secret = match read_secret_file(&cookie_path) {
-                Ok(secret) => secret,
-                Err(_) if !cookie_path.exists() => {
-                    secrets_created.push(secret_names::ROUTES_COOKIE_SECRET.to_string());
-                    let secret = oauth2_proxy::new_cookie_secret().context("cannot read random bytes for the cookie secret")?;
-                    if !options.dry_run {
-                        atomic_write(&cookie_path, format!("{}\n", secret.expose()).as_bytes(), 0o600)
-                            .with_context(|| format!("cannot write {}", cookie_path.display()))?;
-                    }
-                    secret
+    if plan.needs_route_auth()
+        && let Ok((client_id, client_secret)) = route_auth_client
+    {
+        let cookie_path = paths.secret(secret_names::ROUTES_COOKIE_SECRET);
+        let cookie_secret = match read_secret_file(&cookie_path) {
+            Ok(secret) => secret,
+            Err(_) if !cookie_path.exists() => {
+                secrets_created.push(secret_names::ROUTES_COOKIE_SECRET.to_string());
+                let secret = oauth2_proxy::new_cookie_secret().context("cannot read random bytes for the cookie secret")?;
+                if !options.dry_run {
+                    atomic_write(&cookie_path, format!("{}\n", secret.expose()).as_bytes(), 0o600)
+                        .with_context(|| format!("cannot write {}", cookie_path.display()))?;
                 }
-                Err(err) => return Err(err.into()),
-            };
-            let auth = oauth2_proxy::RouteAuth {
-                issuer: config.issuer(),
-                client_id,
-                client_secret,
-                cookie_secret,
-                cookie_domain: config.domains.root.clone().unwrap_or_else(|| config.domains.manage.clone()),
-                manage_domain: config.domains.manage.clone(),
-            };
-            let config_path = paths.oauth2_proxy_routes_dir().join(oauth2_proxy::CONFIG_NAME);
-            let unit_path = paths.systemd_unit_dir().join(oauth2_proxy::UNIT_NAME);
-            let config_change = file_change(&config_path, oauth2_proxy::config(&auth), 0o600, true)?;
-            let unit_change = file_change(&unit_path, oauth2_proxy::unit(), 0o644, false)?;
-            if unit_change.is_some() {
-                restarts.push("systemctl daemon-reload".to_string());
-                restarts.push(format!("systemctl enable {}", oauth2_proxy::UNIT_NAME));
+                secret
             }
-            if config_change.is_some() || unit_change.is_some() {
-                restarts.push(format!("systemctl restart {}", oauth2_proxy::UNIT_NAME));
-            }
-            files.extend(config_change);
-            files.extend(unit_change);
+            Err(err) => return Err(err.into()),
+        };
+        let auth = oauth2_proxy::RouteAuth {
+            issuer: config.issuer(),
+            client_id,
+            client_secret,
+            cookie_secret,
+            cookie_domain: config.domains.root.clone().unwrap_or_else(|| config.domains.manage.clone()),
+            manage_domain: config.domains.manage.clone(),
+        };
+        let config_path = paths.oauth2_proxy_routes_dir().join(oauth2_proxy::CONFIG_NAME);
+        let unit_path = paths.systemd_unit_dir().join(oauth2_proxy::UNIT_NAME);
+        let config_change = file_change(&config_path, oauth2_proxy::config(&auth), 0o600, true)?;
+        let unit_change = file_change(&unit_path, oauth2_proxy::unit(), 0o644, false)?;
+        if unit_change.is_some() {
+            restarts.push("systemctl daemon-reload".to_string());
+            restarts.push(format!("systemctl enable {}", oauth2_proxy::UNIT_NAME));
         }
+        if config_change.is_some() || unit_change.is_some() {
+            restarts.push(format!("systemctl restart {}", oauth2_proxy::UNIT_NAME));
+        }
+        files.extend(config_change);
+        files.extend(unit_change);
     }
 
     let wanted_ports: BTreeSet<(u16, Protocol)> = plan.ports.iter().map(|route| (route.host_port, route.protocol)).collect();

@@ -179,6 +179,7 @@ pub fn apply(changes: &UfwChanges) -> Result<(), ProcessError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -151,6 +151,7 @@ mod sync_monitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::relevant;
 

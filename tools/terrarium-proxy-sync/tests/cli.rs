@@ -1,5 +1,6 @@
 //! The real binary, end to end over a scratch root: usage, errors, --dry-run, --json,
 //! the lock, label removal, idempotence and concurrent runs.
+#![allow(clippy::unwrap_used)] // tests and bench helpers may panic
 
 mod common;
 

@@ -8,6 +8,7 @@
 //! - systemd is not PID 1: `systemctl` records its calls, and when proxy-sync asked for
 //!   `systemctl restart traefik.service` this test restarts the real Traefik itself.
 //! - the firewall runs against the real ufw in its sandbox.
+#![allow(clippy::unwrap_used)] // tests and bench helpers may panic
 
 mod common;
 

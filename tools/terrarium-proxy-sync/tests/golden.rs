@@ -6,6 +6,7 @@
 //!
 //! To create expected output for a new case: `GOLDEN_UPDATE=1 cargo test -p
 //! terrarium-proxy-sync --test golden`, then review every file it wrote.
+#![allow(clippy::unwrap_used)] // tests and bench helpers may panic
 
 mod common;
 

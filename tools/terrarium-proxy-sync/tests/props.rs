@@ -1,5 +1,6 @@
 //! Property tests: no label panics the parser; every accepted rule renders
 //! schema-valid Traefik config; rendering is deterministic (input order does not matter).
+#![allow(clippy::unwrap_used)] // tests and bench helpers may panic
 
 mod common;
 

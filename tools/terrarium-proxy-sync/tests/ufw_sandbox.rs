@@ -1,6 +1,7 @@
 //! The firewall against the real ufw, in its namespace sandbox (testkit): proxy-sync
 //! adds and deletes only its own marked rules; the SSH rule and the operator's rules
 //! survive every run. systemd is not PID 1 here: `systemctl` is the recording stand-in.
+#![allow(clippy::unwrap_used)] // tests and bench helpers may panic
 
 mod common;
 

@@ -70,6 +70,7 @@ pub fn splice(text: &str, lines: &[String], file: &str) -> Result<(String, bool)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -6,7 +6,7 @@
 //! - `ufw`: tests that check files use a small stand-in that keeps rules in a text file
 //!   and prints `ufw status` tables; the firewall behaviour itself is tested against
 //!   the real ufw in its namespace sandbox (tests/ufw_sandbox.rs).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
