@@ -31,7 +31,7 @@ cleanup() {
   [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
   # zfs-fuse says "busy" for a while after receives: retry, then export (cachefile=none:
   # an exported pool is not imported again).
-  for _ in $(seq 30); do
+  for _ in $(seq 120); do
     zpool list "$pool" >/dev/null 2>&1 || break
     zpool destroy -f "$pool" 2>/dev/null || sleep 0.5
   done
@@ -51,7 +51,7 @@ if ! zpool list >/dev/null 2>&1; then
   (ulimit -s unlimited; zfs-fuse --pidfile /run/terrarium-testkit/zfs-fuse.pid --no-kstat-mount)
   for _ in $(seq 100); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
 fi
-truncate -s "$((size_mib * 4 + 512))M" "$work/pool.img"
+truncate -s "$((size_mib * 6 + 512))M" "$work/pool.img"
 zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
 zfs create "$pool/containers"
 zfs create "$pool/containers/src"
@@ -112,35 +112,43 @@ printf '#!/bin/sh\necho "Error: Instance not found" >&2\nexit 1\n' >"$work/bin/l
 printf '#!/bin/sh\nexit 0\n' >"$work/bin/lxd"
 chmod 755 "$work/bin/lxc" "$work/bin/lxd"
 
-# seconds and peak RSS (KiB) of one command, from GNU time.
+# Run a command under GNU time; append "seconds peak-RSS-KiB" to $work/$1.figures.
 measure() {
-  local log=$1; shift
-  /usr/bin/time -f '%e %M' -o "$log.time" "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
-  cat "$log.time"
+  local name=$1; shift
+  /usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; exit 1; }
+  cat "$work/$name.time" >>"$work/$name.figures"
 }
 
-declare -a tool_s tool_rss pipe_s pipe_rss
+# zfs-fuse stays "busy" for a while after a receive: retry.
+destroy() {
+  for _ in $(seq 60); do
+    zfs destroy -r "$1" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  echo "restore bench: cannot destroy $1" >&2
+  exit 1
+}
+
 for round in $(seq "$rounds"); do
-  read -r s rss < <(measure "$work/pipe.log" bash -o pipefail -c \
-    "aws --endpoint-url '$endpoint' s3 cp --quiet 's3://bucket/$key' - | zstd -d -q | zfs receive '$pool/containers/pipe$round'")
-  pipe_s+=("$s"); pipe_rss+=("$rss")
-  read -r s rss < <(measure "$work/tool.log" env PATH="$work/bin:$PATH" TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt \
-    "$tool" --instance src --source s3 --from-host benchhost --as-new "tool$round")
-  tool_s+=("$s"); tool_rss+=("$rss")
+  measure pipe bash -o pipefail -c \
+    "aws --endpoint-url '$endpoint' s3 cp --quiet 's3://bucket/$key' - | zstd -d -q | zfs receive '$pool/containers/pipe$round'"
+  measure tool env PATH="$work/bin:$PATH" TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt \
+    "$tool" --instance src --source s3 --from-host benchhost --as-new "tool$round"
   # Same result: the received snapshots have the source's GUID.
   for ds in "pipe$round" "tool$round"; do
     got=$(zfs get -Hp -o value guid "$pool/containers/$ds@bench")
     [ "$got" = "$snap_guid" ] || { echo "restore bench: $ds@bench has guid $got, expected $snap_guid" >&2; exit 1; }
   done
-  zfs destroy -r "$pool/containers/pipe$round" >/dev/null 2>&1 || true
-  zfs destroy -r "$pool/containers/tool$round" >/dev/null 2>&1 || true
+  destroy "$pool/containers/pipe$round"
+  destroy "$pool/containers/tool$round"
 done
+pipe_s=$(cut -d' ' -f1 "$work/pipe.figures"); pipe_rss=$(cut -d' ' -f2 "$work/pipe.figures")
+tool_s=$(cut -d' ' -f1 "$work/tool.figures"); tool_rss=$(cut -d' ' -f2 "$work/tool.figures")
 
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 worst() { printf '%s\n' "$@" | sort -g | tail -1; }
 awk -v raw="$raw_bytes" -v comp="$compressed_bytes" -v rounds="$rounds" -v size="$size_mib" \
-  -v ts="$(best "${tool_s[@]}")" -v ps="$(best "${pipe_s[@]}")" \
-  -v tr="$(worst "${tool_rss[@]}")" -v pr="$(worst "${pipe_rss[@]}")" 'BEGIN {
+  -v ts="$(best "$tool_s")" -v ps="$(best "$pipe_s")" -v tr="$(worst "$tool_rss")" -v pr="$(worst "$pipe_rss")" 'BEGIN {
   mib = raw / 1048576
   printf "S3 restore of a %d MiB dataset (stream %.0f MiB, %.0f MiB compressed), best of %d rounds:\n", size, mib, comp / 1048576, rounds
   printf "  aws s3 cp - | zstd -d | zfs receive  %7.2f s  %7.1f MiB/s  peak RSS %6.1f MiB\n", ps, mib / ps, pr / 1024
