@@ -246,8 +246,14 @@ fn settings(config: &Config, route_auth: Result<(), String>) -> Settings {
     let mut reserved: BTreeSet<u16> = ports::RESERVED.iter().copied().collect();
     reserved.extend(config.proxy.reserved_ports.iter().copied());
     reserved.insert(config.firewall.ssh_port);
-    // Extra firewall ports (`8443/tcp`, `9000`) belong to host services too.
-    reserved.extend(config.firewall.extra_ports.iter().filter_map(|spec| spec.split('/').next()?.parse::<u16>().ok()));
+    // Extra firewall ports (`8443/tcp`, `9000`, `60000:61000/udp`) belong to host services too.
+    for spec in &config.firewall.extra_ports {
+        let ports = spec.split('/').next().unwrap_or_default();
+        let (low, high) = ports.split_once(':').unwrap_or((ports, ports));
+        if let (Ok(low), Ok(high)) = (low.parse::<u16>(), high.parse::<u16>()) {
+            reserved.extend(low..=high);
+        }
+    }
     Settings {
         root_domain: config.domains.root.clone(),
         manage_domain: config.domains.manage.clone(),

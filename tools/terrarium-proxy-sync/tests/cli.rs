@@ -173,3 +173,14 @@ fn the_instance_list_can_come_from_stdin() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(host.read("etc/traefik/dynamic/terrarium-proxy.yml").contains("http://10.0.0.7:80"));
 }
+
+#[test]
+fn firewall_extra_ports_and_ranges_are_reserved() {
+    let host = Host::new(&format!("{CONFIG}firewall:\n  extra_ports: [\"9000/tcp\", \"60000:60010/udp\"]\n"));
+    let output = host.run(&instances_file(&host, &one_instance("tcp://9000:80, udp://60005:53, udp://60011:53")), &["--json"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rejected: Vec<&str> = json["rejected"].as_array().unwrap().iter().map(|p| p["rule"].as_str().unwrap()).collect();
+    assert_eq!(rejected, ["tcp://9000:80", "udp://60005:53"]);
+    assert_eq!(json["ports"][0]["host_port"], 60011);
+}
