@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-/// The label that publishes an instance.
+/// The label that publishes an instance (the `rename` of `RawConfig::proxy`).
 pub const PROXY_KEY: &str = "user.proxy";
 
 /// One instance: its name, creation time, whether it runs, its address and label.
@@ -37,11 +37,18 @@ struct RawInstance {
     #[serde(default)]
     created_at: String,
     #[serde(default)]
-    config: BTreeMap<String, serde_json::Value>,
+    config: RawConfig,
     #[serde(default)]
-    expanded_config: BTreeMap<String, serde_json::Value>,
+    expanded_config: RawConfig,
     #[serde(default)]
     state: Option<RawState>,
+}
+
+/// Only the key we need: the rest of a config map is skipped without allocating it.
+#[derive(Default, Deserialize)]
+struct RawConfig {
+    #[serde(default, rename = "user.proxy")]
+    proxy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,10 +85,7 @@ pub fn parse(json: &str, origin: &str) -> Result<Vec<Instance>, InstancesError> 
 
 impl From<RawInstance> for Instance {
     fn from(raw: RawInstance) -> Self {
-        let label = [&raw.config, &raw.expanded_config].into_iter().find_map(|config| match config.get(PROXY_KEY) {
-            Some(serde_json::Value::String(value)) => Some(value.clone()),
-            _ => None,
-        });
+        let label = raw.config.proxy.or(raw.expanded_config.proxy);
         let running = raw.status.eq_ignore_ascii_case("running");
         let address = if running { raw.state.and_then(|s| s.network).and_then(|n| pick_address(&n)) } else { None };
         Self { name: raw.name, created: created_key(&raw.created_at), running, address, label }
