@@ -10,8 +10,9 @@
 #   TERRARIUM_PACKAGING_NO_BUILD=1 ...   reuse target/release (iterating on metadata)
 #   TERRARIUM_UPDATE_GOLDEN=1 ...        rewrite tests/packaging/golden (then review the diff)
 #
-# Not covered here (docs/packaging.md says so): the proxy-sync timer firing under a real
-# systemd (needs a systemd container), and the `install.sh --ref` source build.
+# Then, under a real systemd (tests/packaging/systemd-timer.sh): the proxy-sync package
+# leaves its timer enabled and unstarted, and the started timer fires the service.
+# Not covered (docs/packaging.md says so): the `install.sh --ref` source build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/env.sh
@@ -260,6 +261,13 @@ if [ ${#extra[@]} -eq 0 ] && [ ${#installed_units[@]} = ${#unit_files[@]} ]; the
   ok "the installed units are exactly units/ (${#unit_files[@]}), byte for byte"
 else
   fail "installed units differ from units/: ${extra[*]:-(count ${#installed_units[@]}, want ${#unit_files[@]})}"
+fi
+
+# --- under a real systemd ----------------------------------------------------------
+if tests/packaging/systemd-timer.sh "$work/out/debs"; then
+  ok "under a real systemd (Debian 12 container in a namespaced LXD): the proxy sync timer fires"
+else
+  fail "the proxy sync timer under a real systemd (messages above)"
 fi
 
 echo
