@@ -33,12 +33,14 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/backup-bench.XXXXXX")
 pool="bb$$"
 s3_pid=""
 cleanup() {
+  local status=$?
   [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
   zfs release -r terrarium-backup "$pool/containers/src@bench" >/dev/null 2>&1 || true
   if zpool list "$pool" >/dev/null 2>&1; then
     for _ in 1 2 3 4 5; do zpool destroy -f "$pool" 2>/dev/null && break; sleep 1; done
   fi
   rm -rf "$work"
+  exit "$status"
 }
 trap cleanup EXIT
 
@@ -102,9 +104,12 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 worst() { printf '%s\n' "$@" | sort -g | tail -1; }
 
-declare -a tool_s tool_rss pipe_s pipe_rss
+declare -a tool_s tool_rss pipe_s pipe_rss send_s
 raw_bytes=0
 for round in $(seq "$rounds"); do
+  # The ceiling: zfs send alone (zfs-fuse here is far slower than OpenZFS in the kernel).
+  read -r s _ < <(measure "$work/send.log" bash -c "zfs send '$pool/containers/src@bench' >/dev/null")
+  send_s+=("$s")
   read -r s rss < <(measure "$work/pipe.log" bash -o pipefail -c \
     "zfs send '$pool/containers/src@bench' | zstd -3 -q -c | aws --endpoint-url '$endpoint' s3 cp --quiet - 's3://bucket/pipe/bench-$round.zst'")
   pipe_s+=("$s"); pipe_rss+=("$rss")
@@ -118,9 +123,10 @@ for round in $(seq "$rounds"); do
   compressed=$(jq -r '.instances[0].compressed_bytes' "$work/tool.json")
 done
 
-p_s=$(best "${pipe_s[@]}"); t_s=$(best "${tool_s[@]}")
+p_s=$(best "${pipe_s[@]}"); t_s=$(best "${tool_s[@]}"); z_s=$(best "${send_s[@]}")
 p_rss=$(worst "${pipe_rss[@]}"); t_rss=$(worst "${tool_rss[@]}")
 echo "backup-export bench: ${size_mib} MiB dataset (half random, half text), raw stream $((raw_bytes / 1048576)) MiB, compressed $((compressed / 1048576)) MiB, best of $rounds"
+printf '  %-44s %8ss %9s MiB/s  (the ceiling)\n' "zfs send >/dev/null" "$z_s" "$(mib_s "$raw_bytes" "$z_s")"
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "zfs send | zstd -3 | aws s3 cp -" "$p_s" "$(mib_s "$raw_bytes" "$p_s")" "$(mib "$p_rss")"
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "terrarium-backup export" "$t_s" "$(mib_s "$raw_bytes" "$t_s")" "$(mib "$t_rss")"
 awk -v p="$p_s" -v t="$t_s" -v r="$t_rss" 'BEGIN { printf "  throughput ratio %.2fx (goal >= 2x), tool peak RSS %.1f MiB (goal <= 128 MiB)\n", (t > 0 ? p / t : 0), r / 1024 }'
