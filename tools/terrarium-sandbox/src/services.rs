@@ -30,7 +30,7 @@ pub fn traefik_static_yaml(root: &Path) -> String {
         "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
          log:\n  level: WARN\n\
          entryPoints:\n  {web}:\n    address: \":80\"\n  {websecure}:\n    address: \":443\"\n  {begin}\n  {end}\n\
-         providers:\n  file:\n    directory: {dynamic}\n    watch: true\n\
+         providers:\n  providersThrottleDuration: 500ms\n  file:\n    directory: {dynamic}\n    watch: true\n\
          certificatesResolvers:\n  {resolver}:\n    acme:\n      email: ops@sandbox.test\n      storage: {acme}\n      caServer: https://127.0.0.1:1/directory\n      httpChallenge:\n        entryPoint: {web}\n",
         web = traefik::WEB_ENTRYPOINT,
         websecure = traefik::WEBSECURE_ENTRYPOINT,
