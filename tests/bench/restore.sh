@@ -28,7 +28,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/restore-bench.XXXXXX")
 pool="rb$$"
 s3_pid=""
 cleanup() {
-  [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
+  local status=$?
+  if [ -n "$s3_pid" ]; then kill "$s3_pid" 2>/dev/null; wait "$s3_pid" 2>/dev/null || true; fi
   # zfs-fuse says "busy" for a while after receives: retry, then export (cachefile=none:
   # an exported pool is not imported again).
   for _ in $(seq 120); do
@@ -42,6 +43,7 @@ cleanup() {
   else
     rm -rf "$work"
   fi
+  exit "$status"
 }
 trap cleanup EXIT
 
