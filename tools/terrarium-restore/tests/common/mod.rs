@@ -139,14 +139,14 @@ impl Host {
 }
 
 impl Drop for Host {
-    /// Destroy the pool's datasets first, retrying while zfs-fuse says "busy" (it does
+    /// Destroy the pool's datasets first (clones too: -R), retrying while zfs-fuse says "busy" (it does
     /// for a while after receives, under load), so the pool's own drop finds it idle.
     fn drop(&mut self) {
         let Some(zfs) = terrarium_testkit::find_program("zfs") else { return };
         for child in ["containers", "terrarium-restore"] {
             let dataset = self.pool.dataset(child);
             for _ in 0..100 {
-                let out = std::process::Command::new(&zfs).args(["destroy", "-r", "-f", &dataset]).output();
+                let out = std::process::Command::new(&zfs).args(["destroy", "-R", "-f", &dataset]).output();
                 match out {
                     Ok(out) if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("does not exist") => break,
                     _ => std::thread::sleep(std::time::Duration::from_millis(300)),
