@@ -34,7 +34,8 @@ pool="bb$$"
 s3_pid=""
 cleanup() {
   local status=$?
-  [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
+  # errexit applies here too: a killed server's wait status (143) must not end the cleanup.
+  if [ -n "$s3_pid" ]; then kill "$s3_pid" 2>/dev/null || true; wait "$s3_pid" 2>/dev/null || true; fi
   zfs release -r terrarium-backup "$pool/containers/src@bench" >/dev/null 2>&1 || true
   if zpool list "$pool" >/dev/null 2>&1; then
     for _ in 1 2 3 4 5; do zpool destroy -f "$pool" 2>/dev/null && break; sleep 1; done
