@@ -12,7 +12,8 @@
 #
 # Then, under a real systemd (tests/packaging/systemd-timer.sh): the proxy-sync package
 # leaves its timer enabled and unstarted, and the started timer fires the service.
-# Not covered (docs/packaging.md says so): the `install.sh --ref` source build.
+# Not covered (docs/packaging.md says so): the `install.sh --ref` source build beyond
+# its first check.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/env.sh
@@ -184,6 +185,18 @@ if [ "$status" = 5 ] && grep -q 'apt refused the Terrarium repository' "$work/ta
   ok "a tampered Release: apt refuses, install.sh reports it (exit 5), nothing installed"
 else
   cat "$work/tampered.out"; fail "tampered Release: install.sh exit $status, want 5 with a report and nothing installed"
+fi
+
+# --ref without Rust: the source build stops with how to get it. Stubs stand in for git
+# and the C toolchain (present on a build host), so apt is not asked to install them.
+for stub in git cc pkg-config; do printf '#!/bin/sh\nexit 0\n' >"$root/usr/local/bin/$stub"; chmod 0755 "$root/usr/local/bin/$stub"; done
+status=0
+in_root sh /tmp/install.sh --force-os --ref main >"$work/ref.out" 2>&1 || status=$?
+rm -f "$root/usr/local/bin/git" "$root/usr/local/bin/cc" "$root/usr/local/bin/pkg-config"
+if [ "$status" = 1 ] && grep -q 'cargo not found: a source build needs Rust; install it from https://rustup.rs' "$work/ref.out"; then
+  ok "install.sh --ref without cargo: exit 1, says to install Rust"
+else
+  cat "$work/ref.out"; fail "install.sh --ref without cargo: exit $status, want 1 and the rustup hint"
 fi
 
 # The real repository. `-- --version` hands an argument through to terrarium-install,
