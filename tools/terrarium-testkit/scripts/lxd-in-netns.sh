@@ -5,6 +5,12 @@
 set -euo pipefail
 lxd=$1 aside=$2 log=$3
 ip link set lo up
+# This namespace got copies of every zfs-fuse mount (other tests' pools); while they
+# live, zfs-fuse cannot unmount those pools and `zpool destroy` says "pool is busy".
+# Drop the copies here; the host's mounts are untouched.
+awk '$3 == "fuse.zfs" { print $2 }' /proc/self/mounts | sort -r | while read -r mnt; do
+  umount -l "$mnt" 2>/dev/null || true
+done
 # A fresh sysfs shows this namespace's network devices (LXD reads /sys/class/net); bring
 # the host's cgroup, fuse and security trees back into it.
 mount --rbind /sys "$aside"
