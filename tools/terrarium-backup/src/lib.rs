@@ -24,7 +24,7 @@ pub const VERSION: &str = terrarium_common::VERSION;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use terrarium_common::Exit;
 use terrarium_common::cli::GlobalArgs;
 
@@ -119,14 +119,10 @@ pub fn cli() -> clap::Command {
 
 /// Parse `args` (program name first) and run.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
-    let matches = match cli().try_get_matches_from(args) {
-        Ok(matches) => matches,
-        Err(err) => {
-            let _ = err.print();
-            return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
-        }
+    let args = match terrarium_common::cli::parse::<Args>(args) {
+        Ok(args) => args,
+        Err(exit) => return Ok(exit),
     };
-    let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-backup", args.global.verbosity());
     cmd::dispatch(&args)
 }

@@ -35,3 +35,13 @@ impl GlobalArgs {
         i8::try_from(i16::from(self.verbose) - i16::from(self.quiet)).unwrap_or(0)
     }
 }
+
+/// Parse a tool's arguments (program name first). For `--help` and `--version`, and for
+/// a usage error, clap's text is printed and the exit code to end with comes back as
+/// `Err` (0 and 2), so every tool answers bad usage the same way.
+pub fn parse<T: clap::Parser>(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<T, crate::Exit> {
+    T::try_parse_from(args).map_err(|err| {
+        let _ = err.print();
+        if err.use_stderr() { crate::Exit::Usage } else { crate::Exit::Success }
+    })
+}

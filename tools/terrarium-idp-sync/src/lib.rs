@@ -15,7 +15,7 @@ pub mod zitadel;
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::config::{IdentityMode, secret_names};
 use terrarium_common::fs::RunLock;
@@ -61,14 +61,10 @@ pub fn cli() -> clap::Command {
 
 /// Parse `args` (program name first) and run.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
-    let matches = match cli().try_get_matches_from(args) {
-        Ok(matches) => matches,
-        Err(err) => {
-            let _ = err.print();
-            return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
-        }
+    let args = match terrarium_common::cli::parse::<Args>(args) {
+        Ok(args) => args,
+        Err(exit) => return Ok(exit),
     };
-    let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging(TOOL, args.global.verbosity());
     let paths = args.global.paths();
     let config = Config::load(&paths)?;

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
 use terrarium_common::Exit;
 use terrarium_common::cli::GlobalArgs;
 
@@ -64,14 +64,10 @@ pub fn cli() -> clap::Command {
 
 /// Parse `args` (program name first) and run.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
-    let matches = match cli().try_get_matches_from(args) {
-        Ok(matches) => matches,
-        Err(err) => {
-            let _ = err.print();
-            return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
-        }
+    let args = match terrarium_common::cli::parse::<Args>(args) {
+        Ok(args) => args,
+        Err(exit) => return Ok(exit),
     };
-    let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-proxy-sync", args.global.verbosity());
     let paths = args.global.paths();
     let source = match &args.instances {

@@ -23,7 +23,7 @@ mod shell;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::{CommandFactory};
 use terrarium_common::Exit;
 
 pub use args::Args;
@@ -36,14 +36,10 @@ pub fn cli() -> clap::Command {
 
 /// Parse `args` (program name first) and run.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
-    let matches = match cli().try_get_matches_from(args) {
-        Ok(matches) => matches,
-        Err(err) => {
-            let _ = err.print();
-            return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
-        }
+    let args = match terrarium_common::cli::parse::<Args>(args) {
+        Ok(args) => args,
+        Err(exit) => return Ok(exit),
     };
-    let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-restore", args.global.verbosity());
     match &args.command {
         Some(args::Command::List(list)) => shell::list(&args.global, list),

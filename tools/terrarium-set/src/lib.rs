@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
 use serde::Serialize;
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::fs::RunLock;
@@ -46,14 +46,10 @@ pub fn cli() -> clap::Command {
 
 /// Parse `args` (program name first) and run.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
-    let matches = match cli().try_get_matches_from(args) {
-        Ok(matches) => matches,
-        Err(err) => {
-            let _ = err.print();
-            return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
-        }
+    let args = match terrarium_common::cli::parse::<Args>(args) {
+        Ok(args) => args,
+        Err(exit) => return Ok(exit),
     };
-    let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-set", args.global.verbosity());
     let paths = args.global.paths();
     apply(&args, &paths, terrarium_install::verify::network())

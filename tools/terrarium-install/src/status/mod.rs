@@ -7,7 +7,7 @@ pub mod systemd;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
 use serde::Serialize;
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::config::{ConfigError, IdentityMode};
@@ -89,14 +89,10 @@ pub struct PoolHealth {
 }
 
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
-    let matches = match cli().try_get_matches_from(args) {
-        Ok(matches) => matches,
-        Err(err) => {
-            let _ = err.print();
-            return Ok(if err.use_stderr() { Exit::Usage } else { Exit::Success });
-        }
+    let args = match terrarium_common::cli::parse::<Args>(args) {
+        Ok(args) => args,
+        Err(exit) => return Ok(exit),
     };
-    let args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-status", args.global.verbosity());
     let status = gather(&args.global.paths());
     if args.global.json {
