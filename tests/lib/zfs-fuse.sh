@@ -15,6 +15,8 @@ zfs_fuse_start() {
   (
     flock 9
     zfs_fuse_answers && exit 0
+    # zfs-fuse refuses to start (exit 1) while a pidfile of a dead daemon is there.
+    stale=$(cat "$ZFS_FUSE_PIDFILE" 2>/dev/null) && { kill -0 "$stale" 2>/dev/null || rm -f "$ZFS_FUSE_PIDFILE"; }
     # zfs-fuse forks into the background itself; its deep recursion needs a big stack.
     sh -c 'ulimit -s unlimited; exec zfs-fuse --pidfile "$1" --no-kstat-mount' zfs-fuse "$ZFS_FUSE_PIDFILE" </dev/null >/dev/null 2>&1
     for _ in $(seq 200); do zfs_fuse_answers && exit 0; sleep 0.1; done

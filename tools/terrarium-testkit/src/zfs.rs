@@ -43,6 +43,11 @@ pub fn ensure_zfs_fuse() {
     }
     let daemon = require("zfs-fuse");
     let pidfile = Path::new(RUN_DIR).join("zfs-fuse.pid");
+    // zfs-fuse refuses to start (exit 1) while a pidfile of a dead daemon is there.
+    let stale = std::fs::read_to_string(&pidfile).ok().and_then(|pid| pid.trim().parse::<u32>().ok());
+    if stale.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+        let _ = std::fs::remove_file(&pidfile);
+    }
     // zfs-fuse forks into the background itself; its deep recursion needs a big stack.
     let status = Command::new("sh")
         .args(["-c", r#"ulimit -s unlimited; exec "$0" --pidfile "$1" --no-kstat-mount"#])
