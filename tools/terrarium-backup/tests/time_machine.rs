@@ -83,6 +83,9 @@ fn replicate_copies_the_containers_to_a_second_pool_with_syncoid() {
     assert!(snapshots(&target, &target.dataset("replica/web")).contains(&"s1".to_string()));
     write_text(&host.files("web").join("a.txt"), 50_000, "two");
     host.snapshot("web", "s2");
+    // syncoid names its sync snapshot by the second: a second run within the same
+    // second would collide with the first one's snapshot name.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     run("two");
     assert!(snapshots(&target, &target.dataset("replica/web")).contains(&"s2".to_string()));
 }
