@@ -46,11 +46,9 @@ cleanup() {
 trap cleanup EXIT
 
 # zfs-fuse: one daemon per machine, started if nobody did (never stopped here).
-if ! zpool list >/dev/null 2>&1; then
-  mkdir -p /run/terrarium-testkit
-  (ulimit -s unlimited; zfs-fuse --pidfile /run/terrarium-testkit/zfs-fuse.pid --no-kstat-mount)
-  for _ in $(seq 100); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+# shellcheck source=tests/lib/zfs-fuse.sh
+. tests/lib/zfs-fuse.sh
+zfs_fuse_answers || zfs_fuse_start
 truncate -s "$((size_mib * 3 + 512))M" "$work/pool.img"
 zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
 zfs create "$pool/containers"
