@@ -134,7 +134,7 @@ pub fn receive_stream(store: &Store, zfs: &Zfs, manifest: &Manifest, target: &st
         }
     };
     let mut hashing = HashingWriter::new(decoder);
-    let downloaded = store.download(key, &mut hashing, progress);
+    let downloaded = store.download_sized(key, manifest.compressed_bytes, &mut hashing, progress);
     let (mut decoder, sha256, _) = hashing.into_parts();
     let flushed = decoder.flush();
     drop(decoder);

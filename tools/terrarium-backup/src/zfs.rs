@@ -23,6 +23,8 @@ pub const CONTAINERS: &str = "containers";
 const INSTALL_HINT: &str = "with `apt install zfsutils-linux`";
 /// Metadata commands are quick; a hung one should not hang a timer unit forever.
 const QUICK: Duration = Duration::from_secs(300);
+/// The pipe into `zfs receive` (see [`Zfs::receive`]).
+const RECEIVE_PIPE_BYTES: usize = 1024 * 1024;
 
 /// What this `zfs` supports, from its usage text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -252,7 +254,13 @@ impl Zfs {
         if force {
             cmd = cmd.arg("-F");
         }
-        Ok(cmd.arg(target).spawn(Stdio::piped(), Stdio::null())?)
+        let running = cmd.arg(target).spawn(Stdio::piped(), Stdio::null())?;
+        if let Some(stdin) = running.stdin() {
+            // Linux's default 64 KiB pipe makes the writer and `zfs receive` take turns
+            // far more often; 1 MiB measured faster. Best effort: the default still works.
+            let _ = rustix::pipe::fcntl_setpipe_size(stdin, RECEIVE_PIPE_BYTES);
+        }
+        Ok(running)
     }
 
     /// `zfs hold TAG snapshot`; an existing hold with the same tag is fine.

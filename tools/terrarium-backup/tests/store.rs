@@ -1,8 +1,15 @@
 //! The library's S3 store against a real s3s-fs: probe, streaming multipart upload and
-//! download, abort, and typed errors (what terrarium-install's preflight relies on).
+//! download (one stream, and ranges in parallel through a fault-injecting proxy), abort,
+//! and typed errors (what terrarium-install's preflight relies on).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
+use std::cell::Cell;
 use std::io::Write;
+use std::time::Duration;
+
+use common::fault_proxy::{Fault, FaultProxy};
 
 use terrarium_backup::keys::KeyLayout;
 use terrarium_backup::s3::{S3Error, S3Settings, Store, Tuning};
@@ -63,4 +70,31 @@ fn a_multipart_stream_round_trips_and_an_unfinished_one_leaves_nothing() {
     }
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(matches!(store.get_bytes("p/h/i/gone"), Err(S3Error::NotFound { .. })));
+}
+
+#[test]
+fn a_sized_download_fetches_ranges_in_order_and_resumes_truncated_ones() {
+    let s3 = S3Server::start();
+    let direct = Store::new(&settings(&s3, s3.secret_key())).unwrap();
+    // Five and a half 1 MiB ranges: the last one short.
+    let data: Vec<u8> = (0..(11 << 19) + 777).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    direct.put_bytes("p/h/i/big", data.clone()).unwrap();
+
+    let proxy = FaultProxy::start(s3.port());
+    let tuning = Tuning { download_range: 1 << 20, concurrency: 3, max_attempts: 3, initial_backoff: Duration::from_millis(10), ..Tuning::default() };
+    let store = Store::new(&S3Settings { endpoint: proxy.endpoint(), tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
+    proxy.inject("big?x-id=GetObject", Fault::Truncate, 2);
+    let mut back = Vec::new();
+    let progressed = Cell::new(0u64);
+    let fetched = store.download_sized("p/h/i/big", data.len() as u64, &mut back, &|n| progressed.set(progressed.get() + n)).unwrap();
+    assert_eq!(fetched, data.len() as u64);
+    assert_eq!(progressed.get(), data.len() as u64);
+    assert!(back == data, "the ranges were not reassembled in order");
+    assert_eq!(proxy.applied(Fault::Truncate), 2, "{:#?}", proxy.requests());
+    // Six ranges, each truncated one fetched again from where it stopped.
+    assert_eq!(proxy.seen("big?x-id=GetObject"), 6 + 2, "{:#?}", proxy.requests());
+
+    // An object of another size than expected is not silently read short or long.
+    let err = store.download_sized("p/h/i/big", data.len() as u64 + 1, &mut Vec::new(), &|_| {}).unwrap_err();
+    assert!(err.to_string().contains(&format!("expected a {}-byte object", data.len() + 1)), "{err}");
 }

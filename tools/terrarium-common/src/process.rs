@@ -246,6 +246,9 @@ impl Running {
     pub fn take_stdin(&mut self) -> Option<ChildStdin> {
         self.child.stdin.take()
     }
+    pub fn stdin(&self) -> Option<&ChildStdin> {
+        self.child.stdin.as_ref()
+    }
     pub fn id(&self) -> u32 {
         self.child.id()
     }

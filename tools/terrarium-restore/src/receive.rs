@@ -1,8 +1,8 @@
 //! Rebuilding a dataset from its S3 chain: for each object, oldest first,
 //! download → sha256 → zstd decode → `zfs receive -F` into the staging dataset.
 //!
-//! Three stages run at once in bounded memory: the download (the S3 client's runtime,
-//! on this thread) hashes each chunk and hands it over a bounded channel to a decoder
+//! Three stages run at once in bounded memory: the download (ranged GETs in parallel on
+//! the S3 client's runtime, written in order on this thread) hashes each chunk and hands it over a bounded channel to a decoder
 //! thread, which writes the decoded stream into `zfs receive`'s stdin. At most
 //! [`CHANNEL_CHUNKS`] chunks wait between them, whatever the stream's size.
 //!
@@ -22,9 +22,9 @@ use terrarium_backup::zfs::Zfs;
 use crate::error::RestoreError;
 use crate::plan::ChainObject;
 
-/// Chunks in flight between the download and the decoder (chunks are at most a few
-/// hundred KiB as the HTTP client hands them over).
-pub const CHANNEL_CHUNKS: usize = 32;
+/// Chunks in flight between the download and the decoder (chunks are at most 1 MiB:
+/// see `Store::download_sized`).
+pub const CHANNEL_CHUNKS: usize = 16;
 /// The pipe to `zfs receive` is written in blocks of this size.
 const PIPE_BUFFER: usize = 1 << 20;
 
@@ -73,7 +73,7 @@ pub fn receive_object(zfs: &Zfs, store: &Store, staging: &str, object: &ChainObj
     let (sender, chunks) = sync_channel(CHANNEL_CHUNKS);
     let decoder = spawn_decoder(chunks, stdin);
     let mut sink = HashingSink { hasher: Sha256::new(), bytes: 0, to_decoder: Some(sender) };
-    let downloaded = store.download(&object.key, &mut sink, progress);
+    let downloaded = store.download_sized(&object.key, object.compressed_bytes, &mut sink, progress);
     drop(sink.to_decoder.take());
     let decoded = decoder.join().unwrap_or_else(|_| Err(io::Error::other("the decoder thread panicked")));
     let actual = hex::encode(sink.hasher.finalize());
