@@ -31,10 +31,12 @@ fn main() {
     std::fs::write(root.join("etc/terrarium/config.yaml"), CONFIG).expect("config");
     std::fs::set_permissions(root.join("etc/terrarium/config.yaml"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let static_path = root.join("etc/traefik/traefik.yml");
+    // providersThrottleDuration as the product sets it (ansible/roles/traefik/templates/
+    // etc/traefik/traefik.yml.j2): Traefik's default of 2 s alone would use the budget.
     std::fs::write(
         &static_path,
         format!(
-            "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nentryPoints:\n  web:\n    address: \":80\"\n  # BEGIN terrarium-proxy-sync managed entrypoints\n  # END terrarium-proxy-sync managed entrypoints\nproviders:\n  file:\n    directory: {}\n    watch: true\n",
+            "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nentryPoints:\n  web:\n    address: \":80\"\n  # BEGIN terrarium-proxy-sync managed entrypoints\n  # END terrarium-proxy-sync managed entrypoints\nproviders:\n  providersThrottleDuration: 500ms\n  file:\n    directory: {}\n    watch: true\n",
             root.join("etc/traefik/dynamic").display()
         ),
     )

@@ -90,6 +90,21 @@ pub fn sync(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
 }
 
 fn sync_locked(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
+    // `ufw status` (a Python program: ~100 ms on a VPS) runs while the plan is computed.
+    std::thread::scope(|scope| {
+        let firewall_rules = scope.spawn(ufw::current_rules);
+        sync_with_firewall(paths, options, || match firewall_rules.join() {
+            Ok(rules) => rules.context("cannot read the firewall rules"),
+            Err(_) => Err(anyhow::anyhow!("reading the firewall rules panicked")),
+        })
+    })
+}
+
+fn sync_with_firewall(
+    paths: &Paths,
+    options: &Options,
+    firewall_rules: impl FnOnce() -> anyhow::Result<Vec<ufw::UfwRule>>,
+) -> anyhow::Result<Outcome> {
     let config = Config::load(paths)?;
     let instances = read_instances(&options.source)?;
     let route_auth_client = route_auth_client(paths, &config);
@@ -155,7 +170,7 @@ fn sync_locked(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
     }
     files.extend(file_change(&paths.traefik_proxy_file(), dynamic::render(&plan, &config.domains.manage), 0o644, false)?);
 
-    let firewall = ufw::reconcile(&ufw::current_rules().context("cannot read the firewall rules")?, &wanted_ports);
+    let firewall = ufw::reconcile(&firewall_rules()?, &wanted_ports);
 
     let exit = if plan.rejected.is_empty() { Exit::Success } else { Exit::Partial };
     let outcome = Outcome { dry_run: options.dry_run, files, firewall, restarts, secrets_created, plan, exit };
