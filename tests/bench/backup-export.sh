@@ -49,6 +49,9 @@ trap cleanup EXIT
 # shellcheck source=tests/lib/zfs-fuse.sh
 . tests/lib/zfs-fuse.sh
 zfs_fuse_answers || zfs_fuse_start
+zfs_fuse_pid=$(cat "$ZFS_FUSE_PIDFILE")
+# shellcheck source=tests/lib/cpu.sh
+. tests/lib/cpu.sh
 truncate -s "$((size_mib * 3 + 512))M" "$work/pool.img"
 zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
 zfs create "$pool/containers"
@@ -92,11 +95,14 @@ CONFIG
 chmod 600 "$root/etc/terrarium/config.yaml"
 export TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt
 
-# "seconds peak-RSS-KiB" of one command, from GNU time; its output goes to $log.
+# "seconds peak-RSS-KiB s3s-fs-CPU-s zfs-fuse-CPU-s" of one command (GNU time and
+# /proc); its output goes to $log.
 measure() {
   local log=$1; shift
+  local s3_before zfs_before
+  s3_before=$(cpu_seconds "$s3_pid"); zfs_before=$(cpu_seconds "$zfs_fuse_pid")
   /usr/bin/time -f '%e %M' -o "$log.time" "$@" >"$log" 2>"$log.err" || { cat "$log.err" >&2; exit 1; }
-  cat "$log.time"
+  echo "$(cat "$log.time") $(cpu_since "$s3_pid" "$s3_before") $(cpu_since "$zfs_fuse_pid" "$zfs_before")"
 }
 mib_s() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? b / 1048576 / s : 0) }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -104,18 +110,19 @@ best() { printf '%s\n' "$@" | sort -g | head -1; }
 worst() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 declare -a tool_s tool_rss pipe_s pipe_rss send_s
+pipe_servers="" tool_servers=""
 raw_bytes=0
 for round in $(seq "$rounds"); do
   # The ceiling: zfs send alone (zfs-fuse here is far slower than OpenZFS in the kernel).
-  read -r s _ < <(measure "$work/send.log" bash -c "zfs send '$pool/containers/src@bench' >/dev/null")
+  read -r s _ _ _ < <(measure "$work/send.log" bash -c "zfs send '$pool/containers/src@bench' >/dev/null")
   send_s+=("$s")
-  read -r s rss < <(measure "$work/pipe.log" bash -o pipefail -c \
+  read -r s rss s3_cpu zfs_cpu < <(measure "$work/pipe.log" bash -o pipefail -c \
     "zfs send '$pool/containers/src@bench' | zstd -3 -q -c | aws --endpoint-url '$endpoint' s3 cp --quiet - 's3://bucket/pipe/bench-$round.zst'")
-  pipe_s+=("$s"); pipe_rss+=("$rss")
+  pipe_s+=("$s"); pipe_rss+=("$rss"); pipe_servers+=" round $round: s3s-fs ${s3_cpu}s, zfs-fuse ${zfs_cpu}s;"
   # A full export every round: forget the previous one locally.
   rm -rf "$root/var/lib/terrarium/lastsnapshots" "$root/var/lib/terrarium/catalog"
-  read -r s rss < <(measure "$work/tool.json" "$tool" export --full --json)
-  tool_s+=("$s"); tool_rss+=("$rss")
+  read -r s rss s3_cpu zfs_cpu < <(measure "$work/tool.json" "$tool" export --full --json)
+  tool_s+=("$s"); tool_rss+=("$rss"); tool_servers+=" round $round: s3s-fs ${s3_cpu}s, zfs-fuse ${zfs_cpu}s;"
   status=$(jq -r '.instances[0].status' "$work/tool.json")
   [ "$status" = exported ] || { echo "backup-export bench: export status $status" >&2; cat "$work/tool.json.err" >&2; exit 1; }
   raw_bytes=$(jq -r '.instances[0].raw_bytes' "$work/tool.json")
@@ -129,6 +136,9 @@ printf '  %-44s %8ss %9s MiB/s  (the ceiling)\n' "zfs send >/dev/null" "$z_s" "$
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "zfs send | zstd -3 | aws s3 cp -" "$p_s" "$(mib_s "$raw_bytes" "$p_s")" "$(mib "$p_rss")"
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "terrarium-backup export" "$t_s" "$(mib_s "$raw_bytes" "$t_s")" "$(mib "$t_rss")"
 awk -v p="$p_s" -v t="$t_s" -v r="$t_rss" 'BEGIN { printf "  throughput ratio %.2fx (goal >= 2x), tool peak RSS %.1f MiB (goal <= 128 MiB)\n", (t > 0 ? p / t : 0), r / 1024 }'
+echo "  CPU the loopback servers used on this machine's $(nproc) cores (they compete with what is measured):"
+echo "    pipe:${pipe_servers%;}"
+echo "    tool:${tool_servers%;}"
 
 # Memory against stream size: the same pipeline (zstd, multipart) on synthetic streams.
 synthetic() {
@@ -138,8 +148,8 @@ synthetic() {
     "{ openssl enc -aes-128-ctr -nosalt -pass pass:bench </dev/zero 2>/dev/null || true; } | head -c $bytes | '$tool' stream --key synth/$mib_count --size-hint $bytes --json"
   aws --endpoint-url "$endpoint" s3 rm --quiet "s3://bucket/synth/$mib_count"
 }
-read -r small_s small_rss < <(synthetic "$stream_mib")
-read -r large_s large_rss < <(synthetic "$((stream_mib * 10))")
+read -r small_s small_rss _ _ < <(synthetic "$stream_mib")
+read -r large_s large_rss _ _ < <(synthetic "$((stream_mib * 10))")
 echo "backup-export bench: synthetic incompressible streams through the export pipeline"
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "$stream_mib MiB" "$small_s" "$(mib_s "$((stream_mib * 1048576))" "$small_s")" "$(mib "$small_rss")"
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "$((stream_mib * 10)) MiB" "$large_s" "$(mib_s "$((stream_mib * 10485760))" "$large_s")" "$(mib "$large_rss")"

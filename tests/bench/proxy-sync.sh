@@ -10,6 +10,7 @@
 #     to route live (examples/proxy_sync_watch_latency.rs). Goal: <= 2 s.
 #   tests/bench/proxy-sync.sh            default: all sizes, 30 runs each, 5 watch rounds
 #   BENCH_SMOKE=1 tests/bench/proxy-sync.sh   10 instances, 3 runs, 1 watch round (tests/run)
+#   SIZES="1000" ROUNDS=1 override the sizes and the watch rounds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/env.sh
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/../.."
 for tool in hyperfine jq; do
   command -v "$tool" >/dev/null || { echo "proxy-sync bench: $tool is missing: run tests/run; it installs the Debian package $tool" >&2; exit 1; }
 done
-if [ "${BENCH_SMOKE:-0}" = 1 ]; then sizes=(10); runs=3; warmup=1; rounds=1; else sizes=(10 100 1000 10000); runs=30; warmup=3; rounds=5; fi
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then sizes=(10); runs=3; warmup=1; rounds=1; else read -ra sizes <<<"${SIZES:-10 100 1000 10000}"; runs=30; warmup=3; rounds=${ROUNDS:-5}; fi
 
 cargo build --release --quiet -p terrarium-proxy-sync --bin terrarium-proxy-sync --example proxy_sync_bench --example proxy_sync_watch_latency
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)

@@ -51,6 +51,9 @@ trap cleanup EXIT
 # shellcheck source=tests/lib/zfs-fuse.sh
 . tests/lib/zfs-fuse.sh
 zfs_fuse_answers || zfs_fuse_start
+zfs_fuse_pid=$(cat "$ZFS_FUSE_PIDFILE")
+# shellcheck source=tests/lib/cpu.sh
+. tests/lib/cpu.sh
 truncate -s "$((size_mib * 6 + 512))M" "$work/pool.img"
 zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
 zfs create "$pool/containers"
@@ -112,11 +115,14 @@ printf '#!/bin/sh\necho "Error: Instance not found" >&2\nexit 1\n' >"$work/bin/l
 printf '#!/bin/sh\nexit 0\n' >"$work/bin/lxd"
 chmod 755 "$work/bin/lxc" "$work/bin/lxd"
 
-# Run a command under GNU time; append "seconds peak-RSS-KiB" to $work/$1.figures.
+# Run a command under GNU time; append "seconds peak-RSS-KiB s3s-fs-CPU-s zfs-fuse-CPU-s"
+# to $work/$1.figures.
 measure() {
   local name=$1; shift
+  local s3_before zfs_before
+  s3_before=$(cpu_seconds "$s3_pid"); zfs_before=$(cpu_seconds "$zfs_fuse_pid")
   /usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; exit 1; }
-  cat "$work/$name.time" >>"$work/$name.figures"
+  echo "$(cat "$work/$name.time") $(cpu_since "$s3_pid" "$s3_before") $(cpu_since "$zfs_fuse_pid" "$zfs_before")" >>"$work/$name.figures"
 }
 
 # zfs-fuse stays "busy" for a while after a receive: retry.
@@ -155,3 +161,7 @@ awk -v raw="$raw_bytes" -v comp="$compressed_bytes" -v rounds="$rounds" -v size=
   printf "  terrarium-restore --source s3        %7.2f s  %7.1f MiB/s  peak RSS %6.1f MiB\n", ts, mib / ts, tr / 1024
   printf "  throughput ratio %.2fx (goal >= 1.5x: %s), peak RSS goal <= 128 MiB: %s\n", ps / ts, (ps / ts >= 1.5 ? "met" : "MISSED"), (tr / 1024 <= 128 ? "met" : "MISSED")
 }'
+echo "  CPU the loopback servers used on this machine's $(nproc) cores (they compete with what is measured), per round:"
+for name in pipe tool; do
+  awk -v name="$name" '{ line = line sprintf(" s3s-fs %ss, zfs-fuse %ss;", $3, $4) } END { sub(/;$/, "", line); printf "    %s:%s\n", name, line }' "$work/$name.figures"
+done
