@@ -24,10 +24,10 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use bytes::Bytes;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use bytes::Bytes;
 use terrarium_common::secret::Secret;
 use terrarium_common::{Config, Paths};
 use tokio::sync::mpsc;
@@ -370,17 +370,17 @@ impl Store {
         }
         let sink_error = |source| S3Error::Sink { bucket: self.bucket.clone(), key: key.to_string(), source };
         self.runtime.block_on(async {
-            let mut pending = std::collections::VecDeque::new();
+            let mut pending = Ranges::default();
             let mut next_start = 0u64;
             let mut written = 0u64;
             let mut piece = Vec::with_capacity(WRITE_PIECE);
             loop {
-                while next_start < size && pending.len() < self.tuning.concurrency.max(1) {
+                while next_start < size && pending.0.len() < self.tuning.concurrency.max(1) {
                     let end = (next_start + range).min(size);
-                    pending.push_back(tokio::spawn(self.fetcher(key).range(next_start, end, size)));
+                    pending.0.push_back(tokio::spawn(self.fetcher(key).range(next_start, end, size)));
                     next_start = end;
                 }
-                let Some(task) = pending.pop_front() else { break };
+                let Some(task) = pending.0.pop_front() else { break };
                 let chunks = match task.await {
                     Ok(result) => result?,
                     Err(join) => return Err(self.download_error(key, written, 1, format!("range task failed: {join}"))),
@@ -450,6 +450,19 @@ fn backoff(initial: Duration, attempt: u32) -> Duration {
 
 /// Bytes handed to the writer at a time by [`Store::download_sized`].
 const WRITE_PIECE: usize = 1024 * 1024;
+
+/// Range downloads in flight, oldest first; those still running when a download gives
+/// up are cancelled (a dropped tokio task handle alone would let them run on).
+#[derive(Debug, Default)]
+struct Ranges(std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<Bytes>, S3Error>>>);
+
+impl Drop for Ranges {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
 
 /// One object's GETs: what a spawned range task owns.
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use crate::plan::ChainObject;
 
 /// Chunks in flight between the download and the decoder (chunks are at most 1 MiB:
 /// see `Store::download_sized`).
-pub const CHANNEL_CHUNKS: usize = 16;
+pub const CHANNEL_CHUNKS: usize = 8;
 /// The pipe to `zfs receive` is written in blocks of this size.
 const PIPE_BUFFER: usize = 1 << 20;
 
