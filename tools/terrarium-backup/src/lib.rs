@@ -117,6 +117,15 @@ pub fn cli() -> clap::Command {
     Args::command()
 }
 
+/// The exit code for an error `run` returned: an unknown `--instance` is bad input (2),
+/// the rest as every tool classifies them.
+pub fn exit_code(err: &anyhow::Error) -> Exit {
+    if err.chain().any(|cause| cause.is::<cmd::UnknownInstance>()) {
+        return Exit::Usage;
+    }
+    Exit::classify(err.chain())
+}
+
 /// Parse `args` (program name first) and run.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     let args = match terrarium_common::cli::parse::<Args>(args) {

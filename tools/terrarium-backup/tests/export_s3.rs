@@ -98,6 +98,14 @@ fn a_base_pruned_locally_makes_the_next_export_a_full_that_says_so() {
     let m = manifest(&host, "db", "s2");
     assert_eq!((m.kind, m.base), (Kind::Full, None));
     assert_eq!(std::fs::read_to_string(host.state("lastsnapshots/db")).unwrap().trim(), "s2");
+
+    // An instance that does not exist is bad input (exit 2), named with where to look.
+    for args in [&["export", "--instance", "nope"][..], &["list", "--instance", "nope"][..]] {
+        let out = host.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("containers/nope") && stderr.contains("`terrarium-backup list`"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

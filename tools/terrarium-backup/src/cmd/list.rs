@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
         for name in names {
             let remote = remote::load_instance(&store, &keys, &name)?;
             let catalog = remote.catalog();
-            let points = catalog
+            let points: Vec<RestorePoint> = catalog
                 .restore_points()
                 .into_iter()
                 .map(|m| RestorePoint {
@@ -78,6 +78,9 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
                     manifest_key: keys.manifest_key(&name, &m.snapshot.name),
                 })
                 .collect();
+            if points.is_empty() && !instances.contains_key(&name) {
+                continue; // neither here nor in S3: not an instance (see below)
+            }
             instances.entry(name.clone()).or_insert_with(|| Instance { instance: name.clone(), ..Instance::default() }).s3 = Some(points);
         }
         for instance in instances.values_mut() {
@@ -87,7 +90,8 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
     if let Some(name) = only
         && instances.is_empty()
     {
-        anyhow::bail!("no instance {name}: no dataset {}/containers/{name} and no restore points in S3", ctx.pool());
+        return Err(anyhow::Error::new(super::UnknownInstance(format!("{}/containers/{name}", ctx.pool())))
+            .context(format!("no instance {name} here and no restore points of it in S3")));
     }
     let instances: Vec<Instance> = instances.into_values().collect();
     if ctx.json {

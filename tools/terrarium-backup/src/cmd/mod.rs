@@ -13,6 +13,8 @@ use std::time::Duration;
 use terrarium_common::Exit;
 use terrarium_common::fs::RunLock;
 
+pub(crate) use export::UnknownInstance;
+
 use crate::context::Context;
 use crate::{Args, Command};
 
