@@ -506,11 +506,15 @@ impl Fetch {
                 // `bytes 0-8388607/TOTAL`: an object of another size is not the one expected.
                 let total = response.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse::<u64>().ok());
                 if total != Some(size) {
+                    let found = match response.content_range() {
+                        Some(range) => format!("the server says {range}"),
+                        None => "the server ignored the Range header".to_string(),
+                    };
                     return Err(S3Error::Request {
                         op: "GetObject",
                         bucket: self.bucket.clone(),
                         key: self.key.clone(),
-                        detail: format!("expected a {size}-byte object, the ranged GET answered {:?}", response.content_range()),
+                        detail: format!("expected a {size}-byte object, {found}"),
                     });
                 }
             }
