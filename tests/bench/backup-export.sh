@@ -45,17 +45,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# zfs-fuse: one daemon per machine, started if nobody did (never stopped here).
-# shellcheck source=tests/lib/zfs-fuse.sh
-. tests/lib/zfs-fuse.sh
-zfs_fuse_answers || zfs_fuse_start
-zfs_fuse_pid=$(cat "$ZFS_FUSE_PIDFILE")
-# shellcheck source=tests/lib/cpu.sh
-. tests/lib/cpu.sh
-truncate -s "$((size_mib * 3 + 512))M" "$work/pool.img"
-zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
-zfs create "$pool/containers"
-zfs create "$pool/containers/src"
+# shellcheck source=tests/lib/s3-bench.sh
+. tests/lib/s3-bench.sh
+bench_pool "$((size_mib * 3 + 512))"
 
 # The dataset: half random, half text, in files of up to 8 MiB.
 half_kib=$((size_mib * 512))
@@ -68,41 +60,18 @@ for i in $(seq "$(( (half_kib + file_kib - 1) / file_kib ))"); do
 done
 zfs snapshot "$pool/containers/src@bench"
 
-# s3s-fs on a free loopback port, with the bucket.
-mkdir -p "$work/s3/bucket"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-s3s-fs --host 127.0.0.1 --port "$port" --access-key bench --secret-key benchsecret "$work/s3" >"$work/s3.log" 2>&1 &
-s3_pid=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-endpoint="http://127.0.0.1:$port"
-
+bench_s3
 # The tool's host: a root prefix with the config, the secret and a host name.
-root="$work/root"
-mkdir -p "$root/etc/terrarium/secrets"
-echo benchhost >"$root/etc/hostname"
-printf 'benchsecret' >"$root/etc/terrarium/secrets/s3-secret-key"
-chmod 600 "$root/etc/terrarium/secrets/s3-secret-key"
-cat >"$root/etc/terrarium/config.yaml" <<CONFIG
-schema_version: 2
-domains: {root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}
-emails: {contact: ops@example.com, acme: acme@example.com}
-identity: {mode: oidc, issuer: https://id.example.com, client_id: terrarium, client_secret_file: /etc/terrarium/secrets/oidc-client-secret}
-storage: {mode: file, size: 1G, pool: $pool}
-s3: {enabled: true, endpoint: "$endpoint", bucket: bucket, region: us-east-1, prefix: bench, access_key: bench, secret_key_file: /etc/terrarium/secrets/s3-secret-key}
-backup: {zstd_level: 3}
-CONFIG
-chmod 600 "$root/etc/terrarium/config.yaml"
+bench_root "backup: {zstd_level: 3}"
 export TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt
 
 # "seconds peak-RSS-KiB s3s-fs-CPU-s zfs-fuse-CPU-s" of one command (GNU time and
 # /proc); its output goes to $log.
 measure() {
   local log=$1; shift
-  local s3_before zfs_before
-  s3_before=$(cpu_seconds "$s3_pid"); zfs_before=$(cpu_seconds "$zfs_fuse_pid")
+  bench_servers_before
   /usr/bin/time -f '%e %M' -o "$log.time" "$@" >"$log" 2>"$log.err" || { cat "$log.err" >&2; exit 1; }
-  echo "$(cat "$log.time") $(cpu_since "$s3_pid" "$s3_before") $(cpu_since "$zfs_fuse_pid" "$zfs_before")"
+  echo "$(cat "$log.time") $(bench_servers_since)"
 }
 mib_s() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? b / 1048576 / s : 0) }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }

@@ -47,17 +47,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# zfs-fuse: one daemon per machine, started if nobody did (never stopped here).
-# shellcheck source=tests/lib/zfs-fuse.sh
-. tests/lib/zfs-fuse.sh
-zfs_fuse_answers || zfs_fuse_start
-zfs_fuse_pid=$(cat "$ZFS_FUSE_PIDFILE")
-# shellcheck source=tests/lib/cpu.sh
-. tests/lib/cpu.sh
-truncate -s "$((size_mib * 6 + 512))M" "$work/pool.img"
-zpool create -f -o cachefile=none -m "$work/mnt" "$pool" "$work/pool.img" >/dev/null
-zfs create "$pool/containers"
-zfs create "$pool/containers/src"
+# shellcheck source=tests/lib/s3-bench.sh
+. tests/lib/s3-bench.sh
+bench_pool "$((size_mib * 6 + 512))"
 
 # The dataset: half random, half text, in files of up to 8 MiB.
 half=$((size_mib / 2)); [ "$half" -ge 1 ] || half=1
@@ -75,14 +67,7 @@ raw_bytes=$(cat "$work/raw-bytes")
 compressed_bytes=$(stat -c %s "$work/stream.zst")
 sha=$(sha256sum "$work/stream.zst" | cut -d' ' -f1)
 
-# s3s-fs on a free loopback port, with the bucket.
-mkdir -p "$work/s3/bucket"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-s3s-fs --host 127.0.0.1 --port "$port" --access-key bench --secret-key benchsecret "$work/s3" >"$work/s3.log" 2>&1 &
-s3_pid=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-endpoint="http://127.0.0.1:$port"
+bench_s3
 key="bench/benchhost/src/bench.zfs.zst"
 aws --endpoint-url "$endpoint" s3 cp --quiet "$work/stream.zst" "s3://bucket/$key"
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -95,19 +80,7 @@ aws --endpoint-url "$endpoint" s3 cp --quiet "$work/manifest.json" "s3://bucket/
 rm -f "$work/stream.zst"
 
 # The tool's host: a root prefix with the config and the secret.
-root="$work/root"
-mkdir -p "$root/etc/terrarium/secrets"
-printf 'benchsecret' >"$root/etc/terrarium/secrets/s3-secret-key"
-chmod 600 "$root/etc/terrarium/secrets/s3-secret-key"
-cat >"$root/etc/terrarium/config.yaml" <<EOF
-schema_version: 2
-domains: {root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}
-emails: {contact: ops@example.com, acme: acme@example.com}
-identity: {mode: oidc, issuer: https://id.example.com, client_id: terrarium, client_secret_file: /etc/terrarium/secrets/oidc-client-secret}
-storage: {mode: file, size: 1G, pool: $pool}
-s3: {enabled: true, endpoint: "$endpoint", bucket: bucket, region: us-east-1, prefix: bench, access_key: bench, secret_key_file: /etc/terrarium/secrets/s3-secret-key}
-EOF
-chmod 600 "$root/etc/terrarium/config.yaml"
+bench_root ""
 # No LXD in this bench (it measures the S3 → ZFS pipeline): a stand-in `lxc` says that no
 # instance of the new name exists, which is all `--as-new` asks LXD.
 mkdir -p "$work/bin"
@@ -119,10 +92,9 @@ chmod 755 "$work/bin/lxc" "$work/bin/lxd"
 # to $work/$1.figures.
 measure() {
   local name=$1; shift
-  local s3_before zfs_before
-  s3_before=$(cpu_seconds "$s3_pid"); zfs_before=$(cpu_seconds "$zfs_fuse_pid")
+  bench_servers_before
   /usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; exit 1; }
-  echo "$(cat "$work/$name.time") $(cpu_since "$s3_pid" "$s3_before") $(cpu_since "$zfs_fuse_pid" "$zfs_before")" >>"$work/$name.figures"
+  echo "$(cat "$work/$name.time") $(bench_servers_since)" >>"$work/$name.figures"
 }
 
 # zfs-fuse stays "busy" for a while after a receive: retry.
