@@ -30,6 +30,15 @@ lxc image import -q "$image" --alias terrarium-pkg-debian12 >/dev/null
 lxc launch -q terrarium-pkg-debian12 "$ct" >/dev/null ||
   { lxc info --show-log "$ct" | tail -20 >&2; echo "systemd-timer: container did not start" >&2; exit 1; }
 in_ct() { lxc exec "$ct" -- "$@"; }
+# becomes_nonzero SECONDS PROPERTY UNIT: wait until `systemctl show -P PROPERTY UNIT`
+# (a timestamp, 0 until the event) is set; fails after SECONDS.
+becomes_nonzero() {
+  for _ in $(seq "$1"); do
+    [ "$(in_ct systemctl show -P "$2" "$3")" != 0 ] && return 0
+    sleep 1
+  done
+  return 1
+}
 state=
 for _ in $(seq 120); do
   state=$(in_ct systemctl is-system-running --wait 2>/dev/null || true)
@@ -55,12 +64,7 @@ echo "ok   under systemd: timer enabled, nothing started by dpkg -i"
 # On a fresh install (no /etc/terrarium/config.yaml) the timer fires but the service is
 # skipped by its ConditionPathExists=: quiet until terrarium-install has run.
 in_ct systemctl start terrarium-proxy-sync.timer
-fired=0
-for _ in $(seq 90); do
-  if [ "$(in_ct systemctl show -P LastTriggerUSecMonotonic terrarium-proxy-sync.timer)" != 0 ]; then fired=1; break; fi
-  sleep 1
-done
-[ "$fired" = 1 ] || fail "the timer did not fire within 90 s"
+becomes_nonzero 90 LastTriggerUSecMonotonic terrarium-proxy-sync.timer || fail "the timer did not fire within 90 s"
 sleep 1
 [ "$(in_ct systemctl show -P ExecMainStartTimestampMonotonic terrarium-proxy-sync.service)" = 0 ] ||
   fail "the sync ran without /etc/terrarium/config.yaml"
@@ -69,12 +73,8 @@ echo "ok   under systemd: the started timer fires; without a config the service 
 # With the config terrarium-install persists (the ansible suite's fixture), the next
 # firing (OnUnitActiveSec=1min) runs the packaged binary.
 lxc file push -q -p --mode 0600 tests/ansible/fixtures/config.yaml "$ct/etc/terrarium/config.yaml"
-ran=0
-for _ in $(seq 100); do
-  if [ "$(in_ct systemctl show -P ExecMainStartTimestampMonotonic terrarium-proxy-sync.service)" != 0 ]; then ran=1; break; fi
-  sleep 1
-done
-[ "$ran" = 1 ] || fail "the timer did not run terrarium-proxy-sync.service within 100 s of the config appearing"
+becomes_nonzero 100 ExecMainStartTimestampMonotonic terrarium-proxy-sync.service ||
+  fail "the timer did not run terrarium-proxy-sync.service within 100 s of the config appearing"
 # It ran the packaged binary (without LXD it may fail: that is its business), and systemd
 # could set up its sandbox (226/NAMESPACE means a ReadWritePaths= directory is missing).
 sleep 2

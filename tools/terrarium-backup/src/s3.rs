@@ -383,7 +383,10 @@ impl Store {
                 let Some(task) = pending.0.pop_front() else { break };
                 let chunks = match task.await {
                     Ok(result) => result?,
-                    Err(join) => return Err(self.download_error(key, written, 1, format!("range task failed: {join}"))),
+                    Err(join) => {
+                        let detail = format!("range task failed: {join}");
+                        return Err(S3Error::Download { bucket: self.bucket.clone(), key: key.to_string(), offset: written, attempts: 1, detail });
+                    }
                 };
                 // The writer gets pieces of about WRITE_PIECE, not the client's small chunks.
                 for chunk in chunks {
@@ -404,10 +407,6 @@ impl Store {
 
     fn fetcher(&self, key: &str) -> Fetch {
         Fetch { client: self.client.clone(), bucket: self.bucket.clone(), endpoint: self.endpoint.clone(), key: key.to_string(), tuning: self.tuning.clone() }
-    }
-
-    fn download_error(&self, key: &str, offset: u64, attempts: u32, detail: String) -> S3Error {
-        S3Error::Download { bucket: self.bucket.clone(), key: key.to_string(), offset, attempts, detail }
     }
 
     /// Start a streaming multipart upload of `key`. Write the stream, then call
