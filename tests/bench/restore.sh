@@ -5,9 +5,10 @@
 # A dataset of SIZE_MIB (half random, half text) on a file-backed zfs-fuse pool is sent
 # once (`zfs send | zstd -3`), uploaded to s3s-fs on loopback with a terrarium-backup
 # manifest, then restored by both, alternating, each into a fresh dataset. Prints
-# seconds, MiB/s of the stream and peak RSS (GNU time) for each, and the ratio.
+# the median and best seconds, MiB/s of the stream and peak RSS (GNU time) for each, and
+# the ratio (the median of the rounds' ratios: each round's pair ran side by side).
 # Goal: terrarium-restore >= 1.5x the pipe's throughput, peak RSS <= 128 MiB.
-#   tests/bench/restore.sh                 default: a 1 GiB dataset, 2 rounds
+#   tests/bench/restore.sh                 default: a 1 GiB dataset, 5 rounds
 #   BENCH_SMOKE=1 tests/bench/restore.sh   8 MiB, 1 round (tests/run)
 #   SIZE_MIB=N ROUNDS=N override.
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/env.sh
 . tests/lib/env.sh
 
-if [ "${BENCH_SMOKE:-0}" = 1 ]; then size_mib=${SIZE_MIB:-8}; rounds=${ROUNDS:-1}; else size_mib=${SIZE_MIB:-1024}; rounds=${ROUNDS:-2}; fi
+if [ "${BENCH_SMOKE:-0}" = 1 ]; then size_mib=${SIZE_MIB:-8}; rounds=${ROUNDS:-1}; else size_mib=${SIZE_MIB:-1024}; rounds=${ROUNDS:-5}; fi
 for program in zfs zpool zfs-fuse zstd aws s3s-fs jq /usr/bin/time sha256sum; do
   command -v "$program" >/dev/null || { echo "restore bench: $program is missing: run tests/run; it installs it (tests/deps)" >&2; exit 1; }
 done
@@ -92,6 +93,7 @@ chmod 755 "$work/bin/lxc" "$work/bin/lxd"
 # to $work/$1.figures.
 measure() {
   local name=$1; shift
+  bench_settle
   bench_servers_before
   /usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; exit 1; }
   echo "$(cat "$work/$name.time") $(bench_servers_since)" >>"$work/$name.figures"
@@ -107,11 +109,17 @@ destroy() {
   exit 1
 }
 
-for round in $(seq "$rounds"); do
+run_pipe() {
   measure pipe bash -o pipefail -c \
-    "aws --endpoint-url '$endpoint' s3 cp --quiet 's3://bucket/$key' - | zstd -d -q | zfs receive '$pool/containers/pipe$round'"
+    "aws --endpoint-url '$endpoint' s3 cp --quiet 's3://bucket/$key' - | zstd -d -q | zfs receive '$pool/containers/pipe$1'"
+}
+run_tool() {
   measure tool env PATH="$work/bin:$PATH" TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt \
-    "$tool" --instance src --source s3 --from-host benchhost --as-new "tool$round"
+    "$tool" --instance src --source s3 --from-host benchhost --as-new "tool$1"
+}
+for round in $(seq "$rounds"); do
+  # Alternate who goes first, so that neither always meets the caches the other left.
+  if [ $((round % 2)) = 1 ]; then run_pipe "$round"; run_tool "$round"; else run_tool "$round"; run_pipe "$round"; fi
   # Same result: the received snapshots have the source's GUID.
   for ds in "pipe$round" "tool$round"; do
     got=$(zfs get -Hp -o value guid "$pool/containers/$ds@bench")
@@ -120,18 +128,24 @@ for round in $(seq "$rounds"); do
   destroy "$pool/containers/pipe$round"
   destroy "$pool/containers/tool$round"
 done
-pipe_s=$(cut -d' ' -f1 "$work/pipe.figures"); pipe_rss=$(cut -d' ' -f2 "$work/pipe.figures")
-tool_s=$(cut -d' ' -f1 "$work/tool.figures"); tool_rss=$(cut -d' ' -f2 "$work/tool.figures")
+# shellcheck source=tests/lib/stats.sh
+. tests/lib/stats.sh
+read -ra pipe_s < <(cut -d' ' -f1 "$work/pipe.figures" | xargs); read -ra pipe_rss < <(cut -d' ' -f2 "$work/pipe.figures" | xargs)
+read -ra tool_s < <(cut -d' ' -f1 "$work/tool.figures" | xargs); read -ra tool_rss < <(cut -d' ' -f2 "$work/tool.figures" | xargs)
+ratios=$(round_ratios "${pipe_s[*]}" "${tool_s[*]}")
+# shellcheck disable=SC2086 # the ratios are words on purpose
+ratio=$(median $ratios)
 
-best() { printf '%s\n' "$@" | sort -g | head -1; }
-worst() { printf '%s\n' "$@" | sort -g | tail -1; }
 awk -v raw="$raw_bytes" -v comp="$compressed_bytes" -v rounds="$rounds" -v size="$size_mib" \
-  -v ts="$(best "$tool_s")" -v ps="$(best "$pipe_s")" -v tr="$(worst "$tool_rss")" -v pr="$(worst "$pipe_rss")" 'BEGIN {
+  -v tm="$(median "${tool_s[@]}")" -v tb="$(best "${tool_s[@]}")" -v pm="$(median "${pipe_s[@]}")" -v pb="$(best "${pipe_s[@]}")" \
+  -v tr="$(worst "${tool_rss[@]}")" -v pr="$(worst "${pipe_rss[@]}")" -v ratio="$ratio" -v ratios="$ratios" 'BEGIN {
   mib = raw / 1048576
-  printf "S3 restore of a %d MiB dataset (stream %.0f MiB, %.0f MiB compressed), best of %d rounds:\n", size, mib, comp / 1048576, rounds
-  printf "  aws s3 cp - | zstd -d | zfs receive  %7.2f s  %7.1f MiB/s  peak RSS %6.1f MiB\n", ps, mib / ps, pr / 1024
-  printf "  terrarium-restore --source s3        %7.2f s  %7.1f MiB/s  peak RSS %6.1f MiB\n", ts, mib / ts, tr / 1024
-  printf "  throughput ratio %.2fx (goal >= 1.5x: %s), peak RSS goal <= 128 MiB: %s\n", ps / ts, (ps / ts >= 1.5 ? "met" : "MISSED"), (tr / 1024 <= 128 ? "met" : "MISSED")
+  printf "S3 restore of a %d MiB dataset (stream %.0f MiB, %.0f MiB compressed), %d rounds, who goes first alternating:\n", size, mib, comp / 1048576, rounds
+  printf "  %-36s %8s %8s %12s %14s\n", "", "median", "best", "MiB/s (med)", "peak RSS"
+  printf "  %-36s %6.2f s %6.2f s %12.1f %10.1f MiB\n", "aws s3 cp - | zstd -d | zfs receive", pm, pb, mib / pm, pr / 1024
+  printf "  %-36s %6.2f s %6.2f s %12.1f %10.1f MiB\n", "terrarium-restore --source s3", tm, tb, mib / tm, tr / 1024
+  printf "  throughput ratio, median of the rounds: %.2fx (goal >= 1.5x: %s); each round: %s; best against best: %.2fx\n", ratio, (ratio >= 1.5 ? "met" : "MISSED"), ratios, pb / tb
+  printf "  peak RSS %.1f MiB (goal <= 128 MiB: %s)\n", tr / 1024, (tr / 1024 <= 128 ? "met" : "MISSED")
 }'
 echo "  CPU the loopback servers used on this machine's $(nproc) cores (they compete with what is measured), per round:"
 for name in pipe tool; do

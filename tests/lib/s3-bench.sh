@@ -64,3 +64,16 @@ bench_servers_before() {
 bench_servers_since() {
   echo "$(cpu_since "$s3_pid" "$s3_cpu_before") $(cpu_since "$zfs_fuse_pid" "$zfs_cpu_before")"
 }
+
+# bench_settle: wait (at most 15 s) until zfs-fuse and s3s-fs have both been idle for half
+# a second. zfs-fuse writes a received or sent stream's blocks out in the seconds after
+# the command ended; without this pause the next command measured would pay for them.
+bench_settle() {
+  local zfs_before s3_before
+  for _ in $(seq 30); do
+    zfs_before=$(cpu_seconds "$zfs_fuse_pid"); s3_before=$(cpu_seconds "$s3_pid")
+    sleep 0.5
+    awk -v z="$(cpu_since "$zfs_fuse_pid" "$zfs_before")" -v s="$(cpu_since "$s3_pid" "$s3_before")" \
+      'BEGIN { exit !(z < 0.02 && s < 0.02) }' && return 0
+  done
+}
