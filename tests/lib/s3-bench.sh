@@ -76,4 +76,6 @@ bench_settle() {
     awk -v z="$(cpu_since "$zfs_fuse_pid" "$zfs_before")" -v s="$(cpu_since "$s3_pid" "$s3_before")" \
       'BEGIN { exit !(z < 0.02 && s < 0.02) }' && return 0
   done
+  # Still busy: measure anyway (the servers' CPU is printed), but never end the bench.
+  echo "bench: zfs-fuse or s3s-fs still busy after 15 s; measuring anyway" >&2
 }
