@@ -75,10 +75,13 @@ fn part_schedule(size_hint: Option<u64>) -> (u64, u128, u128) {
 /// Tuning knobs; the defaults suit a small VPS.
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// Parts uploaded, or ranges downloaded, at once.
+    /// Parts uploaded at once.
     pub concurrency: usize,
     /// Bytes per ranged GET in [`Store::download_sized`].
     pub download_range: u64,
+    /// Ranges in flight or waiting in memory in [`Store::download_sized`]; half of
+    /// them are requested together when half were written out.
+    pub download_window: usize,
     /// Attempts per request (first try included).
     pub max_attempts: u32,
     /// First retry delay; doubles (with jitter) up to 20 s.
@@ -91,7 +94,8 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             concurrency: 4,
-            download_range: 8 * MIB,
+            download_range: 4 * MIB,
+            download_window: 12,
             max_attempts: 6,
             initial_backoff: Duration::from_millis(500),
             connect_timeout: Duration::from_secs(10),
@@ -359,48 +363,50 @@ impl Store {
     }
 
     /// Stream object `key`, expected to be `size` bytes, into `out` in order, with ranged
-    /// GETs of `tuning.download_range` bytes running `tuning.concurrency` at a time. One
-    /// HTTP stream is what limits a restore (one connection, small reads, and the
-    /// server's reads in series); memory stays at about range × (concurrency + 1). Each
-    /// range resumes after a broken or truncated response like [`Store::download`].
+    /// GETs of `tuning.download_range` bytes, at most `tuning.download_window` of them
+    /// ahead of the writer; memory stays at about range × window. The oldest range is
+    /// written out as its bytes arrive, the others wait in memory. New ranges are
+    /// requested half a window at a time, when half the window was written out: a
+    /// server serves several requests at once for less than the same requests one after
+    /// the other (s3s-fs here spends twice the CPU per byte on a lone request), and a
+    /// slow writer would otherwise leave one request in flight at a time. Each range
+    /// resumes after a broken or truncated response like [`Store::download`].
     pub fn download_sized(&self, key: &str, size: u64, out: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64, S3Error> {
         let range = self.tuning.download_range.max(1);
         if size <= range {
             return self.download(key, out, progress);
         }
+        let window = self.tuning.download_window.max(1);
         let sink_error = |source| S3Error::Sink { bucket: self.bucket.clone(), key: key.to_string(), source };
         self.runtime.block_on(async {
             let mut pending = Ranges::default();
             let mut next_start = 0u64;
             let mut written = 0u64;
-            let mut piece = Vec::with_capacity(WRITE_PIECE);
             loop {
-                while next_start < size && pending.0.len() < self.tuning.concurrency.max(1) {
-                    let end = (next_start + range).min(size);
-                    pending.0.push_back(tokio::spawn(self.fetcher(key).range(next_start, end, size)));
-                    next_start = end;
+                if pending.0.len() <= window / 2 {
+                    while next_start < size && pending.0.len() < window {
+                        let end = (next_start + range).min(size);
+                        let (sender, receiver) = mpsc::unbounded_channel();
+                        pending.0.push_back((tokio::spawn(self.fetcher(key).range(next_start, end, size, sender)), receiver));
+                        next_start = end;
+                    }
                 }
-                let Some(task) = pending.0.pop_front() else { break };
-                let chunks = match task.await {
+                let Some((task, mut chunks)) = pending.0.pop_front() else { break };
+                while let Some(chunk) = chunks.recv().await {
+                    out.write_all(&chunk).map_err(sink_error)?;
+                    written += chunk.len() as u64;
+                    progress(chunk.len() as u64);
+                }
+                // The channel closes when the task ends: its result says whether the range
+                // was whole (a range that failed sent only part of its bytes).
+                match task.await {
                     Ok(result) => result?,
                     Err(join) => {
                         let detail = format!("range task failed: {join}");
                         return Err(S3Error::Download { bucket: self.bucket.clone(), key: key.to_string(), offset: written, attempts: 1, detail });
                     }
                 };
-                // The writer gets pieces of about WRITE_PIECE, not the client's small chunks.
-                for chunk in chunks {
-                    piece.extend_from_slice(&chunk);
-                    written += chunk.len() as u64;
-                    if piece.len() >= WRITE_PIECE {
-                        out.write_all(&piece).map_err(sink_error)?;
-                        progress(piece.len() as u64);
-                        piece.clear();
-                    }
-                }
             }
-            out.write_all(&piece).map_err(sink_error)?;
-            progress(piece.len() as u64);
             Ok(written)
         })
     }
@@ -447,17 +453,15 @@ fn backoff(initial: Duration, attempt: u32) -> Duration {
     initial.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(20))
 }
 
-/// Bytes handed to the writer at a time by [`Store::download_sized`].
-const WRITE_PIECE: usize = 1024 * 1024;
-
-/// Range downloads in flight, oldest first; those still running when a download gives
-/// up are cancelled (a dropped tokio task handle alone would let them run on).
+/// Range downloads in flight, oldest first, each with the channel its bytes arrive on;
+/// those still running when a download gives up are cancelled (a dropped tokio task
+/// handle alone would let them run on).
 #[derive(Debug, Default)]
-struct Ranges(std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<Bytes>, S3Error>>>);
+struct Ranges(std::collections::VecDeque<(tokio::task::JoinHandle<Result<u64, S3Error>>, mpsc::UnboundedReceiver<Bytes>)>);
 
 impl Drop for Ranges {
     fn drop(&mut self) {
-        for task in &self.0 {
+        for (task, _) in &self.0 {
             task.abort();
         }
     }
@@ -474,16 +478,16 @@ struct Fetch {
 }
 
 impl Fetch {
-    /// Bytes `start..end` of an object of `size` bytes, in memory as the HTTP client
-    /// handed them over (no range-sized allocation: those fragment the heap).
-    async fn range(self, start: u64, end: u64, size: u64) -> Result<Vec<Bytes>, S3Error> {
-        let mut chunks = Vec::new();
+    /// Bytes `start..end` of an object of `size` bytes, sent on `chunks` as the HTTP
+    /// client hands them over (no range-sized allocation: those fragment the heap). A
+    /// resumed response goes on from the last byte sent, so what was sent stays valid.
+    async fn range(self, start: u64, end: u64, size: u64, chunks: mpsc::UnboundedSender<Bytes>) -> Result<u64, S3Error> {
         self.run(start, Some((end, size)), |chunk| {
-            chunks.push(chunk);
+            // The receiver is gone only when the download gave up: stop quietly.
+            let _ = chunks.send(chunk);
             Ok(())
         })
-        .await?;
-        Ok(chunks)
+        .await
     }
 
     /// GET from `start` (to `end` of an object of `size` bytes, when given), handing

@@ -81,7 +81,7 @@ fn a_sized_download_fetches_ranges_in_order_and_resumes_truncated_ones() {
     direct.put_bytes("p/h/i/big", data.clone()).unwrap();
 
     let proxy = FaultProxy::start(s3.port());
-    let tuning = Tuning { download_range: 1 << 20, concurrency: 3, max_attempts: 3, initial_backoff: Duration::from_millis(10), ..Tuning::default() };
+    let tuning = Tuning { download_range: 1 << 20, download_window: 3, max_attempts: 3, initial_backoff: Duration::from_millis(10), ..Tuning::default() };
     let store = Store::new(&S3Settings { endpoint: proxy.endpoint(), tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
     proxy.inject("big?x-id=GetObject", Fault::Truncate, 2);
     let mut back = Vec::new();
@@ -97,4 +97,48 @@ fn a_sized_download_fetches_ranges_in_order_and_resumes_truncated_ones() {
     // An object of another size than expected is not silently read short or long.
     let err = store.download_sized("p/h/i/big", data.len() as u64 + 1, &mut Vec::new(), &|_| {}).unwrap_err();
     assert!(err.to_string().contains(&format!("expected a {}-byte object", data.len() + 1)), "{err}");
+}
+
+/// Counts what it is given and, at each write, checks how many ranges were requested
+/// against how far the writing got.
+struct WindowWatch<'a> {
+    proxy: &'a FaultProxy,
+    range: u64,
+    window: u64,
+    written: u64,
+    most_ahead: u64,
+}
+
+impl Write for WindowWatch<'_> {
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<usize> {
+        let done = self.written / self.range; // ranges written out whole
+        let requested = self.proxy.seen("big?x-id=GetObject") as u64;
+        let half = self.window / 2;
+        // Never more than a window ahead, and refills come half a window at a time.
+        assert!(requested <= self.window + done - done % half, "{requested} ranges requested with {done} written out");
+        self.most_ahead = self.most_ahead.max(requested - done);
+        self.written += chunk.len() as u64;
+        // A slow writer, like `zfs receive`: the downloads get ahead of it.
+        std::thread::sleep(Duration::from_millis(1));
+        Ok(chunk.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sized_download_stays_within_its_window_and_refills_it_half_at_a_time() {
+    let s3 = S3Server::start();
+    let direct = Store::new(&settings(&s3, s3.secret_key())).unwrap();
+    let data = vec![7u8; 12 << 20];
+    direct.put_bytes("p/h/i/big", data.clone()).unwrap();
+    let proxy = FaultProxy::start(s3.port());
+    let tuning = Tuning { download_range: 1 << 20, download_window: 4, ..Tuning::default() };
+    let store = Store::new(&S3Settings { endpoint: proxy.endpoint(), tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
+    let mut watch = WindowWatch { proxy: &proxy, range: 1 << 20, window: 4, written: 0, most_ahead: 0 };
+    store.download_sized("p/h/i/big", data.len() as u64, &mut watch, &|_| {}).unwrap();
+    assert_eq!(watch.written, data.len() as u64);
+    assert_eq!(watch.most_ahead, 4, "the window was never full: no range was fetched ahead of the writer");
+    assert_eq!(proxy.seen("big?x-id=GetObject"), 12);
 }

@@ -1,57 +1,106 @@
 //! Rebuilding a dataset from its S3 chain: for each object, oldest first,
 //! download → sha256 → zstd decode → `zfs receive -F` into the staging dataset.
 //!
-//! Three stages run at once in bounded memory: the download (ranged GETs in parallel on
-//! the S3 client's runtime, written in order on this thread) hashes each chunk and hands it over a bounded channel to a decoder
-//! thread, which writes the decoded stream into `zfs receive`'s stdin. At most
-//! [`CHANNEL_CHUNKS`] chunks wait between them, whatever the stream's size.
+//! The ranged GETs run in parallel on the S3 client's runtime; their bytes arrive here
+//! in order, as the HTTP client hands them over, and each chunk is hashed and decoded
+//! in place into the pipe buffer of `zfs receive` (no copy of the compressed stream, no
+//! hand-over between threads: on a small machine the S3 server and ZFS need the cores
+//! more than this tool). Memory is bounded by the downloads in flight (see
+//! `Store::download_sized`) and one pipe buffer, whatever the stream's size.
 //!
 //! A corrupt object usually breaks zstd or `zfs receive` before its end; the download
 //! is still read to the end so the error names the real cause (the checksum of that
 //! object) rather than a decoder symptom.
 
 use std::io::{self, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread::JoinHandle;
+use std::process::ChildStdin;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use terrarium_backup::s3::Store;
 use terrarium_backup::zfs::Zfs;
-use zstd::stream::{raw, zio};
+use zstd::stream::raw::{self, InBuffer, Operation, OutBuffer};
 
 use crate::error::RestoreError;
 use crate::plan::ChainObject;
 
-/// Chunks in flight between the download and the decoder (chunks are at most 1 MiB:
-/// see `Store::download_sized`).
-pub const CHANNEL_CHUNKS: usize = 8;
-/// The pipe to `zfs receive` is written in blocks of this size.
+/// The pipe to `zfs receive` is written in blocks of this size (zfs-fuse spends less
+/// per byte on few large writes than on many small ones).
 const PIPE_BUFFER: usize = 1 << 20;
 
-/// Where the downloaded bytes go: hashed, counted and passed to the decoder thread
-/// while it still accepts them. The decoder hands each buffer back once decoded, so the
-/// same few buffers carry the whole stream (fresh ones would each cost page faults).
-struct HashingSink {
-    hasher: Sha256,
-    bytes: u64,
-    to_decoder: Option<SyncSender<Vec<u8>>>,
-    returned: Receiver<Vec<u8>>,
+/// zstd decoding straight into a [`PIPE_BUFFER`] that is written to the pipe when full.
+struct PipeDecoder<W: Write> {
+    decoder: raw::Decoder<'static>,
+    out: Vec<u8>,
+    pipe: W,
+    /// zstd's hint after the last call that made progress: 0 when a frame ended and all
+    /// of it was output.
+    hint: usize,
 }
 
-impl Write for HashingSink {
+impl<W: Write> PipeDecoder<W> {
+    fn new(pipe: W) -> io::Result<Self> {
+        Ok(Self { decoder: raw::Decoder::new()?, out: Vec::with_capacity(PIPE_BUFFER), pipe, hint: 0 })
+    }
+
+    fn decode(&mut self, input: &[u8]) -> io::Result<()> {
+        let mut src = InBuffer::around(input);
+        while src.pos() < input.len() {
+            self.step(&mut src)?;
+        }
+        Ok(())
+    }
+
+    /// Output what zstd still holds, close the pipe, and refuse a stream cut in a frame.
+    fn finish(mut self) -> io::Result<()> {
+        loop {
+            self.step(&mut InBuffer::around(&[]))?;
+            // zstd had no more to give when it left room in the buffer.
+            if self.out.len() < self.out.capacity() {
+                break;
+            }
+        }
+        self.pipe.write_all(&self.out)?;
+        if self.hint != 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the zstd stream ends in the middle of a frame"));
+        }
+        Ok(())
+    }
+
+    /// One decoding call into the free part of the buffer, emptied first when full.
+    fn step(&mut self, src: &mut InBuffer<'_>) -> io::Result<()> {
+        if self.out.len() == self.out.capacity() {
+            self.pipe.write_all(&self.out)?;
+            self.out.clear();
+        }
+        let (filled, read) = (self.out.len(), src.pos());
+        let hint = self.decoder.run(src, &mut OutBuffer::around_pos(&mut self.out, filled))?;
+        // A call that neither read nor wrote says nothing of the frame (after a frame's
+        // end, zstd hints at the header of a next one).
+        if src.pos() > read || self.out.len() > filled {
+            self.hint = hint;
+        }
+        Ok(())
+    }
+}
+
+/// Where the downloaded bytes go: hashed, then decoded while the decoder accepts them.
+struct ReceiveSink {
+    hasher: Sha256,
+    decoder: Option<PipeDecoder<ChildStdin>>,
+    /// Why the decoder stopped; the rest of the object is still hashed, to tell a
+    /// corrupt object from a failing `zfs receive`.
+    failed: Option<io::Error>,
+}
+
+impl Write for ReceiveSink {
     fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
         self.hasher.update(chunk);
-        self.bytes += chunk.len() as u64;
-        if let Some(sender) = &self.to_decoder {
-            let mut buffer = self.returned.try_recv().unwrap_or_default();
-            buffer.clear();
-            buffer.extend_from_slice(chunk);
-            // When the decoder stopped (its error is reported after the download), keep
-            // hashing to tell a corrupt object from a failing `zfs receive`.
-            if sender.send(buffer).is_err() {
-                self.to_decoder = None;
-            }
+        if let Some(decoder) = &mut self.decoder
+            && let Err(err) = decoder.decode(chunk)
+        {
+            self.failed = Some(err);
+            self.decoder = None; // closes the pipe
         }
         Ok(chunk.len())
     }
@@ -60,34 +109,33 @@ impl Write for HashingSink {
     }
 }
 
-/// Decode the chunks into `zfs receive`'s stdin. zstd decodes straight into a buffer of
-/// [`PIPE_BUFFER`] bytes that is written to the pipe as it is (no second copy).
-fn spawn_decoder(chunks: Receiver<Vec<u8>>, give_back: SyncSender<Vec<u8>>, stdin: std::process::ChildStdin) -> JoinHandle<io::Result<()>> {
-    std::thread::spawn(move || {
-        let mut decoder = zio::Writer::with_output_buffer(Vec::with_capacity(PIPE_BUFFER), stdin, raw::Decoder::new()?);
-        for chunk in chunks {
-            decoder.write_all(&chunk)?;
-            // A full return channel only means the sink has spares enough.
-            let _ = give_back.try_send(chunk);
+impl ReceiveSink {
+    /// The end of the stream: the decoder's first error, or the rest of its output.
+    fn finish(self) -> io::Result<()> {
+        match (self.failed, self.decoder) {
+            (Some(err), _) => Err(err),
+            (None, Some(decoder)) => decoder.finish(),
+            (None, None) => Ok(()),
         }
-        decoder.flush()?;
-        // Dropping the pipe closes `zfs receive`'s stdin: end of stream.
-        Ok(())
-    })
+    }
 }
 
 /// Receive one object into `staging` and check its sha256 against the manifest's.
 pub fn receive_object(zfs: &Zfs, store: &Store, staging: &str, object: &ChainObject, instance: &str, progress: &dyn Fn(u64)) -> anyhow::Result<()> {
     let mut receive = zfs.receive(staging, true).with_context(|| format!("start `zfs receive -F {staging}`"))?;
     let stdin = receive.take_stdin().context("zfs receive has no stdin")?;
-    let (sender, chunks) = sync_channel(CHANNEL_CHUNKS);
-    let (give_back, returned) = sync_channel(CHANNEL_CHUNKS + 2);
-    let decoder = spawn_decoder(chunks, give_back, stdin);
-    let mut sink = HashingSink { hasher: Sha256::new(), bytes: 0, to_decoder: Some(sender), returned };
+    let decoder = match PipeDecoder::new(stdin) {
+        Ok(decoder) => decoder,
+        Err(err) => {
+            receive.kill();
+            return Err(anyhow::Error::new(err).context("start the zstd decoder"));
+        }
+    };
+    let mut sink = ReceiveSink { hasher: Sha256::new(), decoder: Some(decoder), failed: None };
     let downloaded = store.download_sized(&object.key, object.compressed_bytes, &mut sink, progress);
-    drop(sink.to_decoder.take());
-    let decoded = decoder.join().unwrap_or_else(|_| Err(io::Error::other("the decoder thread panicked")));
-    let actual = hex::encode(sink.hasher.finalize());
+    let actual = hex::encode(std::mem::take(&mut sink.hasher).finalize());
+    // A bad download or checksum: `zfs receive` is stopped before it sees the end of
+    // its input, so nothing of the object is kept.
     if downloaded.is_ok() && actual != object.sha256 {
         receive.kill();
         return Err(RestoreError::Checksum { key: object.key.clone(), expected: object.sha256.clone(), actual, instance: instance.to_string() }.into());
@@ -96,6 +144,7 @@ pub fn receive_object(zfs: &Zfs, store: &Store, staging: &str, object: &ChainObj
         receive.kill();
         return Err(anyhow::Error::new(err).context(format!("download {}", object.key)));
     }
+    let decoded = sink.finish();
     let received = receive.finish();
     if let Err(err) = decoded {
         // A broken pipe means `zfs receive` gave up first: its own error says why.
@@ -106,3 +155,7 @@ pub fn receive_object(zfs: &Zfs, store: &Store, staging: &str, object: &ChainObj
     received.with_context(|| format!("receive {} into {staging}", object.key))?;
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
