@@ -7,6 +7,9 @@
 # manifest, then restored by both, alternating, each into a fresh dataset. Prints
 # the median and best seconds, MiB/s of the stream and peak RSS (GNU time) for each, and
 # the ratio (the median of the rounds' ratios: each round's pair ran side by side).
+# Each round also times the floor: the object downloaded by the same ranged downloader
+# into a sink that only counts, without hashing, zstd or `zfs receive` (what the server
+# alone costs). pipe / floor is the most any restore could reach against this server.
 # Goal: terrarium-restore >= 1.5x the pipe's throughput, peak RSS <= 128 MiB.
 #   tests/bench/restore.sh                 default: a 1 GiB dataset, 5 rounds
 #   BENCH_SMOKE=1 tests/bench/restore.sh   8 MiB, 1 round (tests/run)
@@ -22,8 +25,9 @@ for program in zfs zpool zfs-fuse zstd aws s3s-fs jq /usr/bin/time sha256sum; do
 done
 
 cargo build --release --quiet -p terrarium-restore
+cargo build --release --quiet -p terrarium-backup --example download_floor
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-tool="$target_dir/release/terrarium-restore"
+tool="$target_dir/release/terrarium-restore" floor="$target_dir/release/examples/download_floor"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/restore-bench.XXXXXX")
 pool="rb$$"
@@ -127,24 +131,31 @@ for round in $(seq "$rounds"); do
   done
   destroy "$pool/containers/pipe$round"
   destroy "$pool/containers/tool$round"
+  bench_settle
+  TERRARIUM_ROOT="$root" "$floor" "$key" "$compressed_bytes" >>"$work/floor.figures"
 done
 # shellcheck source=tests/lib/stats.sh
 . tests/lib/stats.sh
 read -ra pipe_s < <(cut -d' ' -f1 "$work/pipe.figures" | xargs); read -ra pipe_rss < <(cut -d' ' -f2 "$work/pipe.figures" | xargs)
 read -ra tool_s < <(cut -d' ' -f1 "$work/tool.figures" | xargs); read -ra tool_rss < <(cut -d' ' -f2 "$work/tool.figures" | xargs)
+read -ra floor_s < <(xargs <"$work/floor.figures")
 ratios=$(round_ratios "${pipe_s[*]}" "${tool_s[*]}")
+floor_ratios=$(round_ratios "${pipe_s[*]}" "${floor_s[*]}")
 # shellcheck disable=SC2086 # the ratios are words on purpose
-ratio=$(median $ratios)
+ratio=$(median $ratios) floor_ratio=$(median $floor_ratios)
 
 awk -v raw="$raw_bytes" -v comp="$compressed_bytes" -v rounds="$rounds" -v size="$size_mib" \
   -v tm="$(median "${tool_s[@]}")" -v tb="$(best "${tool_s[@]}")" -v pm="$(median "${pipe_s[@]}")" -v pb="$(best "${pipe_s[@]}")" \
+  -v fm="$(median "${floor_s[@]}")" -v fb="$(best "${floor_s[@]}")" -v floor="$floor_ratio" \
   -v tr="$(worst "${tool_rss[@]}")" -v pr="$(worst "${pipe_rss[@]}")" -v ratio="$ratio" -v ratios="$ratios" 'BEGIN {
   mib = raw / 1048576
   printf "S3 restore of a %d MiB dataset (stream %.0f MiB, %.0f MiB compressed), %d rounds, who goes first alternating:\n", size, mib, comp / 1048576, rounds
   printf "  %-36s %8s %8s %12s %14s\n", "", "median", "best", "MiB/s (med)", "peak RSS"
   printf "  %-36s %6.2f s %6.2f s %12.1f %10.1f MiB\n", "aws s3 cp - | zstd -d | zfs receive", pm, pb, mib / pm, pr / 1024
   printf "  %-36s %6.2f s %6.2f s %12.1f %10.1f MiB\n", "terrarium-restore --source s3", tm, tb, mib / tm, tr / 1024
+  printf "  %-36s %6.2f s %6.2f s %12.1f\n", "floor: the object downloaded alone", fm, fb, mib / fm
   printf "  throughput ratio, median of the rounds: %.2fx (goal >= 1.5x: %s); each round: %s; best against best: %.2fx\n", ratio, (ratio >= 1.5 ? "met" : "MISSED"), ratios, pb / tb
+  printf "  the most any restore could reach against this server here (pipe / floor, median): %.2fx\n", floor
   printf "  peak RSS %.1f MiB (goal <= 128 MiB: %s)\n", tr / 1024, (tr / 1024 <= 128 ? "met" : "MISSED")
 }'
 echo "  CPU the loopback servers used on this machine's $(nproc) cores (they compete with what is measured), per round:"

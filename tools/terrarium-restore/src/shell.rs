@@ -132,7 +132,9 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
             // `--at` problems first: they need no LXD.
             let mut local = LocalFacts { pool: pool.clone(), instance: instance.clone(), snapshots, state: InstanceState::Unknown };
             plan_local(&local, &at, args.as_new.as_deref())?;
-            check_new_target(&zfs, &pool, args.as_new.as_deref())?;
+            if let Some(new) = args.as_new.as_deref() {
+                check_new_target(&pool, new, zfs.exists(&container_dataset(&pool, new))?)?;
+            }
             if args.as_new.is_none() {
                 local.state = instance::state(&instance)?;
             }
@@ -161,8 +163,8 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
             };
             // Validate the point and the whole chain before asking LXD anything.
             plan_remote(&remote, &at, args.as_new.as_deref(), args.keep_old)?;
-            if args.as_new.is_some() {
-                check_new_target(&zfs, &pool, args.as_new.as_deref())?;
+            if let Some(new) = args.as_new.as_deref() {
+                check_new_target(&pool, new, target_exists)?;
             } else {
                 if let Some(aside) = asides_of(&pool, &instance, &workspace).last().filter(|_| !target_exists) {
                     return Err(RestoreError::Interrupted { instance: instance.clone(), dataset, aside: aside.to_string() }.into());
@@ -197,11 +199,11 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
     Ok(if outcome.warnings.is_empty() { Exit::Success } else { Exit::Partial })
 }
 
-/// `--as-new NAME` must name neither an existing dataset nor an instance LXD knows.
-fn check_new_target(zfs: &Zfs, pool: &str, as_new: Option<&str>) -> anyhow::Result<()> {
-    let Some(new) = as_new else { return Ok(()) };
+/// `--as-new NAME` must name neither an existing dataset (`dataset_exists`, read by the
+/// caller) nor an instance LXD knows.
+fn check_new_target(pool: &str, new: &str, dataset_exists: bool) -> anyhow::Result<()> {
     let dataset = container_dataset(pool, new);
-    if zfs.exists(&dataset)? {
+    if dataset_exists {
         return Err(RestoreError::TargetExists { name: new.to_string(), what: format!("the dataset {dataset}") }.into());
     }
     if instance::state(new)? != InstanceState::Unknown {
