@@ -7,9 +7,11 @@
 # manifest, then restored by both, alternating, each into a fresh dataset. Prints
 # the median and best seconds, MiB/s of the stream and peak RSS (GNU time) for each, and
 # the ratio (the median of the rounds' ratios: each round's pair ran side by side).
-# Each round also times the floor: the object downloaded by the same ranged downloader
-# into a sink that only counts, without hashing, zstd or `zfs receive` (what the server
-# alone costs). pipe / floor is the most any restore could reach against this server.
+# Each round also times the floor: the two halves of any S3 restore, uncoupled and at
+# once on the same cores: the object downloaded by the same ranged downloader into a
+# sink that only counts (no hashing, no zstd), while `zfs receive` reads the raw stream
+# from a file. Both are strictly less work than a restore, so pipe / floor is the most
+# any restore could reach against these servers on this machine.
 # Goal: terrarium-restore >= 1.5x the pipe's throughput, peak RSS <= 128 MiB.
 #   tests/bench/restore.sh                 default: a 1 GiB dataset, 5 rounds
 #   BENCH_SMOKE=1 tests/bench/restore.sh   8 MiB, 1 round (tests/run)
@@ -67,8 +69,8 @@ done
 zfs snapshot "$pool/containers/src@bench"
 snap_guid=$(zfs get -Hp -o value guid "$pool/containers/src@bench")
 snap_txg=$(zfs get -Hp -o value createtxg "$pool/containers/src@bench")
-zfs send "$pool/containers/src@bench" | tee >(wc -c >"$work/raw-bytes") | zstd -3 -q -T0 -c >"$work/stream.zst"
-raw_bytes=$(cat "$work/raw-bytes")
+zfs send "$pool/containers/src@bench" | tee "$work/stream.raw" | zstd -3 -q -T0 -c >"$work/stream.zst"
+raw_bytes=$(stat -c %s "$work/stream.raw")
 compressed_bytes=$(stat -c %s "$work/stream.zst")
 sha=$(sha256sum "$work/stream.zst" | cut -d' ' -f1)
 
@@ -132,7 +134,13 @@ for round in $(seq "$rounds"); do
   destroy "$pool/containers/pipe$round"
   destroy "$pool/containers/tool$round"
   bench_settle
-  TERRARIUM_ROOT="$root" "$floor" "$key" "$compressed_bytes" >>"$work/floor.figures"
+  started=$(date +%s.%N)
+  TERRARIUM_ROOT="$root" "$floor" "$key" "$compressed_bytes" >/dev/null &
+  download=$!
+  zfs receive "$pool/containers/floor$round" <"$work/stream.raw"
+  wait "$download"
+  echo "$started $(date +%s.%N)" | awk '{ printf "%.2f\n", $2 - $1 }' >>"$work/floor.figures"
+  destroy "$pool/containers/floor$round"
 done
 # shellcheck source=tests/lib/stats.sh
 . tests/lib/stats.sh
@@ -153,9 +161,9 @@ awk -v raw="$raw_bytes" -v comp="$compressed_bytes" -v rounds="$rounds" -v size=
   printf "  %-36s %8s %8s %12s %14s\n", "", "median", "best", "MiB/s (med)", "peak RSS"
   printf "  %-36s %6.2f s %6.2f s %12.1f %10.1f MiB\n", "aws s3 cp - | zstd -d | zfs receive", pm, pb, mib / pm, pr / 1024
   printf "  %-36s %6.2f s %6.2f s %12.1f %10.1f MiB\n", "terrarium-restore --source s3", tm, tb, mib / tm, tr / 1024
-  printf "  %-36s %6.2f s %6.2f s %12.1f\n", "floor: the object downloaded alone", fm, fb, mib / fm
+  printf "  %-36s %6.2f s %6.2f s %12.1f\n", "floor: download || receive from file", fm, fb, mib / fm
   printf "  throughput ratio, median of the rounds: %.2fx (goal >= 1.5x: %s); each round: %s; best against best: %.2fx\n", ratio, (ratio >= 1.5 ? "met" : "MISSED"), ratios, pb / tb
-  printf "  the most any restore could reach against this server here (pipe / floor, median): %.2fx\n", floor
+  printf "  the most any restore could reach against these servers here (pipe / floor, median): %.2fx\n", floor
   printf "  peak RSS %.1f MiB (goal <= 128 MiB: %s)\n", tr / 1024, (tr / 1024 <= 128 ? "met" : "MISSED")
 }'
 echo "  CPU the loopback servers used on this machine's $(nproc) cores (they compete with what is measured), per round:"

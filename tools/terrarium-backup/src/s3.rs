@@ -387,13 +387,16 @@ impl Store {
                     while next_start < size && pending.0.len() < window {
                         let end = (next_start + range).min(size);
                         let (sender, receiver) = mpsc::unbounded_channel();
-                        pending.0.push_back((tokio::spawn(self.fetcher(key).range(next_start, end, size, sender)), receiver));
+                        pending.0.push_back(RangeTask { task: tokio::spawn(self.fetcher(key).range(next_start, end, size, sender)), chunks: receiver });
                         next_start = end;
                     }
                 }
-                let Some((task, mut chunks)) = pending.0.pop_front() else { break };
+                let Some(RangeTask { task, mut chunks }) = pending.0.pop_front() else { break };
                 while let Some(chunk) = chunks.recv().await {
-                    out.write_all(&chunk).map_err(sink_error)?;
+                    if let Err(source) = out.write_all(&chunk) {
+                        task.abort();
+                        return Err(sink_error(source));
+                    }
                     written += chunk.len() as u64;
                     progress(chunk.len() as u64);
                 }
@@ -453,16 +456,22 @@ fn backoff(initial: Duration, attempt: u32) -> Duration {
     initial.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(20))
 }
 
-/// Range downloads in flight, oldest first, each with the channel its bytes arrive on;
-/// those still running when a download gives up are cancelled (a dropped tokio task
-/// handle alone would let them run on).
+/// Range downloads in flight, oldest first; those still running when a download gives
+/// up are cancelled (a dropped tokio task handle alone would let them run on).
 #[derive(Debug, Default)]
-struct Ranges(std::collections::VecDeque<(tokio::task::JoinHandle<Result<u64, S3Error>>, mpsc::UnboundedReceiver<Bytes>)>);
+struct Ranges(std::collections::VecDeque<RangeTask>);
+
+/// One range download and the channel its bytes arrive on.
+#[derive(Debug)]
+struct RangeTask {
+    task: tokio::task::JoinHandle<Result<u64, S3Error>>,
+    chunks: mpsc::UnboundedReceiver<Bytes>,
+}
 
 impl Drop for Ranges {
     fn drop(&mut self) {
-        for (task, _) in &self.0 {
-            task.abort();
+        for range in &self.0 {
+            range.task.abort();
         }
     }
 }
