@@ -65,17 +65,19 @@ bench_servers_since() {
   echo "$(cpu_since "$s3_pid" "$s3_cpu_before") $(cpu_since "$zfs_fuse_pid" "$zfs_cpu_before")"
 }
 
-# bench_settle: wait (at most 15 s) until zfs-fuse and s3s-fs have both been idle for half
-# a second. zfs-fuse writes a received or sent stream's blocks out in the seconds after
-# the command ended; without this pause the next command measured would pay for them.
+# bench_settle [MAX_SECONDS]: wait (at most 15 s, or MAX_SECONDS) until zfs-fuse and
+# s3s-fs have both been idle for half a second. zfs-fuse writes a received or sent
+# stream's blocks out in the seconds after the command ended; without this pause the
+# next command measured would pay for them. After writing the bench's dataset it can
+# take longer than 15 s: the benches wait up to a minute before their first round.
 bench_settle() {
-  local zfs_before s3_before
-  for _ in $(seq 30); do
+  local zfs_before s3_before max=${1:-15}
+  for _ in $(seq $((max * 2))); do
     zfs_before=$(cpu_seconds "$zfs_fuse_pid"); s3_before=$(cpu_seconds "$s3_pid")
     sleep 0.5
     awk -v z="$(cpu_since "$zfs_fuse_pid" "$zfs_before")" -v s="$(cpu_since "$s3_pid" "$s3_before")" \
       'BEGIN { exit !(z < 0.02 && s < 0.02) }' && return 0
   done
   # Still busy: measure anyway (the servers' CPU is printed), but never end the bench.
-  echo "bench: zfs-fuse or s3s-fs still busy after 15 s; measuring anyway" >&2
+  echo "bench: zfs-fuse or s3s-fs still busy after $max s; measuring anyway" >&2
 }
