@@ -52,8 +52,9 @@ pub fn load_instance(store: &Store, keys: &KeyLayout, instance: &str) -> Result<
     let objects: BTreeMap<String, u64> = listing.iter().map(|o| (o.key.clone(), o.size)).collect();
     let mut manifests = Vec::new();
     let mut unreadable = Vec::new();
-    for key in objects.keys().filter(|k| k.ends_with(MANIFEST_SUFFIX)) {
-        let bytes = store.get_bytes(key)?;
+    let keys: Vec<String> = objects.keys().filter(|k| k.ends_with(MANIFEST_SUFFIX)).cloned().collect();
+    for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
+        let bytes = bytes?;
         match Manifest::parse(&String::from_utf8_lossy(&bytes), key) {
             Ok(manifest) => manifests.push(manifest),
             Err(err) => unreadable.push((key.clone(), err.to_string())),

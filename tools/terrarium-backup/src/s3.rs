@@ -286,6 +286,37 @@ impl Store {
         Ok(out)
     }
 
+    /// GetObject of several small objects (manifests), up to [`SMALL_GETS_AT_ONCE`] at
+    /// a time, each result in the place of its key. One after the other, a chain of N
+    /// manifests costs N round trips before a restore or an export can start.
+    pub fn get_many(&self, keys: &[String]) -> Vec<Result<Vec<u8>, S3Error>> {
+        self.runtime.block_on(async {
+            let mut pending = std::collections::VecDeque::new();
+            let mut results = Vec::with_capacity(keys.len());
+            let mut next = keys.iter();
+            loop {
+                while pending.len() < SMALL_GETS_AT_ONCE {
+                    let Some(key) = next.next() else { break };
+                    let fetch = self.fetcher(key);
+                    pending.push_back((key, tokio::spawn(async move {
+                        let mut out = Vec::new();
+                        fetch.run(0, None, |chunk| {
+                            out.extend_from_slice(&chunk);
+                            Ok(())
+                        })
+                        .await?;
+                        Ok(out)
+                    })));
+                }
+                let Some((key, task)) = pending.pop_front() else { break };
+                results.push(task.await.unwrap_or_else(|join| {
+                    Err(S3Error::Download { bucket: self.bucket.clone(), key: key.clone(), offset: 0, attempts: 1, detail: format!("task failed: {join}") })
+                }));
+            }
+            results
+        })
+    }
+
     /// HeadObject: the size, or `None` when the object does not exist.
     pub fn head(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
         match self.runtime.block_on(self.client.head_object().bucket(&self.bucket).key(key).send()) {
@@ -455,6 +486,9 @@ impl Store {
 fn backoff(initial: Duration, attempt: u32) -> Duration {
     initial.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(20))
 }
+
+/// Small GETs in flight at once in [`Store::get_many`].
+pub const SMALL_GETS_AT_ONCE: usize = 8;
 
 /// Range downloads in flight, oldest first; those still running when a download gives
 /// up are cancelled (a dropped tokio task handle alone would let them run on).

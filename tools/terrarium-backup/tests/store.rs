@@ -73,6 +73,30 @@ fn a_multipart_stream_round_trips_and_an_unfinished_one_leaves_nothing() {
 }
 
 #[test]
+fn many_small_gets_come_back_in_the_order_asked_each_with_its_own_result() {
+    let s3 = S3Server::start();
+    let store = Store::new(&settings(&s3, s3.secret_key())).unwrap();
+    // More keys than fetched at once, one of them missing.
+    let mut keys = Vec::new();
+    for i in 0..(2 * terrarium_backup::s3::SMALL_GETS_AT_ONCE + 3) {
+        let key = format!("p/h/i/m{i}.manifest.json");
+        if i != 5 {
+            store.put_bytes(&key, format!("manifest {i}").into_bytes()).unwrap();
+        }
+        keys.push(key);
+    }
+    let results = store.get_many(&keys);
+    assert_eq!(results.len(), keys.len());
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(bytes) => assert_eq!(String::from_utf8(bytes).unwrap(), format!("manifest {i}")),
+            Err(S3Error::NotFound { .. }) => assert_eq!(i, 5, "only m5 is missing"),
+            Err(err) => panic!("m{i}: {err}"),
+        }
+    }
+}
+
+#[test]
 fn a_sized_download_fetches_ranges_in_order_and_resumes_truncated_ones() {
     let s3 = S3Server::start();
     let direct = Store::new(&settings(&s3, s3.secret_key())).unwrap();

@@ -38,11 +38,11 @@ pub fn children(zfs: &Zfs, parent: &str) -> anyhow::Result<Vec<String>> {
 /// The manifests of `instance` and the sizes of every object under its prefix.
 pub fn remote_catalog(store: &Store, keys: &KeyLayout, instance: &str) -> anyhow::Result<(Vec<Manifest>, BTreeMap<String, u64>)> {
     let listing = store.list(&keys.instance_prefix(instance))?;
+    let keys: Vec<String> = listing.iter().filter(|o| o.key.ends_with(MANIFEST_SUFFIX)).map(|o| o.key.clone()).collect();
     let mut manifests = Vec::new();
-    for object in listing.iter().filter(|o| o.key.ends_with(MANIFEST_SUFFIX)) {
-        let bytes = store.get_bytes(&object.key)?;
-        let text = String::from_utf8(bytes).with_context(|| format!("manifest {} is not UTF-8", object.key))?;
-        manifests.push(Manifest::parse(&text, &object.key)?);
+    for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
+        let text = String::from_utf8(bytes?).with_context(|| format!("manifest {key} is not UTF-8"))?;
+        manifests.push(Manifest::parse(&text, key)?);
     }
     let sizes = listing.into_iter().map(|o| (o.key, o.size)).collect();
     Ok((manifests, sizes))
