@@ -281,9 +281,7 @@ impl Store {
 
     /// GetObject of a small object into memory.
     pub fn get_bytes(&self, key: &str) -> Result<Vec<u8>, S3Error> {
-        let mut out = Vec::new();
-        self.download(key, &mut out, &|_| {})?;
-        Ok(out)
+        self.runtime.block_on(self.fetcher(key).bytes())
     }
 
     /// GetObject of several small objects (manifests), up to [`SMALL_GETS_AT_ONCE`] at
@@ -297,16 +295,7 @@ impl Store {
             loop {
                 while pending.len() < SMALL_GETS_AT_ONCE {
                     let Some(key) = next.next() else { break };
-                    let fetch = self.fetcher(key);
-                    pending.push_back((key, tokio::spawn(async move {
-                        let mut out = Vec::new();
-                        fetch.run(0, None, |chunk| {
-                            out.extend_from_slice(&chunk);
-                            Ok(())
-                        })
-                        .await?;
-                        Ok(out)
-                    })));
+                    pending.push_back((key, tokio::spawn(self.fetcher(key).bytes())));
                 }
                 let Some((key, task)) = pending.pop_front() else { break };
                 results.push(task.await.unwrap_or_else(|join| {
@@ -521,6 +510,17 @@ struct Fetch {
 }
 
 impl Fetch {
+    /// The whole object in memory (for small ones: manifests).
+    async fn bytes(self) -> Result<Vec<u8>, S3Error> {
+        let mut out = Vec::new();
+        self.run(0, None, |chunk| {
+            out.extend_from_slice(&chunk);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
     /// Bytes `start..end` of an object of `size` bytes, sent on `chunks` as the HTTP
     /// client hands them over (no range-sized allocation: those fragment the heap). A
     /// resumed response goes on from the last byte sent, so what was sent stays valid.
