@@ -134,6 +134,19 @@ run_tool() {
   measure tool env PATH="$work/bin:$PATH" TERRARIUM_ROOT="$root" TERRARIUM_LOG_FORMAT=logfmt \
     "$tool" --instance src --source s3 --from-host benchhost --as-new "tool$1"
 }
+# halves NAME DOWNLOAD_FLAG RECEIVE...: the download (with DOWNLOAD_FLAG, if any) and the
+# RECEIVE command at once; append the seconds until both ended to $work/NAME.figures.
+halves() {
+  local name=$1 flag=$2 started download
+  shift 2
+  bench_settle
+  started=$(date +%s.%N)
+  TERRARIUM_ROOT="$root" "$floor" "$key" "$compressed_bytes" ${flag:+"$flag"} >/dev/null &
+  download=$!
+  "$@"
+  wait "$download"
+  echo "$started $(date +%s.%N)" | awk '{ printf "%.2f\n", $2 - $1 }' >>"$work/$name.figures"
+}
 # Writing the dataset left zfs-fuse busy for a while: the first round must not pay for it.
 bench_settle 60
 run_pipe warmup; run_tool warmup
@@ -149,22 +162,10 @@ for round in $(seq "$rounds"); do
   done
   destroy "$pool/containers/pipe$round"
   destroy "$pool/containers/tool$round"
-  bench_settle
-  started=$(date +%s.%N)
-  TERRARIUM_ROOT="$root" "$floor" "$key" "$compressed_bytes" >/dev/null &
-  download=$!
-  zfs receive "$pool/containers/floor$round" <"$work/stream.raw"
-  wait "$download"
-  echo "$started $(date +%s.%N)" | awk '{ printf "%.2f\n", $2 - $1 }' >>"$work/floor.figures"
+  halves floor "" zfs receive "$pool/containers/floor$round" <"$work/stream.raw"
   destroy "$pool/containers/floor$round"
-  bench_settle
-  started=$(date +%s.%N)
-  TERRARIUM_ROOT="$root" "$floor" "$key" "$compressed_bytes" --sha256 >/dev/null &
-  download=$!
-  "$decode" "$work/stream.zst" "$pool/containers/work$round"
-  wait "$download"
-  echo "$started $(date +%s.%N)" | awk '{ printf "%.2f\n", $2 - $1 }' >>"$work/uncoupled.figures"
-  destroy "$pool/containers/work$round"
+  halves uncoupled --sha256 "$decode" "$work/stream.zst" "$pool/containers/uncoupled$round"
+  destroy "$pool/containers/uncoupled$round"
 done
 # shellcheck source=tests/lib/stats.sh
 . tests/lib/stats.sh
