@@ -7,8 +7,8 @@
 # manifest, then restored by both, alternating, each into a fresh dataset. Prints
 # the median and best seconds, MiB/s of the stream and peak RSS (GNU time) for each, and
 # the ratio (the median of the rounds' ratios: each round's pair ran side by side).
-# Each round also times two floors: the halves of an S3 restore, uncoupled and at once
-# on the same cores.
+# Each round also times, twice, the two halves of an S3 restore uncoupled and at once on
+# the same cores:
 #  - floor: the object downloaded by the same ranged downloader into a sink that only
 #    counts (no hashing, no zstd), while `zfs receive` reads the raw stream from a file.
 #    Strictly less work than any restore: pipe / floor bounds what any restore could
