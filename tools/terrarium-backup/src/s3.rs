@@ -18,6 +18,8 @@
 //! The blocking API owns a small tokio runtime; do not call it from inside another runtime.
 
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
@@ -448,6 +450,7 @@ impl Store {
             .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let (sender, receiver) = mpsc::channel::<(i32, Vec<u8>)>(1);
+        let stopping = Arc::new(AtomicBool::new(false));
         let worker = self.runtime.spawn(upload_parts(
             self.client.clone(),
             self.bucket.clone(),
@@ -456,6 +459,7 @@ impl Store {
             self.tuning.concurrency.max(1),
             !self.endpoint.starts_with("https://"),
             receiver,
+            Arc::clone(&stopping),
         ));
         Ok(MultipartUpload {
             store: self,
@@ -467,6 +471,7 @@ impl Store {
             written: 0,
             sender: Some(sender),
             worker: Some(worker),
+            stopping,
             done: false,
         })
     }
@@ -475,6 +480,10 @@ impl Store {
 fn backoff(initial: Duration, attempt: u32) -> Duration {
     initial.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(20))
 }
+
+/// How long an abort waits for the parts already in flight (a hung server must not
+/// hold an abort for minutes of retries).
+const ABORT_GRACE: Duration = Duration::from_secs(30);
 
 /// Small GETs in flight at once in [`Store::get_many`].
 pub const SMALL_GETS_AT_ONCE: usize = 8;
@@ -600,8 +609,14 @@ impl Fetch {
     }
 }
 
-/// Upload parts as they arrive, `concurrency` at a time; the first failure ends the
-/// task (dropping the receiver, so the writer sees the failure at its next part).
+/// Upload parts as they arrive, `concurrency` at a time, until the sender is dropped.
+/// The first failure, or `stopping`, ends the task without starting more parts (the
+/// receiver is dropped, so the writer sees the failure at its next part).
+///
+/// Either way, every part already sent has its answer before this returns: a part
+/// still in flight while the upload is aborted may be stored after the abort (S3
+/// documents this), and would be left behind on the server.
+#[allow(clippy::too_many_arguments)] // one call site, each argument named there
 async fn upload_parts(
     client: Client,
     bucket: String,
@@ -610,22 +625,18 @@ async fn upload_parts(
     concurrency: usize,
     sign_payload: bool,
     mut receiver: mpsc::Receiver<(i32, Vec<u8>)>,
+    stopping: Arc<AtomicBool>,
 ) -> Result<Vec<CompletedPart>, String> {
     let mut running = tokio::task::JoinSet::new();
-    let mut completed = Vec::new();
-    let mut collect = |result: Result<Result<CompletedPart, String>, tokio::task::JoinError>| match result {
-        Ok(Ok(part)) => {
-            completed.push(part);
-            Ok(())
-        }
-        Ok(Err(err)) => Err(err),
-        Err(join) => Err(format!("part upload task failed: {join}")),
-    };
+    let mut parts = Parts::default();
     while let Some((number, bytes)) = receiver.recv().await {
         while running.len() >= concurrency {
             if let Some(result) = running.join_next().await {
-                collect(result)?;
+                parts.collect(result);
             }
+        }
+        if parts.failure.is_some() || stopping.load(Ordering::Acquire) {
+            break;
         }
         let (client, bucket, key, upload_id) = (client.clone(), bucket.clone(), key.clone(), upload_id.clone());
         running.spawn(async move {
@@ -640,10 +651,38 @@ async fn upload_parts(
         });
     }
     while let Some(result) = running.join_next().await {
-        collect(result)?;
+        parts.collect(result);
     }
+    if let Some(err) = parts.failure {
+        return Err(err);
+    }
+    if stopping.load(Ordering::Acquire) {
+        return Err("the upload was stopped".to_string());
+    }
+    let mut completed = parts.completed;
     completed.sort_by_key(|p| p.part_number());
     Ok(completed)
+}
+
+/// The answers of the part uploads so far: the parts stored, and the first failure.
+#[derive(Default)]
+struct Parts {
+    completed: Vec<CompletedPart>,
+    failure: Option<String>,
+}
+
+impl Parts {
+    fn collect(&mut self, result: Result<Result<CompletedPart, String>, tokio::task::JoinError>) {
+        match result {
+            Ok(Ok(part)) => self.completed.push(part),
+            Ok(Err(err)) => {
+                self.failure.get_or_insert(err);
+            }
+            Err(join) => {
+                self.failure.get_or_insert(format!("part upload task failed: {join}"));
+            }
+        }
+    }
 }
 
 /// A streaming multipart upload in progress (see [`Store::upload`]).
@@ -658,6 +697,8 @@ pub struct MultipartUpload<'a> {
     written: u64,
     sender: Option<mpsc::Sender<(i32, Vec<u8>)>>,
     worker: Option<tokio::task::JoinHandle<Result<Vec<CompletedPart>, String>>>,
+    /// Tells the uploader to start no more parts (see [`MultipartUpload::stop_worker`]).
+    stopping: Arc<AtomicBool>,
     done: bool,
 }
 
@@ -752,11 +793,19 @@ impl MultipartUpload<'_> {
         self.store.abort_upload(&self.key, &self.upload_id)
     }
 
+    /// Stop the uploader before an abort: no new parts, and the parts in flight are
+    /// waited for (up to [`ABORT_GRACE`]), so that none is stored after the abort.
     fn stop_worker(&mut self) {
+        self.stopping.store(true, Ordering::Release);
         self.sender = None;
-        if let Some(worker) = self.worker.take() {
-            worker.abort();
-            let _ = self.store.runtime.block_on(worker);
+        if let Some(mut worker) = self.worker.take() {
+            let store = self.store;
+            let ended = store.runtime.block_on(async { tokio::time::timeout(ABORT_GRACE, &mut worker).await.is_ok() });
+            if !ended {
+                log::warn!(key = self.key.as_str(); "parts still uploading after {} s; aborting the upload anyway", ABORT_GRACE.as_secs());
+                worker.abort();
+                let _ = store.runtime.block_on(worker);
+            }
         }
     }
 

@@ -62,14 +62,42 @@ fn a_multipart_stream_round_trips_and_an_unfinished_one_leaves_nothing() {
     unfinished.write_all(&data).unwrap();
     drop(unfinished);
     assert_eq!(store.head("p/h/i/gone").unwrap(), None);
-    let mut leftovers = Vec::new();
-    for entry in std::fs::read_dir(s3.data_dir()).unwrap().flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".upload") {
-            leftovers.push(entry.path());
-        }
-    }
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(upload_leftovers(&s3).is_empty(), "{:?}", upload_leftovers(&s3));
     assert!(matches!(store.get_bytes("p/h/i/gone"), Err(S3Error::NotFound { .. })));
+}
+
+/// Names of the files s3s-fs keeps for multipart uploads in progress.
+fn upload_leftovers(s3: &S3Server) -> Vec<std::path::PathBuf> {
+    let entries = std::fs::read_dir(s3.data_dir()).unwrap().flatten();
+    entries.filter(|e| e.file_name().to_string_lossy().starts_with(".upload")).map(|e| e.path()).collect()
+}
+
+#[test]
+fn a_dropped_upload_hears_back_from_every_part_in_flight_before_it_aborts() {
+    // S3 may store a part that is still in flight while its upload is aborted (the
+    // AbortMultipartUpload documentation says so), and nothing would ever delete it.
+    let s3 = S3Server::start();
+    let proxy = FaultProxy::start(s3.port());
+    let store = Store::new(&S3Settings { endpoint: proxy.endpoint(), ..settings(&s3, s3.secret_key()) }).unwrap();
+    proxy.inject("partNumber=2", Fault::SlowAnswer, 1);
+    let mut upload = store.upload("p/h/i/gone", None).unwrap();
+    // Two whole parts go out; the rest stays in the writer's buffer.
+    upload.write_all(&vec![7u8; 17 << 20]).unwrap();
+    // Part 2 has reached the server, which stored it; its answer is held back.
+    for _ in 0..500 {
+        if proxy.seen("partNumber=2") > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(proxy.seen("partNumber=2"), 1, "{:#?}", proxy.requests());
+    drop(upload);
+
+    let events = proxy.events();
+    let part_answered = events.iter().position(|e| e.starts_with("< ") && e.contains("partNumber=2"));
+    let abort_sent = events.iter().position(|e| e.starts_with("> DELETE ") && e.contains("uploadId="));
+    assert!(matches!((part_answered, abort_sent), (Some(answer), Some(abort)) if answer < abort), "{events:#?}");
+    assert!(upload_leftovers(&s3).is_empty(), "{:?}", upload_leftovers(&s3));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A small fault-injecting HTTP proxy in front of s3s-fs (test-only). One request per
 //! connection (`Connection: close` both ways), so faults can be aimed at single
-//! requests: a 500 reply, a dropped connection, a truncated response, or a hang.
+//! requests: a 500 reply, a dropped connection, a truncated response, a late answer, or
+//! a hang.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -15,9 +16,14 @@ pub enum Fault {
     Drop,
     /// Forward, then send the response head and only half of its body.
     Truncate,
+    /// Forward, then hold the answer for [`SLOW_ANSWER`]: the request is still in
+    /// flight for the client while the server has done its work.
+    SlowAnswer,
     /// Never answer (until the test ends).
     Hang,
 }
+
+pub const SLOW_ANSWER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 struct Rule {
@@ -33,6 +39,9 @@ struct Shared {
     rules: Vec<Rule>,
     /// Request lines seen, with the fault applied (if any).
     log: Vec<(String, Option<Fault>)>,
+    /// Request lines as their requests arrived (`> line`) and were answered (`< line`),
+    /// in that order.
+    events: Vec<String>,
 }
 
 pub struct FaultProxy {
@@ -80,6 +89,12 @@ impl FaultProxy {
         self.shared.lock().unwrap().log.iter().map(|(line, _)| line.clone()).collect()
     }
 
+    /// When each request arrived (`> request line`) and was answered (`< request
+    /// line`), in order.
+    pub fn events(&self) -> Vec<String> {
+        self.shared.lock().unwrap().events.clone()
+    }
+
     /// How many requests had `matches` in their request line.
     pub fn seen(&self, matches: &str) -> usize {
         self.shared.lock().unwrap().log.iter().filter(|(line, _)| line.contains(matches)).count()
@@ -120,7 +135,8 @@ fn serve(mut client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> s
             rule.times -= 1;
             rule.fault
         });
-        shared.log.push((request_line, fault));
+        shared.log.push((request_line.clone(), fault));
+        shared.events.push(format!("> {request_line}"));
         fault
     };
     match fault {
@@ -153,6 +169,12 @@ fn serve(mut client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> s
     upstream.write_all(&body)?;
     let mut response = Vec::new();
     upstream.read_to_end(&mut response)?;
+    if fault == Some(Fault::SlowAnswer) {
+        std::thread::sleep(SLOW_ANSWER);
+    }
+    // Logged before the answer goes out, so that a client's next request always
+    // comes after it in the log.
+    shared.lock().unwrap().events.push(format!("< {request_line}"));
     if fault == Some(Fault::Truncate) {
         let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
         let body_len = response.len() - split;
