@@ -83,7 +83,7 @@ fn a_dropped_upload_hears_back_from_every_part_in_flight_before_it_aborts() {
     let mut upload = store.upload("p/h/i/gone", None).unwrap();
     // Two whole parts go out; the rest stays in the writer's buffer.
     upload.write_all(&vec![7u8; 17 << 20]).unwrap();
-    // Part 2 has reached the server, which stored it; its answer is held back.
+    // Part 2 has reached the proxy, which forwards it and holds back its answer.
     for _ in 0..500 {
         if proxy.seen("partNumber=2") > 0 {
             break;

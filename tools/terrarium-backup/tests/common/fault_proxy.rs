@@ -23,7 +23,7 @@ pub enum Fault {
     Hang,
 }
 
-pub const SLOW_ANSWER: Duration = Duration::from_secs(1);
+const SLOW_ANSWER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 struct Rule {
