@@ -17,7 +17,9 @@ const BLOCK: usize = 1 << 20;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let (Some(file), Some(target)) = (args.next(), args.next()) else { anyhow::bail!("usage: decode_receive FILE TARGET") };
+    let (Some(file), Some(target)) = (args.next(), args.next()) else {
+        anyhow::bail!("usage: decode_receive FILE TARGET")
+    };
     let mut decoder = zstd::stream::read::Decoder::new(File::open(&file).with_context(|| format!("open {file}"))?)?;
     let mut receive = Zfs::new().receive(&target, true)?;
     let mut pipe = receive.take_stdin().context("zfs receive has no stdin")?;

@@ -34,7 +34,9 @@ impl Write for Count {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let (Some(key), Some(size)) = (args.next(), args.next()) else { anyhow::bail!("usage: download_floor KEY SIZE [--sha256]") };
+    let (Some(key), Some(size)) = (args.next(), args.next()) else {
+        anyhow::bail!("usage: download_floor KEY SIZE [--sha256]")
+    };
     let hash = match args.next().as_deref() {
         None => false,
         Some("--sha256") => true,

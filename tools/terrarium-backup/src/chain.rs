@@ -35,15 +35,21 @@ impl Chain {
 /// Why a chain cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
-    #[error("instance {instance} has no restore point {snapshot}; `terrarium-backup list --instance {instance}` shows the ones there are")]
+    #[error(
+        "instance {instance} has no restore point {snapshot}; `terrarium-backup list --instance {instance}` shows the ones there are"
+    )]
     NoSuchRestorePoint { instance: String, snapshot: String },
-    #[error("instance {instance}: restore point {snapshot} needs base {base} (GUID {base_guid}), whose manifest is missing: the chain is broken at {base}")]
+    #[error(
+        "instance {instance}: restore point {snapshot} needs base {base} (GUID {base_guid}), whose manifest is missing: the chain is broken at {base}"
+    )]
     MissingLink { instance: String, snapshot: String, base: String, base_guid: u64 },
     #[error("instance {instance}: the chain of {snapshot} loops back on itself at {at}")]
     Cycle { instance: String, snapshot: String, at: String },
     #[error("instance {instance}: the stream {key} of restore point {snapshot} is missing")]
     ObjectMissing { instance: String, snapshot: String, key: String },
-    #[error("instance {instance}: the stream {key} of restore point {snapshot} has {found} bytes, its manifest says {expected}")]
+    #[error(
+        "instance {instance}: the stream {key} of restore point {snapshot} has {found} bytes, its manifest says {expected}"
+    )]
     SizeMismatch { instance: String, snapshot: String, key: String, expected: u64, found: u64 },
 }
 
@@ -93,7 +99,10 @@ impl Catalog {
 
     /// The chain of the restore point named `snapshot`.
     pub fn chain_for(&self, instance: &str, snapshot: &str) -> Result<Chain, ChainError> {
-        let target = self.find(snapshot).ok_or_else(|| ChainError::NoSuchRestorePoint { instance: instance.to_string(), snapshot: snapshot.to_string() })?;
+        let target = self.find(snapshot).ok_or_else(|| ChainError::NoSuchRestorePoint {
+            instance: instance.to_string(),
+            snapshot: snapshot.to_string(),
+        })?;
         self.chain_of(target)
     }
 
@@ -110,7 +119,11 @@ impl Catalog {
                 base_guid: base.guid,
             })?;
             if links.len() > self.by_guid.len() || previous.snapshot.createtxg >= current.snapshot.createtxg {
-                return Err(ChainError::Cycle { instance: target.instance.clone(), snapshot: target.snapshot.name.clone(), at: previous.snapshot.name.clone() });
+                return Err(ChainError::Cycle {
+                    instance: target.instance.clone(),
+                    snapshot: target.snapshot.name.clone(),
+                    at: previous.snapshot.name.clone(),
+                });
             }
             links.push(previous.clone());
             current = previous;
@@ -144,9 +157,17 @@ pub fn check_objects(chain: &Chain, objects: &BTreeMap<String, u64>) -> Result<(
     for link in &chain.links {
         let err_base = (link.instance.clone(), link.snapshot.name.clone(), link.object_key.clone());
         match objects.get(&link.object_key) {
-            None => return Err(ChainError::ObjectMissing { instance: err_base.0, snapshot: err_base.1, key: err_base.2 }),
+            None => {
+                return Err(ChainError::ObjectMissing { instance: err_base.0, snapshot: err_base.1, key: err_base.2 });
+            }
             Some(&found) if found != link.compressed_bytes => {
-                return Err(ChainError::SizeMismatch { instance: err_base.0, snapshot: err_base.1, key: err_base.2, expected: link.compressed_bytes, found });
+                return Err(ChainError::SizeMismatch {
+                    instance: err_base.0,
+                    snapshot: err_base.1,
+                    key: err_base.2,
+                    expected: link.compressed_bytes,
+                    found,
+                });
             }
             Some(_) => {}
         }
@@ -187,7 +208,10 @@ mod tests {
         let mut manifests = three();
         manifests.remove(1);
         let err = Catalog::new(manifests).chain_for("web", "c").unwrap_err();
-        assert_eq!(err, ChainError::MissingLink { instance: "web".into(), snapshot: "c".into(), base: "b".into(), base_guid: 2 });
+        assert_eq!(
+            err,
+            ChainError::MissingLink { instance: "web".into(), snapshot: "c".into(), base: "b".into(), base_guid: 2 }
+        );
         assert!(err.to_string().contains("broken at b"), "{err}");
     }
 
@@ -195,14 +219,18 @@ mod tests {
     fn the_link_is_found_by_guid_not_by_name() {
         let mut manifests = three();
         manifests[1].snapshot.guid = 99; // `b` re-created with the same name
-        assert!(matches!(Catalog::new(manifests).chain_for("web", "c"), Err(ChainError::MissingLink { base_guid: 2, .. })));
+        assert!(matches!(
+            Catalog::new(manifests).chain_for("web", "c"),
+            Err(ChainError::MissingLink { base_guid: 2, .. })
+        ));
     }
 
     #[test]
     fn objects_must_exist_with_their_size() {
         let catalog = Catalog::new(three());
         let chain = catalog.chain_for("web", "c").unwrap();
-        let mut objects: BTreeMap<String, u64> = chain.links.iter().map(|m| (m.object_key.clone(), m.compressed_bytes)).collect();
+        let mut objects: BTreeMap<String, u64> =
+            chain.links.iter().map(|m| (m.object_key.clone(), m.compressed_bytes)).collect();
         check_objects(&chain, &objects).unwrap();
         objects.insert("h/web/b.zfs.zst".into(), 7);
         assert!(matches!(check_objects(&chain, &objects), Err(ChainError::SizeMismatch { found: 7, .. })));

@@ -36,7 +36,9 @@ impl Context {
                 }
             }
         }
-        anyhow::bail!("cannot tell this host's name: /etc/hostname is empty; set it with `hostnamectl set-hostname NAME`")
+        anyhow::bail!(
+            "cannot tell this host's name: /etc/hostname is empty; set it with `hostnamectl set-hostname NAME`"
+        )
     }
 
     pub fn s3_enabled(&self) -> bool {

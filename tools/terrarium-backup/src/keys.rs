@@ -91,7 +91,10 @@ mod tests {
     fn keys_follow_the_documented_layout() {
         let keys = KeyLayout::new(Some("/backups/terrarium/"), "host1");
         assert_eq!(keys.stream_key("web", "autosnap_x_daily"), "backups/terrarium/host1/web/autosnap_x_daily.zfs.zst");
-        assert_eq!(keys.manifest_key("web", "autosnap_x_daily"), "backups/terrarium/host1/web/autosnap_x_daily.manifest.json");
+        assert_eq!(
+            keys.manifest_key("web", "autosnap_x_daily"),
+            "backups/terrarium/host1/web/autosnap_x_daily.manifest.json"
+        );
         assert_eq!(keys.instance_prefix("web"), "backups/terrarium/host1/web/");
         let bare = KeyLayout::new(None, "host1");
         assert_eq!(bare.stream_key("web", "s1"), "host1/web/s1.zfs.zst");

@@ -84,7 +84,9 @@ pub struct Manifest {
 pub enum ManifestError {
     #[error("{origin}: not a Terrarium backup manifest: {source}")]
     Parse { origin: String, source: serde_json::Error },
-    #[error("{origin}: manifest schema version {found} is newer than this tool understands ({SCHEMA_VERSION}); upgrade terrarium-backup")]
+    #[error(
+        "{origin}: manifest schema version {found} is newer than this tool understands ({SCHEMA_VERSION}); upgrade terrarium-backup"
+    )]
     TooNew { origin: String, found: u32 },
     #[error("{origin}: invalid manifest: {field}: {problem}")]
     Invalid { origin: String, field: &'static str, problem: String },
@@ -93,7 +95,8 @@ pub enum ManifestError {
 impl Manifest {
     /// Parse and validate manifest JSON; `origin` (a key or a path) names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
-        let manifest: Manifest = serde_json::from_str(text).map_err(|source| ManifestError::Parse { origin: origin.to_string(), source })?;
+        let manifest: Manifest =
+            serde_json::from_str(text).map_err(|source| ManifestError::Parse { origin: origin.to_string(), source })?;
         manifest.validate(origin)?;
         Ok(manifest)
     }
@@ -107,14 +110,21 @@ impl Manifest {
 
     /// Check the invariants every reader relies on.
     pub fn validate(&self, origin: &str) -> Result<(), ManifestError> {
-        let invalid = |field: &'static str, problem: String| Err(ManifestError::Invalid { origin: origin.to_string(), field, problem });
+        let invalid = |field: &'static str, problem: String| {
+            Err(ManifestError::Invalid { origin: origin.to_string(), field, problem })
+        };
         if self.schema_version > SCHEMA_VERSION {
             return Err(ManifestError::TooNew { origin: origin.to_string(), found: self.schema_version });
         }
         if self.schema_version == 0 {
             return invalid("schema_version", "is 0".into());
         }
-        for (field, value) in [("host", &self.host), ("instance", &self.instance), ("dataset", &self.dataset), ("object_key", &self.object_key)] {
+        for (field, value) in [
+            ("host", &self.host),
+            ("instance", &self.instance),
+            ("dataset", &self.dataset),
+            ("object_key", &self.object_key),
+        ] {
             if value.is_empty() {
                 return invalid(field, "is empty".into());
             }
@@ -126,7 +136,10 @@ impl Manifest {
             (Kind::Incremental, Some(base)) => {
                 check_snapshot_name("base.name", &base.name).or_else(|p| invalid("base.name", p))?;
                 if base.createtxg >= self.snapshot.createtxg {
-                    return invalid("base.createtxg", format!("{} is not older than the snapshot's {}", base.createtxg, self.snapshot.createtxg));
+                    return invalid(
+                        "base.createtxg",
+                        format!("{} is not older than the snapshot's {}", base.createtxg, self.snapshot.createtxg),
+                    );
                 }
                 if base.guid == self.snapshot.guid {
                     return invalid("base.guid", "equals the snapshot's GUID".into());
@@ -183,7 +196,9 @@ mod guid_string {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
         match Either::deserialize(deserializer)? {
             Either::Number(n) => Ok(n),
-            Either::Text(text) => text.parse().map_err(|_| serde::de::Error::custom(format!("GUID `{text}` is not a decimal number"))),
+            Either::Text(text) => {
+                text.parse().map_err(|_| serde::de::Error::custom(format!("GUID `{text}` is not a decimal number")))
+            }
         }
     }
 }
@@ -200,8 +215,16 @@ pub(crate) mod tests {
             host: "host1".into(),
             instance: "web".into(),
             dataset: "tank/containers/web".into(),
-            snapshot: SnapshotRef { name: "autosnap_2026-01-02_03:00:00_daily".into(), guid: 18_000_000_000_000_000_001, createtxg: 200 },
-            base: (kind == Kind::Incremental).then(|| SnapshotRef { name: "autosnap_2026-01-01_03:00:00_daily".into(), guid: 42, createtxg: 100 }),
+            snapshot: SnapshotRef {
+                name: "autosnap_2026-01-02_03:00:00_daily".into(),
+                guid: 18_000_000_000_000_000_001,
+                createtxg: 200,
+            },
+            base: (kind == Kind::Incremental).then(|| SnapshotRef {
+                name: "autosnap_2026-01-01_03:00:00_daily".into(),
+                guid: 42,
+                createtxg: 100,
+            }),
             kind,
             object_key: "p/host1/web/autosnap_2026-01-02_03:00:00_daily.zfs.zst".into(),
             raw_bytes: 1000,

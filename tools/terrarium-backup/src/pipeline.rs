@@ -89,7 +89,8 @@ pub fn compress_and_upload(
         let what = format!("{what} s3://{}/{key}", store.bucket());
         move |source| PipelineError::Io { what: what.clone(), source }
     };
-    let mut encoder = zstd::stream::write::Encoder::new(HashingWriter::new(upload), level).map_err(io_err("starting zstd for"))?;
+    let mut encoder =
+        zstd::stream::write::Encoder::new(HashingWriter::new(upload), level).map_err(io_err("starting zstd for"))?;
     encoder.include_checksum(true).map_err(io_err("configuring zstd for"))?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) as u32;
     if workers > 1 {
@@ -97,7 +98,9 @@ pub fn compress_and_upload(
         // zstd's default job size at low levels is several window sizes per worker, which
         // alone took ~100 MiB here; 2 MiB jobs keep the whole export near 80 MiB (the
         // bench measures it) at no visible cost in ratio or speed.
-        encoder.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE)).map_err(io_err("configuring zstd jobs for"))?;
+        encoder
+            .set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE))
+            .map_err(io_err("configuring zstd jobs for"))?;
     }
     let mut buffer = vec![0u8; COPY_BUFFER];
     let mut raw_bytes = 0u64;
@@ -106,7 +109,12 @@ pub fn compress_and_upload(
             Ok(0) => break,
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(PipelineError::Source(format!("reading the stream for s3://{}/{key}: {err}", store.bucket()))),
+            Err(err) => {
+                return Err(PipelineError::Source(format!(
+                    "reading the stream for s3://{}/{key}: {err}",
+                    store.bucket()
+                )));
+            }
         };
         encoder.write_all(&buffer[..read]).map_err(io_err("uploading"))?;
         raw_bytes += read as u64;
@@ -122,7 +130,13 @@ pub fn compress_and_upload(
 /// Download `manifest`'s stream, check its SHA-256, decompress it and feed it to
 /// `zfs receive -F target`. The receive is killed (nothing half-received is kept by
 /// ZFS) when the download or the checksum fails.
-pub fn receive_stream(store: &Store, zfs: &Zfs, manifest: &Manifest, target: &str, progress: &dyn Fn(u64)) -> Result<(), PipelineError> {
+pub fn receive_stream(
+    store: &Store,
+    zfs: &Zfs,
+    manifest: &Manifest,
+    target: &str,
+    progress: &dyn Fn(u64),
+) -> Result<(), PipelineError> {
     let key = &manifest.object_key;
     let mut receive = zfs.receive(target, true)?;
     let stdin = receive.take_stdin().ok_or_else(|| PipelineError::Source("zfs receive has no stdin".into()))?;

@@ -56,10 +56,14 @@ pub fn plan(manifests: &[Manifest], policy: Policy, now: OffsetDateTime) -> Prun
     }
     // Duplicates of a snapshot (an older export of the same GUID) are superseded: the
     // catalog keeps the newest; delete older copies only if their key differs.
-    let kept_keys: HashSet<&str> = result.selected.iter().chain(&result.needed).map(|m| m.object_key.as_str()).collect();
-    let listed: HashSet<(u64, &str)> = catalog.restore_points().iter().map(|m| (m.snapshot.guid, m.object_key.as_str())).collect();
+    let kept_keys: HashSet<&str> =
+        result.selected.iter().chain(&result.needed).map(|m| m.object_key.as_str()).collect();
+    let listed: HashSet<(u64, &str)> =
+        catalog.restore_points().iter().map(|m| (m.snapshot.guid, m.object_key.as_str())).collect();
     for manifest in manifests {
-        if !listed.contains(&(manifest.snapshot.guid, manifest.object_key.as_str())) && !kept_keys.contains(manifest.object_key.as_str()) {
+        if !listed.contains(&(manifest.snapshot.guid, manifest.object_key.as_str()))
+            && !kept_keys.contains(manifest.object_key.as_str())
+        {
             result.delete.push(manifest.clone());
         }
     }
@@ -122,22 +126,24 @@ mod tests {
     /// Random histories: each export is a full or an incremental on an earlier export,
     /// some manifests are already missing (a broken chain), random policy and clock.
     fn history() -> impl Strategy<Value = (Vec<Manifest>, Policy, i64)> {
-        (1usize..25, any::<u64>(), 1u32..8, 0u32..20, 0i64..40).prop_map(|(len, seed, keep_last, keep_days, now_day)| {
-            let mut rng = seed;
-            let mut next = move || {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng
-            };
-            let mut all = Vec::new();
-            for i in 0..len as u64 {
-                let base = if i == 0 || next() % 4 == 0 { None } else { Some(i - 1 - next() % i.min(3)) };
-                all.push(point(i, base, (i as i64) + (next() % 2) as i64));
-            }
-            let present: Vec<Manifest> = all.into_iter().filter(|_| next() % 10 != 0).collect();
-            (present, Policy { keep_last, keep_days }, now_day)
-        })
+        (1usize..25, any::<u64>(), 1u32..8, 0u32..20, 0i64..40).prop_map(
+            |(len, seed, keep_last, keep_days, now_day)| {
+                let mut rng = seed;
+                let mut next = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                let mut all = Vec::new();
+                for i in 0..len as u64 {
+                    let base = if i == 0 || next() % 4 == 0 { None } else { Some(i - 1 - next() % i.min(3)) };
+                    all.push(point(i, base, (i as i64) + (next() % 2) as i64));
+                }
+                let present: Vec<Manifest> = all.into_iter().filter(|_| next() % 10 != 0).collect();
+                (present, Policy { keep_last, keep_days }, now_day)
+            },
+        )
     }
 
     proptest! {

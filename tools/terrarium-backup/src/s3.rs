@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -126,7 +128,8 @@ impl S3Settings {
         let s3 = &config.s3;
         let need = |key: &'static str, value: &Option<String>| value.clone().ok_or(S3Error::NotConfigured { key });
         let file = s3.secret_key_file.as_ref().ok_or(S3Error::NotConfigured { key: "s3.secret_key_file" })?;
-        let secret_key = config.read_secret(paths, "s3.secret_key_file", file).map_err(|e| S3Error::Secret(e.to_string()))?;
+        let secret_key =
+            config.read_secret(paths, "s3.secret_key_file", file).map_err(|e| S3Error::Secret(e.to_string()))?;
         Ok(Self {
             endpoint: need("s3.endpoint", &s3.endpoint)?,
             bucket: need("s3.bucket", &s3.bucket)?,
@@ -148,9 +151,13 @@ pub enum S3Error {
     Secret(String),
     #[error("cannot reach the S3 endpoint {endpoint}: {detail}; check s3.endpoint and the network")]
     Endpoint { endpoint: String, detail: String },
-    #[error("S3 at {endpoint} rejected the credentials ({code}); check s3.access_key and the secret in s3.secret_key_file")]
+    #[error(
+        "S3 at {endpoint} rejected the credentials ({code}); check s3.access_key and the secret in s3.secret_key_file"
+    )]
     Credentials { endpoint: String, code: String },
-    #[error("S3 at {endpoint} denied access to bucket {bucket} ({op}); grant the access key read, write, list and delete on it")]
+    #[error(
+        "S3 at {endpoint} denied access to bucket {bucket} ({op}); grant the access key read, write, list and delete on it"
+    )]
     AccessDenied { endpoint: String, bucket: String, op: &'static str },
     #[error("bucket {bucket} does not exist at {endpoint}; create it or fix s3.bucket")]
     NoBucket { endpoint: String, bucket: String },
@@ -211,7 +218,8 @@ impl Store {
             .build()
             .map_err(S3Error::Runtime)?;
         let tuning = settings.tuning.clone();
-        let credentials = Credentials::new(&settings.access_key, settings.secret_key.expose(), None, None, "terrarium-config");
+        let credentials =
+            Credentials::new(&settings.access_key, settings.secret_key.expose(), None, None, "terrarium-config");
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()))
@@ -228,7 +236,12 @@ impl Store {
                     .with_initial_backoff(tuning.initial_backoff)
                     .with_max_backoff(Duration::from_secs(20)),
             )
-            .timeout_config(TimeoutConfig::builder().connect_timeout(tuning.connect_timeout).read_timeout(tuning.read_timeout).build())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(tuning.connect_timeout)
+                    .read_timeout(tuning.read_timeout)
+                    .build(),
+            )
             .build();
         Ok(Self {
             client: Client::from_conf(config),
@@ -255,7 +268,12 @@ impl Store {
         KeyLayout::new(self.prefix.as_deref(), host)
     }
 
-    fn error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(&self, op: &'static str, key: &str, err: SdkError<E>) -> S3Error {
+    fn error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        &self,
+        op: &'static str,
+        key: &str,
+        err: SdkError<E>,
+    ) -> S3Error {
         classify(&self.endpoint, &self.bucket, op, key, err)
     }
 
@@ -268,7 +286,12 @@ impl Store {
         let read = self.get_bytes(&key);
         let deleted = self.delete(&key);
         if read? != body {
-            return Err(S3Error::Request { op: "probe", bucket: self.bucket.clone(), key, detail: "the object read back differs from what was written".into() });
+            return Err(S3Error::Request {
+                op: "probe",
+                bucket: self.bucket.clone(),
+                key,
+                detail: "the object read back differs from what was written".into(),
+            });
         }
         deleted
     }
@@ -301,7 +324,13 @@ impl Store {
                 }
                 let Some((key, task)) = pending.pop_front() else { break };
                 results.push(task.await.unwrap_or_else(|join| {
-                    Err(S3Error::Download { bucket: self.bucket.clone(), key: key.clone(), offset: 0, attempts: 1, detail: format!("task failed: {join}") })
+                    Err(S3Error::Download {
+                        bucket: self.bucket.clone(),
+                        key: key.clone(),
+                        offset: 0,
+                        attempts: 1,
+                        detail: format!("task failed: {join}"),
+                    })
                 }));
             }
             results
@@ -311,7 +340,10 @@ impl Store {
     /// HeadObject: the size, or `None` when the object does not exist.
     pub fn head(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
         match self.runtime.block_on(self.client.head_object().bucket(&self.bucket).key(key).send()) {
-            Ok(out) => Ok(Some(ObjectInfo { key: key.to_string(), size: out.content_length().map_or(0, |n| u64::try_from(n).unwrap_or(0)) })),
+            Ok(out) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                size: out.content_length().map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+            })),
             Err(err) => match self.error("HeadObject", key, err) {
                 S3Error::NotFound { .. } => Ok(None),
                 other => Err(other),
@@ -324,11 +356,15 @@ impl Store {
         let mut objects = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let request = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).set_continuation_token(token.clone());
+            let request =
+                self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).set_continuation_token(token.clone());
             let page = self.runtime.block_on(request.send()).map_err(|e| self.error("ListObjectsV2", prefix, e))?;
             for object in page.contents() {
                 if let Some(key) = object.key() {
-                    objects.push(ObjectInfo { key: key.to_string(), size: object.size().map_or(0, |n| u64::try_from(n).unwrap_or(0)) });
+                    objects.push(ObjectInfo {
+                        key: key.to_string(),
+                        size: object.size().map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+                    });
                 }
             }
             token = page.next_continuation_token().map(str::to_string);
@@ -378,7 +414,11 @@ impl Store {
     pub fn download(&self, key: &str, out: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64, S3Error> {
         let fetch = self.fetcher(key);
         self.runtime.block_on(fetch.run(0, None, |chunk| {
-            out.write_all(&chunk).map_err(|source| S3Error::Sink { bucket: self.bucket.clone(), key: key.to_string(), source })?;
+            out.write_all(&chunk).map_err(|source| S3Error::Sink {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                source,
+            })?;
             progress(chunk.len() as u64);
             Ok(())
         }))
@@ -393,7 +433,13 @@ impl Store {
     /// the other (s3s-fs here spends twice the CPU per byte on a lone request), and a
     /// slow writer would otherwise leave one request in flight at a time. Each range
     /// resumes after a broken or truncated response like [`Store::download`].
-    pub fn download_sized(&self, key: &str, size: u64, out: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64, S3Error> {
+    pub fn download_sized(
+        &self,
+        key: &str,
+        size: u64,
+        out: &mut dyn Write,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, S3Error> {
         let range = self.tuning.download_range.max(1);
         if size <= range {
             return self.download(key, out, progress);
@@ -409,7 +455,10 @@ impl Store {
                     while next_start < size && pending.0.len() < window {
                         let end = (next_start + range).min(size);
                         let (sender, receiver) = mpsc::unbounded_channel();
-                        pending.0.push_back(RangeTask { task: tokio::spawn(self.fetcher(key).range(next_start, end, size, sender)), chunks: receiver });
+                        pending.0.push_back(RangeTask {
+                            task: tokio::spawn(self.fetcher(key).range(next_start, end, size, sender)),
+                            chunks: receiver,
+                        });
                         next_start = end;
                     }
                 }
@@ -428,7 +477,13 @@ impl Store {
                     Ok(result) => result?,
                     Err(join) => {
                         let detail = format!("range task failed: {join}");
-                        return Err(S3Error::Download { bucket: self.bucket.clone(), key: key.to_string(), offset: written, attempts: 1, detail });
+                        return Err(S3Error::Download {
+                            bucket: self.bucket.clone(),
+                            key: key.to_string(),
+                            offset: written,
+                            attempts: 1,
+                            detail,
+                        });
                     }
                 };
             }
@@ -437,7 +492,13 @@ impl Store {
     }
 
     fn fetcher(&self, key: &str) -> Fetch {
-        Fetch { client: self.client.clone(), bucket: self.bucket.clone(), endpoint: self.endpoint.clone(), key: key.to_string(), tuning: self.tuning.clone() }
+        Fetch {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            key: key.to_string(),
+            tuning: self.tuning.clone(),
+        }
     }
 
     /// Start a streaming multipart upload of `key`. Write the stream, then call
@@ -533,7 +594,13 @@ impl Fetch {
     /// Bytes `start..end` of an object of `size` bytes, sent on `chunks` as the HTTP
     /// client hands them over (no range-sized allocation: those fragment the heap). A
     /// resumed response goes on from the last byte sent, so what was sent stays valid.
-    async fn range(self, start: u64, end: u64, size: u64, chunks: mpsc::UnboundedSender<Bytes>) -> Result<u64, S3Error> {
+    async fn range(
+        self,
+        start: u64,
+        end: u64,
+        size: u64,
+        chunks: mpsc::UnboundedSender<Bytes>,
+    ) -> Result<u64, S3Error> {
         self.run(start, Some((end, size)), |chunk| {
             // The receiver is gone only when the download gave up: stop quietly.
             let _ = chunks.send(chunk);
@@ -545,7 +612,12 @@ impl Fetch {
     /// GET from `start` (to `end` of an object of `size` bytes, when given), handing
     /// each chunk to `sink`; a broken or short response is resumed from where it stopped
     /// (up to `max_attempts` tries in a row without progress). Returns the bytes fetched.
-    async fn run(&self, start: u64, bounds: Option<(u64, u64)>, mut sink: impl FnMut(Bytes) -> Result<(), S3Error>) -> Result<u64, S3Error> {
+    async fn run(
+        &self,
+        start: u64,
+        bounds: Option<(u64, u64)>,
+        mut sink: impl FnMut(Bytes) -> Result<(), S3Error>,
+    ) -> Result<u64, S3Error> {
         let mut offset = start;
         let mut end = bounds.map(|(end, _)| end);
         let mut failures: u32 = 0;
@@ -556,10 +628,12 @@ impl Fetch {
                 None if offset > 0 => request.range(format!("bytes={offset}-")),
                 None => request,
             };
-            let response = request.send().await.map_err(|e| classify(&self.endpoint, &self.bucket, "GetObject", &self.key, e))?;
+            let response =
+                request.send().await.map_err(|e| classify(&self.endpoint, &self.bucket, "GetObject", &self.key, e))?;
             if let Some((_, size)) = bounds {
                 // `bytes 0-8388607/TOTAL`: an object of another size is not the one expected.
-                let total = response.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse::<u64>().ok());
+                let total =
+                    response.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse::<u64>().ok());
                 if total != Some(size) {
                     let found = match response.content_range() {
                         Some(range) => format!("the server says {range}"),
@@ -581,7 +655,9 @@ impl Fetch {
             loop {
                 match body.next().await {
                     Some(Ok(mut chunk)) => {
-                        let room = end.map_or(chunk.len(), |end| usize::try_from(end - offset).unwrap_or(usize::MAX).min(chunk.len()));
+                        let room = end.map_or(chunk.len(), |end| {
+                            usize::try_from(end - offset).unwrap_or(usize::MAX).min(chunk.len())
+                        });
                         chunk.truncate(room);
                         sink(chunk)?;
                         offset += room as u64;
@@ -601,7 +677,13 @@ impl Fetch {
             failures += 1;
             let detail = broken.unwrap_or_else(|| format!("response ended at byte {offset} of {}", end.unwrap_or(0)));
             if failures >= self.tuning.max_attempts {
-                return Err(S3Error::Download { bucket: self.bucket.clone(), key: self.key.clone(), offset, attempts: failures, detail });
+                return Err(S3Error::Download {
+                    bucket: self.bucket.clone(),
+                    key: self.key.clone(),
+                    offset,
+                    attempts: failures,
+                    detail,
+                });
             }
             log::warn!(key = self.key.as_str(), offset = offset, attempt = failures; "S3 download interrupted, resuming: {detail}");
             tokio::time::sleep(backoff(self.tuning.initial_backoff, failures)).await;
@@ -640,12 +722,22 @@ async fn upload_parts(
         }
         let (client, bucket, key, upload_id) = (client.clone(), bucket.clone(), key.clone(), upload_id.clone());
         running.spawn(async move {
-            let request = client.upload_part().bucket(bucket).key(key).upload_id(upload_id).part_number(number).body(ByteStream::from(bytes));
+            let request = client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(bytes));
             // As the AWS SDKs and CLI do: over TLS the payload is not hashed again for
             // SigV4 (TLS guards it in transit, the manifest's SHA-256 end to end), which
             // spares a SHA-256 pass on each side; over plain HTTP the signature is what
             // lets the server refuse a part damaged in transit.
-            let sent = if sign_payload { request.send().await } else { request.customize().disable_payload_signing().send().await };
+            let sent = if sign_payload {
+                request.send().await
+            } else {
+                request.customize().disable_payload_signing().send().await
+            };
             let out = sent.map_err(|e| format!("part {number}: {}", DisplayErrorContext(e)))?;
             Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build())
         });
@@ -876,14 +968,27 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_string);
     match (&err, code.as_deref(), status) {
-        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => S3Error::Endpoint { endpoint: endpoint.to_string(), detail: root_cause(&err) },
+        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => {
+            S3Error::Endpoint { endpoint: endpoint.to_string(), detail: root_cause(&err) }
+        }
         (_, Some(code @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken")), _) => {
             S3Error::Credentials { endpoint: endpoint.to_string(), code: code.to_string() }
         }
-        (_, Some("NoSuchBucket"), _) => S3Error::NoBucket { endpoint: endpoint.to_string(), bucket: bucket.to_string() },
-        (_, Some("AccessDenied"), _) | (_, None, Some(403)) => S3Error::AccessDenied { endpoint: endpoint.to_string(), bucket: bucket.to_string(), op },
-        (_, Some("NoSuchKey" | "NotFound"), _) | (_, None, Some(404)) => S3Error::NotFound { bucket: bucket.to_string(), key: key.to_string() },
-        _ => S3Error::Request { op, bucket: bucket.to_string(), key: key.to_string(), detail: DisplayErrorContext(&err).to_string() },
+        (_, Some("NoSuchBucket"), _) => {
+            S3Error::NoBucket { endpoint: endpoint.to_string(), bucket: bucket.to_string() }
+        }
+        (_, Some("AccessDenied"), _) | (_, None, Some(403)) => {
+            S3Error::AccessDenied { endpoint: endpoint.to_string(), bucket: bucket.to_string(), op }
+        }
+        (_, Some("NoSuchKey" | "NotFound"), _) | (_, None, Some(404)) => {
+            S3Error::NotFound { bucket: bucket.to_string(), key: key.to_string() }
+        }
+        _ => S3Error::Request {
+            op,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            detail: DisplayErrorContext(&err).to_string(),
+        },
     }
 }
 
@@ -895,7 +1000,16 @@ mod tests {
     #[test]
     fn ten_thousand_parts_hold_five_tib_within_s3_limits_for_any_hint() {
         const GIB: u64 = 1024 * MIB;
-        for hint in [None, Some(0), Some(GIB), Some(10 * GIB), Some(1024 * GIB), Some(4096 * GIB), Some(5120 * GIB), Some(50_000 * GIB)] {
+        for hint in [
+            None,
+            Some(0),
+            Some(GIB),
+            Some(10 * GIB),
+            Some(1024 * GIB),
+            Some(4096 * GIB),
+            Some(5120 * GIB),
+            Some(50_000 * GIB),
+        ] {
             let mut total: u64 = 0;
             for n in 1..=MAX_PARTS {
                 let size = part_size(n, hint);
@@ -904,7 +1018,11 @@ mod tests {
                 total += size;
             }
             assert!(total >= MAX_STREAM.min(hint.unwrap_or(0).max(MAX_STREAM)), "hint {hint:?}: {total} < 5 TiB");
-            assert!(part_size(MAX_PARTS, hint) <= 2 * GIB || hint.unwrap_or(0) > 5120 * GIB, "hint {hint:?}: largest part {}", part_size(MAX_PARTS, hint));
+            assert!(
+                part_size(MAX_PARTS, hint) <= 2 * GIB || hint.unwrap_or(0) > 5120 * GIB,
+                "hint {hint:?}: largest part {}",
+                part_size(MAX_PARTS, hint)
+            );
         }
     }
 

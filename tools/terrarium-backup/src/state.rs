@@ -25,7 +25,10 @@ pub fn read_catalog(paths: &Paths, instance: &str) -> Vec<Manifest> {
         if !path.to_string_lossy().ends_with(crate::keys::MANIFEST_SUFFIX) {
             continue;
         }
-        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| Manifest::parse(&t, &path.display().to_string()).map_err(|e| e.to_string())) {
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Manifest::parse(&t, &path.display().to_string()).map_err(|e| e.to_string()))
+        {
             Ok(manifest) => manifests.push(manifest),
             Err(err) => log::warn!(path = path.display().to_string(); "skipping an unreadable catalog entry: {err}"),
         }
@@ -58,7 +61,8 @@ pub fn read_last(paths: &Paths, instance: &str) -> Option<String> {
 
 pub fn write_last(paths: &Paths, instance: &str, snapshot: &str) -> anyhow::Result<()> {
     let path = last_file(paths, instance);
-    atomic_write(&path, format!("{snapshot}\n").as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
+    atomic_write(&path, format!("{snapshot}\n").as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// An upload that was started and not yet completed or aborted.

@@ -46,7 +46,9 @@ pub struct Capabilities {
 impl Capabilities {
     /// Read capabilities from the usage text `zfs` prints when run without arguments.
     pub fn from_usage(usage: &str) -> Self {
-        let line = |command: &str| usage.lines().map(str::trim_start).find(|l| l.starts_with(&format!("{command} "))).unwrap_or("");
+        let line = |command: &str| {
+            usage.lines().map(str::trim_start).find(|l| l.starts_with(&format!("{command} "))).unwrap_or("")
+        };
         let flags = |command: &str| -> String {
             // The single-letter flag groups of the command's first usage line: `[-rHp]`.
             line(command)
@@ -178,7 +180,12 @@ impl Zfs {
     /// `<pool>/containers` does not exist yet.
     pub fn container_datasets(&self, pool: &str) -> Result<Vec<ContainerDataset>, ZfsError> {
         let parent = format!("{pool}/{CONTAINERS}");
-        let out = match self.quick().args(["list", "-H", "-o", "name", "-t", "filesystem", "-r", "-d", "1"]).arg(&parent).output() {
+        let out = match self
+            .quick()
+            .args(["list", "-H", "-o", "name", "-t", "filesystem", "-r", "-d", "1"])
+            .arg(&parent)
+            .output()
+        {
             Ok(out) => out.stdout,
             Err(err) if err.stderr().contains("does not exist") => return Ok(Vec::new()),
             Err(err) => return Err(err.into()),
@@ -199,10 +206,18 @@ impl Zfs {
             return Err(ZfsError::NoDataset(dataset.to_string()));
         }
         let mut snapshots = if self.capabilities()?.list_parsable {
-            let out = self.quick().args(["list", "-Hp", "-o", "name,guid,createtxg", "-t", "snapshot", "-d", "1"]).arg(dataset).run()?;
+            let out = self
+                .quick()
+                .args(["list", "-Hp", "-o", "name,guid,createtxg", "-t", "snapshot", "-d", "1"])
+                .arg(dataset)
+                .run()?;
             parse_snapshot_list(&out, dataset)?
         } else {
-            let out = self.quick().args(["get", "-Hp", "-r", "-d", "1", "-o", "name,property,value", "guid,createtxg"]).arg(dataset).run()?;
+            let out = self
+                .quick()
+                .args(["get", "-Hp", "-r", "-d", "1", "-o", "name,property,value", "guid,createtxg"])
+                .arg(dataset)
+                .run()?;
             parse_snapshot_get(&out, dataset)?
         };
         snapshots.sort_by_key(|s| s.createtxg);
@@ -225,7 +240,8 @@ impl Zfs {
             }
             let out = cmd.arg(snapshot).output()?;
             let text = format!("{}\n{}", out.stdout, out.stderr);
-            if let Some(size) = text.lines().find_map(|l| l.strip_prefix("size\t").and_then(|n| n.trim().parse().ok())) {
+            if let Some(size) = text.lines().find_map(|l| l.strip_prefix("size\t").and_then(|n| n.trim().parse().ok()))
+            {
                 return Ok(size);
             }
         }
@@ -369,7 +385,10 @@ pub fn parse_snapshot_get(out: &str, dataset: &str) -> Result<Vec<Snapshot>, Zfs
         .into_iter()
         .map(|(name, (guid, createtxg))| match (guid, createtxg) {
             (Some(guid), Some(createtxg)) => Ok(Snapshot { dataset: dataset.to_string(), name, guid, createtxg }),
-            _ => Err(ZfsError::Parse { what: "snapshot properties".into(), line: format!("{dataset}@{name}: guid or createtxg missing") }),
+            _ => Err(ZfsError::Parse {
+                what: "snapshot properties".into(),
+                line: format!("{dataset}@{name}: guid or createtxg missing"),
+            }),
         })
         .collect()
 }
@@ -385,13 +404,26 @@ mod tests {
     #[test]
     fn zfs_fuse_capabilities_are_detected() {
         let caps = Capabilities::from_usage(ZFS_FUSE_USAGE);
-        assert_eq!(caps, Capabilities { list_parsable: false, get_type: false, holds: true, send_estimate: false, send_compressed: false, bookmarks: false });
+        assert_eq!(
+            caps,
+            Capabilities {
+                list_parsable: false,
+                get_type: false,
+                holds: true,
+                send_estimate: false,
+                send_compressed: false,
+                bookmarks: false
+            }
+        );
     }
 
     #[test]
     fn openzfs_capabilities_are_detected() {
         let caps = Capabilities::from_usage(OPENZFS_USAGE);
-        assert!(caps.list_parsable && caps.holds && caps.send_estimate && caps.send_compressed && caps.bookmarks, "{caps:?}");
+        assert!(
+            caps.list_parsable && caps.holds && caps.send_estimate && caps.send_compressed && caps.bookmarks,
+            "{caps:?}"
+        );
         // `[-t type` sits on a continuation line in OpenZFS's usage: not detected from the
         // first line, which only matters for sanoid (not for this tool).
         assert!(!caps.get_type);
@@ -401,7 +433,15 @@ mod tests {
     fn parsable_lists_parse_and_skip_children() {
         let out = "tank/containers/web@a\t18000000000000000001\t100\ntank/containers/web/x@b\t5\t7\n";
         let snaps = parse_snapshot_list(out, "tank/containers/web").unwrap();
-        assert_eq!(snaps, vec![Snapshot { dataset: "tank/containers/web".into(), name: "a".into(), guid: 18_000_000_000_000_000_001, createtxg: 100 }]);
+        assert_eq!(
+            snaps,
+            vec![Snapshot {
+                dataset: "tank/containers/web".into(),
+                name: "a".into(),
+                guid: 18_000_000_000_000_000_001,
+                createtxg: 100
+            }]
+        );
         assert!(parse_snapshot_list("tank/containers/web@a\t15.5E\t100\n", "tank/containers/web").is_err());
     }
 

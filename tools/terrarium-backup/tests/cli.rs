@@ -13,17 +13,25 @@ const BASE_CONFIG: &str = "schema_version: 2\ndomains:\n  manage: manage.example
 
 fn root(extra: &str) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
-    terrarium_common::fs::atomic_write(&root.path().join("etc/terrarium/config.yaml"), format!("{BASE_CONFIG}{extra}").as_bytes(), 0o600).unwrap();
+    terrarium_common::fs::atomic_write(
+        &root.path().join("etc/terrarium/config.yaml"),
+        format!("{BASE_CONFIG}{extra}").as_bytes(),
+        0o600,
+    )
+    .unwrap();
     std::fs::write(root.path().join("etc/hostname"), "clihost\n").unwrap();
     root
 }
 
 fn s3_section(endpoint: &str, bucket: &str, access: &str) -> String {
-    format!("s3:\n  enabled: true\n  endpoint: {endpoint}\n  bucket: {bucket}\n  access_key: {access}\n  secret_key_file: /etc/terrarium/secrets/s3-secret-key\n")
+    format!(
+        "s3:\n  enabled: true\n  endpoint: {endpoint}\n  bucket: {bucket}\n  access_key: {access}\n  secret_key_file: /etc/terrarium/secrets/s3-secret-key\n"
+    )
 }
 
 fn write_secret(root: &Path, secret: &str) {
-    terrarium_common::fs::atomic_write(&root.join("etc/terrarium/secrets/s3-secret-key"), secret.as_bytes(), 0o600).unwrap();
+    terrarium_common::fs::atomic_write(&root.join("etc/terrarium/secrets/s3-secret-key"), secret.as_bytes(), 0o600)
+        .unwrap();
 }
 
 fn run(root: &Path, args: &[&str]) -> Output {
@@ -143,7 +151,10 @@ fn files(dir: &Path) -> std::collections::BTreeMap<String, String> {
             if path.is_dir() {
                 walk(root, &path, out);
             } else {
-                out.insert(path.strip_prefix(root).unwrap().display().to_string(), std::fs::read_to_string(&path).unwrap());
+                out.insert(
+                    path.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                );
             }
         }
     }

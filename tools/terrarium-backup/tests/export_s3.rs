@@ -24,12 +24,22 @@ fn full_then_incremental_export_restores_with_aws_zstd_and_zfs_alone() {
     let planned = host.run_json(&["export", "--dry-run"]);
     assert_eq!(planned["instances"][0]["status"], "planned", "{planned:#}");
     assert_eq!(planned["instances"][0]["reason"], "first export of this instance", "{planned:#}");
-    assert!(host.incomplete_uploads().is_empty() && !host.object(&host.key("web", "s1.zfs.zst")).exists(), "--dry-run uploads nothing");
-    assert!(!host.state("lastsnapshots/web").exists() && !host.state("reports/backup-export.json").exists(), "--dry-run records nothing");
+    assert!(
+        host.incomplete_uploads().is_empty() && !host.object(&host.key("web", "s1.zfs.zst")).exists(),
+        "--dry-run uploads nothing"
+    );
+    assert!(
+        !host.state("lastsnapshots/web").exists() && !host.state("reports/backup-export.json").exists(),
+        "--dry-run records nothing"
+    );
 
     let report = host.run_json(&["export"]);
     let item = &report["instances"][0];
-    assert_eq!((item["instance"].as_str(), item["status"].as_str(), item["kind"].as_str()), (Some("web"), Some("exported"), Some("full")), "{report:#}");
+    assert_eq!(
+        (item["instance"].as_str(), item["status"].as_str(), item["kind"].as_str()),
+        (Some("web"), Some("exported"), Some("full")),
+        "{report:#}"
+    );
     let first = manifest(&host, "web", "s1");
     assert_eq!((first.kind, first.base.as_ref()), (Kind::Full, None));
     assert_eq!(first.object_key, host.key("web", "s1.zfs.zst"));
@@ -40,7 +50,8 @@ fn full_then_incremental_export_restores_with_aws_zstd_and_zfs_alone() {
     assert_eq!(std::fs::read_to_string(host.state("lastsnapshots/web")).unwrap().trim(), "s1");
     let cataloged = std::fs::read_to_string(host.state("catalog/web/s1.manifest.json")).unwrap();
     assert_eq!(Manifest::parse(&cataloged, "catalog").unwrap(), first);
-    let status: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(host.state("reports/backup-export.json")).unwrap()).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(host.state("reports/backup-export.json")).unwrap()).unwrap();
     assert_eq!(status["ok"], true);
 
     // Nothing new: nothing sent.
@@ -84,7 +95,8 @@ fn a_base_pruned_locally_makes_the_next_export_a_full_that_says_so() {
 
     // The exported snapshot is held, so sanoid cannot prune it by accident...
     let s1 = format!("{}@s1", host.dataset("db"));
-    let destroy = std::process::Command::new(terrarium_testkit::require("zfs")).args(["destroy", &s1]).output().unwrap();
+    let destroy =
+        std::process::Command::new(terrarium_testkit::require("zfs")).args(["destroy", &s1]).output().unwrap();
     assert!(!destroy.status.success(), "a held snapshot must not be destroyable");
     // ...but when it goes anyway, the next export cannot be an incremental.
     write_text(&host.files("db").join("b.txt"), 100_000, "b");
@@ -111,8 +123,14 @@ fn a_base_pruned_locally_makes_the_next_export_a_full_that_says_so() {
 #[test]
 fn a_second_run_while_one_holds_the_lock_exits_4() {
     let host = Host::new(64);
-    let _held = terrarium_common::fs::RunLock::acquire(&host.state("locks"), "terrarium-backup", std::time::Duration::ZERO).unwrap();
+    let _held =
+        terrarium_common::fs::RunLock::acquire(&host.state("locks"), "terrarium-backup", std::time::Duration::ZERO)
+            .unwrap();
     let out = host.run(&["export"]);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("another terrarium-backup run holds"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another terrarium-backup run holds"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -39,7 +39,10 @@ fn prune_keeps_the_newest_and_every_link_they_need() {
     for gone in ["s1", "s2"] {
         assert!(!host.object(&host.key("web", &format!("{gone}.zfs.zst"))).exists(), "{gone} stream left");
         assert!(!host.object(&host.key("web", &format!("{gone}.manifest.json"))).exists(), "{gone} manifest left");
-        assert!(!host.state(&format!("catalog/web/{gone}.manifest.json")).exists(), "{gone} still in the local catalog");
+        assert!(
+            !host.state(&format!("catalog/web/{gone}.manifest.json")).exists(),
+            "{gone} still in the local catalog"
+        );
     }
     for kept in ["s3", "s4", "s5"] {
         assert!(host.object(&host.key("web", &format!("{kept}.zfs.zst"))).exists(), "{kept} was deleted");
@@ -66,7 +69,10 @@ fn verify_names_the_missing_link_and_exits_5() {
     let out = host.run(&["verify"]);
     assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("restore point s3 needs base s2") && stderr.contains("the chain is broken at s2"), "{stderr}");
+    assert!(
+        stderr.contains("restore point s3 needs base s2") && stderr.contains("the chain is broken at s2"),
+        "{stderr}"
+    );
 
     // A stream with the wrong size is named too.
     std::fs::write(host.object(&host.key("web", "s1.zfs.zst")), b"truncated").unwrap();

@@ -133,12 +133,21 @@ fn a_sized_download_fetches_ranges_in_order_and_resumes_truncated_ones() {
     direct.put_bytes("p/h/i/big", data.clone()).unwrap();
 
     let proxy = FaultProxy::start(s3.port());
-    let tuning = Tuning { download_range: 1 << 20, download_window: 3, max_attempts: 3, initial_backoff: Duration::from_millis(10), ..Tuning::default() };
-    let store = Store::new(&S3Settings { endpoint: proxy.endpoint(), tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
+    let tuning = Tuning {
+        download_range: 1 << 20,
+        download_window: 3,
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        ..Tuning::default()
+    };
+    let store =
+        Store::new(&S3Settings { endpoint: proxy.endpoint(), tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
     proxy.inject("big?x-id=GetObject", Fault::Truncate, 2);
     let mut back = Vec::new();
     let progressed = Cell::new(0u64);
-    let fetched = store.download_sized("p/h/i/big", data.len() as u64, &mut back, &|n| progressed.set(progressed.get() + n)).unwrap();
+    let fetched = store
+        .download_sized("p/h/i/big", data.len() as u64, &mut back, &|n| progressed.set(progressed.get() + n))
+        .unwrap();
     assert_eq!(fetched, data.len() as u64);
     assert_eq!(progressed.get(), data.len() as u64);
     assert!(back == data, "the ranges were not reassembled in order");
@@ -187,7 +196,8 @@ fn a_sized_download_stays_within_its_window_and_refills_it_half_at_a_time() {
     direct.put_bytes("p/h/i/big", data.clone()).unwrap();
     let proxy = FaultProxy::start(s3.port());
     let tuning = Tuning { download_range: 1 << 20, download_window: 4, ..Tuning::default() };
-    let store = Store::new(&S3Settings { endpoint: proxy.endpoint(), tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
+    let store =
+        Store::new(&S3Settings { endpoint: proxy.endpoint(), tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
     let mut watch = WindowWatch { proxy: &proxy, range: 1 << 20, window: 4, written: 0, most_ahead: 0 };
     store.download_sized("p/h/i/big", data.len() as u64, &mut watch, &|_| {}).unwrap();
     assert_eq!(watch.written, data.len() as u64);

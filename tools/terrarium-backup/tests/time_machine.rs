@@ -29,7 +29,8 @@ fn sanoid_with_the_rendered_config_takes_and_prunes_container_snapshots() {
     assert_eq!(report["changed"], true);
     assert_eq!(host.run_json(&["sanoid-config"])["changed"], false, "a second run changes nothing");
     let config_dir = host.root.path().join("etc/sanoid");
-    std::fs::copy("/usr/share/sanoid/sanoid.defaults.conf", config_dir.join("sanoid.defaults.conf")).expect("sanoid.defaults.conf: run tests/run; it installs the Debian package sanoid");
+    std::fs::copy("/usr/share/sanoid/sanoid.defaults.conf", config_dir.join("sanoid.defaults.conf"))
+        .expect("sanoid.defaults.conf: run tests/run; it installs the Debian package sanoid");
     let web = host.dataset("web");
     let work = tempfile::tempdir().unwrap();
     let sanoid = |action: &str| {
@@ -43,14 +44,25 @@ fn sanoid_with_the_rendered_config_takes_and_prunes_container_snapshots() {
             .env("PATH", shim_path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "sanoid {action}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sanoid {action}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     sanoid("--take-snapshots");
     let taken = snapshots(&host.pool, &web);
     for period in ["frequently", "hourly", "daily", "monthly"] {
-        assert!(taken.iter().any(|s| s.starts_with("autosnap_") && s.ends_with(period)), "no new {period} snapshot: {taken:?}");
+        assert!(
+            taken.iter().any(|s| s.starts_with("autosnap_") && s.ends_with(period)),
+            "no new {period} snapshot: {taken:?}"
+        );
     }
-    assert!(snapshots(&host.pool, &host.pool.dataset("containers")).iter().all(|s| !s.starts_with("autosnap_")), "the containers parent itself is not snapshotted");
+    assert!(
+        snapshots(&host.pool, &host.pool.dataset("containers")).iter().all(|s| !s.starts_with("autosnap_")),
+        "the containers parent itself is not snapshotted"
+    );
     // Retention 0 for hourly: sanoid prunes every hourly snapshot older than now.
     let config_file = host.root.path().join("etc/terrarium/config.yaml");
     let config = std::fs::read_to_string(&config_file).unwrap().replace("    hourly: 3\n", "    hourly: 0\n");
@@ -60,7 +72,10 @@ fn sanoid_with_the_rendered_config_takes_and_prunes_container_snapshots() {
     sanoid("--prune-snapshots");
     let left = snapshots(&host.pool, &web);
     assert!(left.iter().all(|s| !s.ends_with("_hourly")), "hourly: 0 prunes every hourly snapshot: {left:?}");
-    assert!(left.iter().any(|s| s.ends_with("_daily")) && left.iter().any(|s| s.ends_with("_monthly")), "the others stay: {left:?}");
+    assert!(
+        left.iter().any(|s| s.ends_with("_daily")) && left.iter().any(|s| s.ends_with("_monthly")),
+        "the others stay: {left:?}"
+    );
 }
 
 #[test]
@@ -78,7 +93,10 @@ fn replicate_copies_the_containers_to_a_second_pool_with_syncoid() {
         assert!(copied.starts_with(expect), "{}", &copied[..20]);
     };
     let dry = host.run(&["replicate", "--to", &destination, "--dry-run"]);
-    assert!(String::from_utf8_lossy(&dry.stdout).contains(&format!("syncoid --recursive --no-privilege-elevation --quiet {} {destination}", host.pool.dataset("containers"))));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains(&format!(
+        "syncoid --recursive --no-privilege-elevation --quiet {} {destination}",
+        host.pool.dataset("containers")
+    )));
     run("one");
     assert!(snapshots(&target, &target.dataset("replica/web")).contains(&"s1".to_string()));
     write_text(&host.files("web").join("a.txt"), 50_000, "two");

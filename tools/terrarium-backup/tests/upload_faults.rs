@@ -58,7 +58,8 @@ fn a_persistent_s3_failure_aborts_the_upload_and_records_nothing() {
     assert!(stderr.contains("the upload was aborted"), "{stderr}");
     assert_nothing_recorded(&host);
     assert!(host.incomplete_uploads().is_empty(), "incomplete multipart upload left: {:?}", host.incomplete_uploads());
-    let status: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(host.state("reports/backup-export.json")).unwrap()).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(host.state("reports/backup-export.json")).unwrap()).unwrap();
     assert_eq!(status["ok"], false);
     assert_eq!(status["instances"][0]["status"], "failed");
 
@@ -72,7 +73,8 @@ fn a_persistent_s3_failure_aborts_the_upload_and_records_nothing() {
 fn a_killed_export_records_nothing_and_the_next_run_cleans_up_and_succeeds() {
     let (host, proxy) = host_behind_proxy();
     proxy.inject("partNumber=2", Fault::Hang, 1);
-    let mut child = host.tool(&["export"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child =
+        host.tool(&["export"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     while proxy.applied(Fault::Hang) == 0 {
         assert!(started.elapsed() < Duration::from_secs(60), "the export never reached part 2");
@@ -87,6 +89,10 @@ fn a_killed_export_records_nothing_and_the_next_run_cleans_up_and_succeeds() {
 
     let report = host.run_json(&["export"]);
     assert_eq!(report["instances"][0]["status"], "exported", "{report:#}");
-    assert!(host.incomplete_uploads().is_empty(), "the next run must abort the killed run's upload: {:?}", host.incomplete_uploads());
+    assert!(
+        host.incomplete_uploads().is_empty(),
+        "the next run must abort the killed run's upload: {:?}",
+        host.incomplete_uploads()
+    );
     assert!(host.object(&host.key("web", "s1.manifest.json")).exists());
 }

@@ -84,7 +84,8 @@ impl RunLock {
         let path = locks_dir.join(format!("{name}.lock"));
         let io_err = |source| LockError::Io { path: path.clone(), source };
         create_dir_all(locks_dir, 0o755).map_err(io_err)?;
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
         let started = Instant::now();
         loop {
             match file.try_lock() {
@@ -93,7 +94,11 @@ impl RunLock {
                     if started.elapsed() >= wait {
                         let mut holder = String::new();
                         let _ = file.read_to_string(&mut holder);
-                        let holder = if holder.trim().is_empty() { "holder unknown".to_string() } else { holder.trim().to_string() };
+                        let holder = if holder.trim().is_empty() {
+                            "holder unknown".to_string()
+                        } else {
+                            holder.trim().to_string()
+                        };
                         return Err(LockError::Busy { name: name.to_string(), path, holder, waited: wait });
                     }
                     std::thread::sleep(Duration::from_millis(20));

@@ -45,10 +45,10 @@ impl Exit {
             if let Some(LockError::Busy { .. }) = cause.downcast_ref::<LockError>() {
                 return Exit::Busy;
             }
-            if let Some(err) = cause.downcast_ref::<ConfigError>() {
-                if !matches!(err, ConfigError::Write { .. } | ConfigError::Read { .. }) {
-                    return Exit::Usage;
-                }
+            if let Some(err) = cause.downcast_ref::<ConfigError>()
+                && !matches!(err, ConfigError::Write { .. } | ConfigError::Read { .. })
+            {
+                return Exit::Usage;
             }
         }
         Exit::Failure
@@ -186,7 +186,8 @@ pub fn logfmt_line(tool: &str, level: log::Level, message: &str, fields: &[(Stri
 }
 
 fn logfmt_value(value: &str) -> String {
-    let plain = !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control());
+    let plain =
+        !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control());
     if plain { value.to_string() } else { format!("{value:?}") }
 }
 
@@ -212,7 +213,8 @@ pub fn byte_progress(total: Option<u64>, what: &str) -> ProgressBar {
                 .progress_chars("=> "),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };
     bar.set_message(what.to_string());
@@ -228,13 +230,23 @@ mod tests {
 
     #[test]
     fn logfmt_quotes_what_needs_quoting() {
-        let line = logfmt_line("terrarium-x", log::Level::Info, "synced routes", &[("count".into(), "3".into()), ("name".into(), "a b".into())]);
+        let line = logfmt_line(
+            "terrarium-x",
+            log::Level::Info,
+            "synced routes",
+            &[("count".into(), "3".into()), ("name".into(), "a b".into())],
+        );
         assert_eq!(line, r#"level=info tool=terrarium-x msg="synced routes" count=3 name="a b""#);
     }
 
     #[test]
     fn lock_contention_maps_to_busy_and_config_errors_to_usage() {
-        let busy = LockError::Busy { name: "x".into(), path: "/l".into(), holder: "pid 1".into(), waited: std::time::Duration::ZERO };
+        let busy = LockError::Busy {
+            name: "x".into(),
+            path: "/l".into(),
+            holder: "pid 1".into(),
+            waited: std::time::Duration::ZERO,
+        };
         assert_eq!(Exit::classify([&busy as &(dyn Error + 'static)]), Exit::Busy);
         let invalid = ConfigError::invalid("domains.manage", "bad", "fix");
         assert_eq!(Exit::classify([&invalid as &(dyn Error + 'static)]), Exit::Usage);

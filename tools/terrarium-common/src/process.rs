@@ -158,7 +158,12 @@ impl Cmd {
     }
 
     fn failed(&self, status: ExitStatus, stderr: &[u8]) -> ProcessError {
-        ProcessError::Failed { command: self.display(), status: describe(status), code: status.code(), stderr: tail(stderr) }
+        ProcessError::Failed {
+            command: self.display(),
+            status: describe(status),
+            code: status.code(),
+            stderr: tail(stderr),
+        }
     }
 
     /// Run to completion capturing stdout and stderr; a non-zero exit is an error.
@@ -183,7 +188,10 @@ impl Cmd {
         if !status.success() {
             return Err(self.failed(status, &stderr));
         }
-        Ok(Output { stdout: String::from_utf8_lossy(&stdout).into_owned(), stderr: String::from_utf8_lossy(&stderr).into_owned() })
+        Ok(Output {
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
     }
 
     /// Run and return stdout; a non-zero exit is an error.
@@ -202,7 +210,13 @@ impl Cmd {
     /// read from, another process's pipe, a file). stderr is collected in the
     /// background for the error message. Call [`Running::finish`] to check the exit.
     pub fn spawn(&self, stdin: Stdio, stdout: Stdio) -> Result<Running, ProcessError> {
-        let mut child = self.command().stdin(stdin).stdout(stdout).stderr(Stdio::piped()).spawn().map_err(|e| self.spawn_error(e))?;
+        let mut child = self
+            .command()
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
         let stderr = drain(child.stderr.take());
         Ok(Running { cmd: self.clone(), child, stderr: Some(stderr) })
     }

@@ -48,7 +48,8 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, SecretError> {
     if mode & 0o077 != 0 {
         return Err(SecretError::TooOpen { path: shown, mode });
     }
-    let text = std::fs::read_to_string(path).map_err(|source| SecretError::Unreadable { path: shown.clone(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| SecretError::Unreadable { path: shown.clone(), source })?;
     let value = text.strip_suffix('\n').unwrap_or(&text);
     let value = value.strip_suffix('\r').unwrap_or(value);
     if value.is_empty() {

@@ -94,10 +94,19 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     if args.skip_lxd {
         report.note("LXD was skipped (--skip-lxd)");
     } else {
-        let settings = lxd::LxdSettings { issuer: lxd_issuer, client_id: lxd_client_id, admin_group: config.identity.admin_group.clone(), dry_run: args.dry_run };
+        let settings = lxd::LxdSettings {
+            issuer: lxd_issuer,
+            client_id: lxd_client_id,
+            admin_group: config.identity.admin_group.clone(),
+            dry_run: args.dry_run,
+        };
         match lxd::reconcile(&settings, &mut report) {
             Ok(summary) => report.lxd = Some(summary),
-            Err(err) => return Err(anyhow::Error::new(err).context("LXD step failed (ZITADEL and secret changes above were applied)")),
+            Err(err) => {
+                return Err(
+                    anyhow::Error::new(err).context("LXD step failed (ZITADEL and secret changes above were applied)")
+                );
+            }
         }
     }
 
@@ -108,7 +117,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
-fn sync_zitadel(args: &Args, paths: &Paths, config: &Config, timeout: Duration, report: &mut Report) -> anyhow::Result<zitadel::Outcome> {
+fn sync_zitadel(
+    args: &Args,
+    paths: &Paths,
+    config: &Config,
+    timeout: Duration,
+    report: &mut Report,
+) -> anyhow::Result<zitadel::Outcome> {
     let token_path = paths.secret(secret_names::ZITADEL_ADMIN_TOKEN);
     let token = read_secret_file(&token_path).map_err(|err| {
         let why = match err {
@@ -134,7 +149,13 @@ fn sync_zitadel(args: &Args, paths: &Paths, config: &Config, timeout: Duration, 
 
 /// Verify the external issuer. `Some(exit)` when it failed (the error is printed here,
 /// once, so the exit code can say "verification failed").
-fn verify_external(paths: &Paths, config: &Config, issuer: &str, timeout: Duration, report: &mut Report) -> anyhow::Result<Option<Exit>> {
+fn verify_external(
+    paths: &Paths,
+    config: &Config,
+    issuer: &str,
+    timeout: Duration,
+    report: &mut Report,
+) -> anyhow::Result<Option<Exit>> {
     let client_id = config.identity.client_id.clone().unwrap_or_default();
     let secret_file = config.identity.client_secret_file.clone().unwrap_or_default();
     let client_secret = config.read_secret(paths, "identity.client_secret_file", &secret_file)?;
@@ -165,7 +186,9 @@ fn verify_external(paths: &Paths, config: &Config, issuer: &str, timeout: Durati
 
 /// `--issuer`: https anywhere, plain http only on loopback (a test or a tunnel).
 fn checked_override(issuer: &str) -> anyhow::Result<String> {
-    let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"].iter().any(|prefix| issuer.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
+    let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+        .iter()
+        .any(|prefix| issuer.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
     if issuer.starts_with("https://") || loopback {
         Ok(issuer.to_string())
     } else {
@@ -186,7 +209,12 @@ fn print_report(args: &Args, report: &Report) -> anyhow::Result<()> {
     }
 
     if let Some(issuer) = &report.issuer {
-        println!("issuer {} verified: discovery, {} signing key(s), client {} accepted", issuer.issuer, issuer.jwks_keys, issuer.client_id.as_deref().unwrap_or("-"));
+        println!(
+            "issuer {} verified: discovery, {} signing key(s), client {} accepted",
+            issuer.issuer,
+            issuer.jwks_keys,
+            issuer.client_id.as_deref().unwrap_or("-")
+        );
     }
     if report.changes.is_empty() {
         println!("nothing to change");
@@ -210,7 +238,9 @@ fn print_report(args: &Args, report: &Report) -> anyhow::Result<()> {
 /// Leave the last run's report for `terrariumctl status`; failing to is only a warning.
 fn save_report(paths: &Paths, report: &Report) {
     let path = paths.report("idp-sync");
-    let written = serde_json::to_vec_pretty(report).map_err(std::io::Error::other).and_then(|json| terrarium_common::fs::atomic_write(&path, &json, 0o644));
+    let written = serde_json::to_vec_pretty(report)
+        .map_err(std::io::Error::other)
+        .and_then(|json| terrarium_common::fs::atomic_write(&path, &json, 0o644));
     if let Err(err) = written {
         log::warn!(path = path.display().to_string(); "cannot save the run report: {err}");
     }

@@ -53,7 +53,9 @@ pub struct LxdSummary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LxdError {
-    #[error("LXD refused `{command}`: {stderr}; run terrarium-idp-sync as root (or a member of the lxd group) on the LXD host")]
+    #[error(
+        "LXD refused `{command}`: {stderr}; run terrarium-idp-sync as root (or a member of the lxd group) on the LXD host"
+    )]
     Permission { command: String, stderr: String },
     #[error(transparent)]
     Lxc(#[from] ProcessError),
@@ -63,10 +65,20 @@ pub enum LxdError {
 
 /// Capabilities, from the `api_extensions` of `GET /1.0`.
 pub fn summarize(server: &Value) -> LxdSummary {
-    let extensions: Vec<&str> = server.get("api_extensions").and_then(|e| e.as_array()).into_iter().flatten().filter_map(|e| e.as_str()).collect();
+    let extensions: Vec<&str> = server
+        .get("api_extensions")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str())
+        .collect();
     let has = |name: &str| extensions.contains(&name);
     LxdSummary {
-        server_version: server.pointer("/environment/server_version").and_then(|v| v.as_str()).unwrap_or("unknown").to_string(),
+        server_version: server
+            .pointer("/environment/server_version")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+            .to_string(),
         oidc: has(EXT_OIDC),
         oidc_groups_claim: has(EXT_GROUPS_CLAIM),
         access_management: has(EXT_ACCESS_MANAGEMENT),
@@ -83,7 +95,12 @@ pub fn missing_capability(summary: &LxdSummary) -> Option<String> {
         ));
     }
     if !summary.access_management || !summary.oidc_groups_claim {
-        let lacking: Vec<&str> = [(EXT_GROUPS_CLAIM, summary.oidc_groups_claim), (EXT_ACCESS_MANAGEMENT, summary.access_management)].into_iter().filter(|(_, has)| !has).map(|(n, _)| n).collect();
+        let lacking: Vec<&str> =
+            [(EXT_GROUPS_CLAIM, summary.oidc_groups_claim), (EXT_ACCESS_MANAGEMENT, summary.access_management)]
+                .into_iter()
+                .filter(|(_, has)| !has)
+                .map(|(n, _)| n)
+                .collect();
         return Some(format!(
             "LXD {version} has OIDC but lacks {} (LXD 5.21+): without group mapping every user the issuer accepts would get full LXD access, so OIDC is left off; upgrade LXD to 5.21 or later",
             lacking.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
@@ -157,7 +174,11 @@ fn ensure_auth_group(settings: &LxdSettings, report: &mut Report) -> Result<(), 
                     let mut permissions = permissions;
                     permissions.push(admin_permission());
                     let description = group.get("description").cloned().unwrap_or_else(|| json!(description));
-                    lxc_send("PUT", &format!("/1.0/auth/groups/{name}"), &json!({"description": description, "permissions": permissions}))?;
+                    lxc_send(
+                        "PUT",
+                        &format!("/1.0/auth/groups/{name}"),
+                        &json!({"description": description, "permissions": permissions}),
+                    )?;
                 }
             }
         }
@@ -168,18 +189,31 @@ fn ensure_auth_group(settings: &LxdSettings, report: &mut Report) -> Result<(), 
 fn ensure_idp_group(settings: &LxdSettings, report: &mut Report) -> Result<(), LxdError> {
     let name = settings.admin_group.as_str();
     let mappings = query("/1.0/auth/identity-provider-groups?recursion=1")?;
-    let found = mappings.as_array().into_iter().flatten().find(|g| g.get("name").and_then(|n| n.as_str()) == Some(name));
+    let found =
+        mappings.as_array().into_iter().flatten().find(|g| g.get("name").and_then(|n| n.as_str()) == Some(name));
     match found {
         None => {
-            report.record(Change::new(System::Lxd, "create", "identity-provider-group", name).detail(format!("maps to auth group {name}")));
+            report.record(
+                Change::new(System::Lxd, "create", "identity-provider-group", name)
+                    .detail(format!("maps to auth group {name}")),
+            );
             if !settings.dry_run {
                 lxc_send("POST", "/1.0/auth/identity-provider-groups", &json!({"name": name, "groups": [name]}))?;
             }
         }
         Some(mapping) => {
-            let mut groups: Vec<String> = mapping.get("groups").and_then(|g| g.as_array()).into_iter().flatten().filter_map(|g| g.as_str().map(str::to_string)).collect();
+            let mut groups: Vec<String> = mapping
+                .get("groups")
+                .and_then(|g| g.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.as_str().map(str::to_string))
+                .collect();
             if !groups.iter().any(|g| g == name) {
-                report.record(Change::new(System::Lxd, "update", "identity-provider-group", name).detail(format!("add auth group {name}")));
+                report.record(
+                    Change::new(System::Lxd, "update", "identity-provider-group", name)
+                        .detail(format!("add auth group {name}")),
+                );
                 if !settings.dry_run {
                     groups.push(name.to_string());
                     lxc_send("PUT", &format!("/1.0/auth/identity-provider-groups/{name}"), &json!({"groups": groups}))?;
@@ -200,7 +234,10 @@ fn lxc_send(method: &str, path: &str, body: &Value) -> Result<(), LxdError> {
 }
 
 fn lxc(args: &[&str]) -> Result<String, LxdError> {
-    let cmd = Cmd::new("lxc").args(args).timeout(std::time::Duration::from_secs(60)).install_hint("(LXD's client, from the lxd snap or the lxd-client package)");
+    let cmd = Cmd::new("lxc")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .install_hint("(LXD's client, from the lxd snap or the lxd-client package)");
     cmd.run().map_err(|err| {
         let stderr = err.stderr().to_lowercase();
         if stderr.contains("forbidden") || stderr.contains("not authorized") || stderr.contains("permission denied") {
@@ -239,7 +276,12 @@ mod tests {
 
     #[test]
     fn audience_is_the_client_id() {
-        let settings = LxdSettings { issuer: "https://auth.example".into(), client_id: Some("123".into()), admin_group: "a".into(), dry_run: false };
+        let settings = LxdSettings {
+            issuer: "https://auth.example".into(),
+            client_id: Some("123".into()),
+            admin_group: "a".into(),
+            dry_run: false,
+        };
         let config = desired_config(&settings);
         assert_eq!(config[1], ("oidc.client.id", "123".to_string()));
         assert_eq!(config[2], ("oidc.audience", "123".to_string()));

@@ -1,6 +1,10 @@
 fn main() -> std::process::ExitCode {
     match terrarium_idp_sync::run(std::env::args_os()) {
         Ok(exit) => exit.into(),
-        Err(err) => terrarium_common::output::report_error("terrarium-idp-sync", &format!("{err:#}"), terrarium_common::Exit::classify(err.chain())),
+        Err(err) => terrarium_common::output::report_error(
+            "terrarium-idp-sync",
+            &format!("{err:#}"),
+            terrarium_common::Exit::classify(err.chain()),
+        ),
     }
 }

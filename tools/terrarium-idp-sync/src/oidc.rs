@@ -82,25 +82,39 @@ pub struct IssuerReport {
 /// Why an issuer failed verification.
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
-    #[error("OIDC issuer {issuer} is unreachable ({url}: {reason}); check identity.issuer and that this host can reach it")]
+    #[error(
+        "OIDC issuer {issuer} is unreachable ({url}: {reason}); check identity.issuer and that this host can reach it"
+    )]
     Unreachable { issuer: String, url: String, reason: String },
-    #[error("OIDC discovery at {url} is not usable: {reason}; check that identity.issuer is the issuer URL, not a login page")]
+    #[error(
+        "OIDC discovery at {url} is not usable: {reason}; check that identity.issuer is the issuer URL, not a login page"
+    )]
     BadDiscovery { url: String, reason: String },
-    #[error("OIDC issuer mismatch: configured {configured:?} but the provider says {advertised:?}; set identity.issuer to exactly {advertised:?}")]
+    #[error(
+        "OIDC issuer mismatch: configured {configured:?} but the provider says {advertised:?}; set identity.issuer to exactly {advertised:?}"
+    )]
     IssuerMismatch { configured: String, advertised: String },
     #[error("OIDC discovery at {url} has no {field}; the provider must publish it (is this an OAuth2-only server?)")]
     MissingEndpoint { url: String, field: &'static str },
     #[error("JWKS at {url} is unusable: {reason}; the provider's signing keys must be published there")]
     BadJwks { url: String, reason: String },
-    #[error("OIDC client {client_id:?} was rejected by {token_endpoint} ({detail}); check identity.client_id and the client secret file")]
+    #[error(
+        "OIDC client {client_id:?} was rejected by {token_endpoint} ({detail}); check identity.client_id and the client secret file"
+    )]
     BadCredentials { client_id: String, token_endpoint: String, detail: String },
-    #[error("cannot tell whether OIDC client {client_id:?} is accepted: {token_endpoint} answered {detail}; expected invalid_grant (accepted) or invalid_client (rejected)")]
+    #[error(
+        "cannot tell whether OIDC client {client_id:?} is accepted: {token_endpoint} answered {detail}; expected invalid_grant (accepted) or invalid_client (rejected)"
+    )]
     Inconclusive { client_id: String, token_endpoint: String, detail: String },
 }
 
 /// An HTTP agent with Terrarium's timeouts.
 pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(timeout).redirects(0).user_agent(concat!("terrarium-idp-sync/", env!("CARGO_PKG_VERSION"))).build()
+    ureq::AgentBuilder::new()
+        .timeout(timeout)
+        .redirects(0)
+        .user_agent(concat!("terrarium-idp-sync/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// The discovery URL of an issuer (a trailing `/` is dropped first, as the spec says).
@@ -109,7 +123,11 @@ pub fn discovery_url(issuer: &str) -> String {
 }
 
 /// Run every check. `client` is skipped when `None` (nothing to check yet).
-pub fn verify_issuer(agent: &ureq::Agent, issuer: &str, client: Option<&ClientCredentials>) -> Result<IssuerReport, OidcError> {
+pub fn verify_issuer(
+    agent: &ureq::Agent,
+    issuer: &str,
+    client: Option<&ClientCredentials>,
+) -> Result<IssuerReport, OidcError> {
     let discovery = discover(agent, issuer)?;
     let jwks_keys = check_jwks(agent, issuer, &discovery.jwks_uri)?;
     if let Some(client) = client {
@@ -136,13 +154,18 @@ pub fn discover(agent: &ureq::Agent, issuer: &str) -> Result<Discovery, OidcErro
 
 /// The pure half of [`discover`]: check a parsed discovery document.
 pub fn parse_discovery(issuer: &str, url: &str, body: &serde_json::Value) -> Result<Discovery, OidcError> {
-    let field = |name: &'static str| body.get(name).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
+    let field =
+        |name: &'static str| body.get(name).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
     let advertised = field("issuer").ok_or(OidcError::MissingEndpoint { url: url.to_string(), field: "issuer" })?;
     if advertised != issuer {
         return Err(OidcError::IssuerMismatch { configured: issuer.to_string(), advertised });
     }
-    let required = |name: &'static str| field(name).ok_or(OidcError::MissingEndpoint { url: url.to_string(), field: name });
-    let claims_supported = body.get("claims_supported").and_then(|v| v.as_array()).map(|claims| claims.iter().filter_map(|c| c.as_str().map(str::to_string)).collect());
+    let required =
+        |name: &'static str| field(name).ok_or(OidcError::MissingEndpoint { url: url.to_string(), field: name });
+    let claims_supported = body
+        .get("claims_supported")
+        .and_then(|v| v.as_array())
+        .map(|claims| claims.iter().filter_map(|c| c.as_str().map(str::to_string)).collect());
     Ok(Discovery {
         issuer: advertised,
         authorization_endpoint: required("authorization_endpoint")?,
@@ -156,9 +179,14 @@ pub fn parse_discovery(issuer: &str, url: &str, body: &serde_json::Value) -> Res
 /// Fetch the JWKS and count its keys; an empty set is an error (no token could verify).
 pub fn check_jwks(agent: &ureq::Agent, issuer: &str, jwks_uri: &str) -> Result<usize, OidcError> {
     let body = get_json(agent, issuer, jwks_uri).map_err(|err| match err {
-        GetError::Transport(reason) | GetError::Content(reason) => OidcError::BadJwks { url: jwks_uri.to_string(), reason },
+        GetError::Transport(reason) | GetError::Content(reason) => {
+            OidcError::BadJwks { url: jwks_uri.to_string(), reason }
+        }
     })?;
-    let keys = body.get("keys").and_then(|k| k.as_array()).ok_or_else(|| OidcError::BadJwks { url: jwks_uri.to_string(), reason: "no \"keys\" array".into() })?;
+    let keys = body
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or_else(|| OidcError::BadJwks { url: jwks_uri.to_string(), reason: "no \"keys\" array".into() })?;
     let usable = keys.iter().filter(|k| k.get("kty").and_then(|t| t.as_str()).is_some()).count();
     if usable == 0 {
         return Err(OidcError::BadJwks { url: jwks_uri.to_string(), reason: "the key set is empty".into() });
@@ -195,7 +223,11 @@ pub fn check_client(agent: &ureq::Agent, token_endpoint: &str, client: &ClientCr
         Ok(response) => (response.status(), response.into_string().unwrap_or_default()),
         Err(ureq::Error::Status(status, response)) => (status, response.into_string().unwrap_or_default()),
         Err(ureq::Error::Transport(transport)) => {
-            return Err(OidcError::Unreachable { issuer: token_endpoint.to_string(), url: token_endpoint.to_string(), reason: transport.to_string() });
+            return Err(OidcError::Unreachable {
+                issuer: token_endpoint.to_string(),
+                url: token_endpoint.to_string(),
+                reason: transport.to_string(),
+            });
         }
     };
     let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
@@ -249,7 +281,9 @@ enum GetError {
 
 fn get_json(agent: &ureq::Agent, _issuer: &str, url: &str) -> Result<serde_json::Value, GetError> {
     match agent.get(url).set("Accept", "application/json").call() {
-        Ok(response) => response.into_json::<serde_json::Value>().map_err(|err| GetError::Content(format!("not JSON ({err})"))),
+        Ok(response) => {
+            response.into_json::<serde_json::Value>().map_err(|err| GetError::Content(format!("not JSON ({err})")))
+        }
         Err(ureq::Error::Status(status, _)) => Err(GetError::Content(format!("HTTP {status}"))),
         Err(ureq::Error::Transport(transport)) => Err(GetError::Transport(transport.to_string())),
     }
@@ -318,6 +352,9 @@ mod tests {
     #[test]
     fn the_discovery_url_drops_one_trailing_slash() {
         assert_eq!(discovery_url("https://id.example/"), "https://id.example/.well-known/openid-configuration");
-        assert_eq!(discovery_url("https://id.example/realms/x"), "https://id.example/realms/x/.well-known/openid-configuration");
+        assert_eq!(
+            discovery_url("https://id.example/realms/x"),
+            "https://id.example/realms/x/.well-known/openid-configuration"
+        );
     }
 }

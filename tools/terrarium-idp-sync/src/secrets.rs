@@ -35,6 +35,7 @@ pub fn store(paths: &Paths, name: &str, value: &Secret, dry_run: bool, report: &
     if dry_run {
         return Ok(());
     }
-    terrarium_common::fs::write_if_changed(&path, wanted.as_bytes(), 0o600).map_err(|source| StoreError { path, source })?;
+    terrarium_common::fs::write_if_changed(&path, wanted.as_bytes(), 0o600)
+        .map_err(|source| StoreError { path, source })?;
     Ok(())
 }

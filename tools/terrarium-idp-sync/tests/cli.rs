@@ -32,14 +32,23 @@ fn external_host(client_id: &str, secret: &str) -> tempfile::TempDir {
 
 fn local_host() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
-    let config = format!("schema_version: 2\n{DOMAINS}emails:\n  contact: ops@example.com\n  acme: acme@example.com\n  zitadel_admin: admin@example.com\nidentity:\n  mode: local\nstorage:\n  mode: file\n");
+    let config = format!(
+        "schema_version: 2\n{DOMAINS}emails:\n  contact: ops@example.com\n  acme: acme@example.com\n  zitadel_admin: admin@example.com\nidentity:\n  mode: local\nstorage:\n  mode: file\n"
+    );
     write(&root.path().join("etc/terrarium/config.yaml"), &config);
     root
 }
 
 /// Exit code, stdout and stderr, with ports and temp paths made stable.
 fn run(root: &Path, args: &[&str]) -> String {
-    let output = Command::cargo_bin("terrarium-idp-sync").unwrap().arg("--root").arg(root).args(args).env("TERRARIUM_LOG_FORMAT", "human").output().unwrap();
+    let output = Command::cargo_bin("terrarium-idp-sync")
+        .unwrap()
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("TERRARIUM_LOG_FORMAT", "human")
+        .output()
+        .unwrap();
     let text = format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
         output.status.code().unwrap_or(-1),

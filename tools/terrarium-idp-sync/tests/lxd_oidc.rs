@@ -22,7 +22,10 @@ fn host() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let config = "schema_version: 2\ndomains:\n  manage: manage.example.com\n  proxy: proxy.example.com\n  lxd: lxd.example.com\n  auth: auth.example.com\n\
                   emails:\n  contact: ops@example.com\n  acme: acme@example.com\nidentity:\n  mode: local\nstorage:\n  mode: file\n";
-    for (rel, text) in [("etc/terrarium/config.yaml", config.to_string()), ("etc/terrarium/secrets/zitadel-admin-token", format!("{TOKEN}\n"))] {
+    for (rel, text) in [
+        ("etc/terrarium/config.yaml", config.to_string()),
+        ("etc/terrarium/secrets/zitadel-admin-token", format!("{TOKEN}\n")),
+    ] {
         let path = root.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
@@ -118,7 +121,10 @@ fn lxd_5_21_standin_gets_oidc_and_the_admin_mapping_idempotently_and_repaired() 
     assert_eq!(standin.take_writes(), Vec::<String>::new(), "a dry run writes nothing");
 
     sync(root.path(), &zitadel, &env, &[]).code(0);
-    let client_id = std::fs::read_to_string(root.path().join("etc/terrarium/secrets/oidc-lxd-client-id")).unwrap().trim().to_string();
+    let client_id = std::fs::read_to_string(root.path().join("etc/terrarium/secrets/oidc-lxd-client-id"))
+        .unwrap()
+        .trim()
+        .to_string();
     let expected: Vec<String> = vec![
         "query -X POST --data /1.0/auth/groups".into(),
         "query -X POST --data /1.0/auth/identity-provider-groups".into(),
@@ -130,7 +136,10 @@ fn lxd_5_21_standin_gets_oidc_and_the_admin_mapping_idempotently_and_repaired() 
     assert_eq!(standin.take_writes(), expected);
     let state = standin.state();
     assert_eq!(state["groups"][0]["name"], "terrarium-admins");
-    assert_eq!(state["groups"][0]["permissions"], serde_json::json!([{"entity_type": "server", "url": "/1.0", "entitlement": "admin"}]));
+    assert_eq!(
+        state["groups"][0]["permissions"],
+        serde_json::json!([{"entity_type": "server", "url": "/1.0", "entitlement": "admin"}])
+    );
     assert_eq!(state["idp_groups"][0], serde_json::json!({"name": "terrarium-admins", "groups": ["terrarium-admins"]}));
 
     let again = report(&sync(root.path(), &zitadel, &env, &[]).success());
@@ -146,7 +155,10 @@ fn lxd_5_21_standin_gets_oidc_and_the_admin_mapping_idempotently_and_repaired() 
     sync(root.path(), &zitadel, &env, &[]).success();
     assert_eq!(
         standin.take_writes(),
-        ["query -X PUT --data /1.0/auth/identity-provider-groups/terrarium-admins", "config set oidc.issuer https://auth.example.com"]
+        [
+            "query -X PUT --data /1.0/auth/identity-provider-groups/terrarium-admins",
+            "config set oidc.issuer https://auth.example.com"
+        ]
     );
     assert_eq!(standin.state()["idp_groups"][0]["groups"], serde_json::json!(["terrarium-admins"]));
 }
@@ -165,7 +177,10 @@ fn external_mode_points_lxd_at_the_verified_issuer_and_a_failed_check_leaves_lxd
          client_secret_file: /etc/terrarium/secrets/oidc-client-secret\nstorage:\n  mode: file\n",
         issuer.client_id()
     );
-    for (rel, text) in [("etc/terrarium/config.yaml", config), ("etc/terrarium/secrets/oidc-client-secret", format!("{}\n", issuer.client_secret()))] {
+    for (rel, text) in [
+        ("etc/terrarium/config.yaml", config),
+        ("etc/terrarium/secrets/oidc-client-secret", format!("{}\n", issuer.client_secret())),
+    ] {
         let path = root.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();

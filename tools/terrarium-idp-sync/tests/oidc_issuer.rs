@@ -38,7 +38,8 @@ fn a_good_issuer_passes_every_check() {
 #[test]
 fn a_wrong_secret_is_reported_as_bad_credentials() {
     let issuer = TestIssuer::start(IssuerMode::Good);
-    let wrong = ClientCredentials { client_id: issuer.client_id().to_string(), client_secret: Secret::new("not-the-secret") };
+    let wrong =
+        ClientCredentials { client_id: issuer.client_id().to_string(), client_secret: Secret::new("not-the-secret") };
     let err = oidc::verify_issuer(&agent(), &issuer.issuer(), Some(&wrong)).unwrap_err();
     assert!(matches!(err, OidcError::BadCredentials { .. }), "{err}");
     assert!(err.to_string().contains("invalid_client"), "{err}");

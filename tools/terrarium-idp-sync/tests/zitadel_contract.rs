@@ -82,7 +82,10 @@ fn a_first_run_makes_exactly_the_documented_calls_and_stores_the_clients() {
     assert_eq!(world.roles[0].1["key"], "terrarium-admins");
     assert_eq!(world.grants[0]["roleKeys"], serde_json::json!(["terrarium-admins"]));
     let script = world.actions[0]["script"].as_str().unwrap();
-    assert!(script.contains("'project-2'") && script.contains("'org-100'") && script.contains("setClaim('groups'"), "{script}");
+    assert!(
+        script.contains("'project-2'") && script.contains("'org-100'") && script.contains("setClaim('groups'"),
+        "{script}"
+    );
     assert_eq!(world.triggers["4"], [world.actions[0]["id"].as_str().unwrap()]);
     assert_eq!(world.triggers["5"], [world.actions[0]["id"].as_str().unwrap()]);
 
@@ -91,7 +94,10 @@ fn a_first_run_makes_exactly_the_documented_calls_and_stores_the_clients() {
     assert_eq!(Some(secret(root.path(), "oidc-routes-client-secret")), world.app_secret("terrarium-routes"));
     assert_eq!(secret(root.path(), "oidc-lxd-client-id"), world.app("terrarium-lxd")["oidcConfig"]["clientId"]);
     assert!(!root.path().join("etc/terrarium/secrets/oidc-lxd-client-secret").exists(), "LXD is a public client");
-    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.path().join("var/lib/terrarium/reports/idp-sync.json")).unwrap()).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("var/lib/terrarium/reports/idp-sync.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(saved["changes"].as_array().unwrap().len(), 14, "{saved:#}");
 }
 
@@ -101,7 +107,11 @@ fn an_unreachable_zitadel_is_named() {
     let root = host(Some(ADMIN));
     let url = zitadel.url();
     drop(zitadel);
-    let out = Command::cargo_bin("terrarium-idp-sync").unwrap().args(["--root", root.path().to_str().unwrap(), "--skip-lxd", "--zitadel-url", &url]).assert().code(1);
+    let out = Command::cargo_bin("terrarium-idp-sync")
+        .unwrap()
+        .args(["--root", root.path().to_str().unwrap(), "--skip-lxd", "--zitadel-url", &url])
+        .assert()
+        .code(1);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains(&format!("ZITADEL at {url} is unreachable")), "{stderr}");
     assert!(!root.path().join("etc/terrarium/secrets/oidc-host-client-id").exists());
@@ -127,7 +137,9 @@ fn drifted_objects_are_repaired_and_nothing_else_is_touched() {
     {
         let mut world = zitadel.world.lock().unwrap();
         world.app_mut("terrarium-routes")["oidcConfig"]["redirectUris"] = serde_json::json!([]);
-        world.actions[0]["script"] = serde_json::json!("function terrariumGroups(ctx, api) { api.v1.claims.setClaim('groups', ['terrarium-admins']) }");
+        world.actions[0]["script"] = serde_json::json!(
+            "function terrariumGroups(ctx, api) { api.v1.claims.setClaim('groups', ['terrarium-admins']) }"
+        );
         world.triggers.get_mut("5").unwrap().clear();
     }
     std::fs::remove_file(root.path().join("etc/terrarium/secrets/oidc-host-client-secret")).unwrap();
@@ -147,7 +159,10 @@ fn drifted_objects_are_repaired_and_nothing_else_is_touched() {
         ]
     );
     let world = zitadel.world.lock().unwrap();
-    assert_eq!(world.app("terrarium-routes")["oidcConfig"]["redirectUris"], serde_json::json!(["https://manage.example.com/oauth2/app/callback"]));
+    assert_eq!(
+        world.app("terrarium-routes")["oidcConfig"]["redirectUris"],
+        serde_json::json!(["https://manage.example.com/oauth2/app/callback"])
+    );
     assert_eq!(Some(secret(root.path(), "oidc-host-client-secret")), world.app_secret("terrarium-host"));
     assert!(world.actions[0]["script"].as_str().unwrap().contains("grant.projectId !== 'project-2'"));
 }
@@ -159,7 +174,19 @@ fn a_dry_run_plans_without_writing() {
     let out = sync(root.path(), &zitadel, &["--dry-run", "--json"]).success();
     assert_eq!(zitadel.writes(), Vec::<String>::new());
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let planned: Vec<String> = report["changes"].as_array().unwrap().iter().map(|c| format!("{} {} {}", c["action"].as_str().unwrap(), c["object"].as_str().unwrap(), c["name"].as_str().unwrap())).collect();
+    let planned: Vec<String> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c["action"].as_str().unwrap(),
+                c["object"].as_str().unwrap(),
+                c["name"].as_str().unwrap()
+            )
+        })
+        .collect();
     assert!(planned.contains(&"create project terrarium".to_string()), "{planned:?}");
     assert!(planned.contains(&"create app terrarium-lxd".to_string()), "{planned:?}");
     assert!(planned.contains(&"write secret oidc-host-client-secret".to_string()), "{planned:?}");

@@ -74,7 +74,12 @@ pub fn render_vars(paths: &Paths, config: &Config) -> std::io::Result<PathBuf> {
 
 /// Converge the host to `config`. The temporary files are gone when this returns,
 /// whatever happened, and on interrupt (see [`crate::cleanup`]).
-pub fn reconcile(paths: &Paths, config: &Config, once: &OneTimeSecrets, output_to_stderr: bool) -> Result<(), AnsibleError> {
+pub fn reconcile(
+    paths: &Paths,
+    config: &Config,
+    once: &OneTimeSecrets,
+    output_to_stderr: bool,
+) -> Result<(), AnsibleError> {
     let playbook = playbook(paths);
     if !playbook.is_file() {
         return Err(AnsibleError::NoPlaybook(playbook));

@@ -42,7 +42,9 @@ pub fn install_signal_handler() {
             std::process::exit(INTERRUPTED_EXIT);
         });
         if let Err(err) = installed {
-            log::warn!("cannot install the interrupt handler ({err}); temporary files are still removed on normal exit");
+            log::warn!(
+                "cannot install the interrupt handler ({err}); temporary files are still removed on normal exit"
+            );
         }
     });
 }

@@ -12,7 +12,9 @@ pub const SUPPORTED_OS: (&str, &str) = ("ubuntu", "24.04");
 /// `ID` and `VERSION_ID` of an os-release file.
 pub fn os_release_id(text: &str) -> (Option<String>, Option<String>) {
     let field = |name: &str| {
-        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix('=')).map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
     };
     (field("ID"), field("VERSION_ID"))
 }
@@ -20,7 +22,9 @@ pub fn os_release_id(text: &str) -> (Option<String>, Option<String>) {
 /// Refuse anything but Ubuntu 24.04, naming what was found.
 pub fn check_os(paths: &Paths) -> Result<(), String> {
     let path = paths.host("/etc/os-release");
-    let text = std::fs::read_to_string(&path).or_else(|_| std::fs::read_to_string(paths.host("/usr/lib/os-release"))).unwrap_or_default();
+    let text = std::fs::read_to_string(&path)
+        .or_else(|_| std::fs::read_to_string(paths.host("/usr/lib/os-release")))
+        .unwrap_or_default();
     let (id, version) = os_release_id(&text);
     match (id.as_deref(), version.as_deref()) {
         (Some(id), Some(version)) if (id, version) == SUPPORTED_OS => Ok(()),

@@ -41,16 +41,33 @@ pub fn load_existing(paths: &Paths) -> anyhow::Result<Option<Config>> {
     match Config::load(paths) {
         Ok(config) => Ok(Some(config)),
         Err(ConfigError::Missing { .. }) => Ok(None),
-        Err(err) => Err(err).context("the persisted config cannot be used; fix it (the message says how) or move it away to install afresh"),
+        Err(err) => Err(err).context(
+            "the persisted config cannot be used; fix it (the message says how) or move it away to install afresh",
+        ),
     }
 }
 
 /// Secrets from flags, files and the environment.
 pub fn secret_inputs(args: &InstallArgs) -> anyhow::Result<SecretInputs> {
     Ok(SecretInputs {
-        oidc_client_secret: secret_from("--oidc-secret-file", args.idp_args.oidc_secret.as_deref(), args.idp_args.oidc_secret_file.as_deref(), env::OIDC_CLIENT_SECRET)?,
-        s3_secret_key: secret_from("--s3-secret-key-file", args.s3.s3_secret_key.as_deref(), args.s3.s3_secret_key_file.as_deref(), env::S3_SECRET_KEY)?,
-        root_password: secret_from("--root-pwd-file", args.root_pwd.as_deref(), args.root_pwd_file.as_deref(), env::ROOT_PASSWORD)?,
+        oidc_client_secret: secret_from(
+            "--oidc-secret-file",
+            args.idp_args.oidc_secret.as_deref(),
+            args.idp_args.oidc_secret_file.as_deref(),
+            env::OIDC_CLIENT_SECRET,
+        )?,
+        s3_secret_key: secret_from(
+            "--s3-secret-key-file",
+            args.s3.s3_secret_key.as_deref(),
+            args.s3.s3_secret_key_file.as_deref(),
+            env::S3_SECRET_KEY,
+        )?,
+        root_password: secret_from(
+            "--root-pwd-file",
+            args.root_pwd.as_deref(),
+            args.root_pwd_file.as_deref(),
+            env::ROOT_PASSWORD,
+        )?,
         syncoid_ssh_key: match &args.syncoid.syncoid_ssh_key {
             Some(path) => Some(read_key_file("--syncoid-ssh-key", path)?),
             None => None,
@@ -72,7 +89,10 @@ pub fn run(args: &mut InstallArgs, paths: &Paths, json: bool, verifiers: Verifie
     }
     let interactive = !args.non_interactive;
     if interactive && !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(UsageError("no terminal to ask on; pass --non-interactive with --idp, --storage-mode and --email (see --help)".into()).into());
+        return Err(UsageError(
+            "no terminal to ask on; pass --non-interactive with --idp, --storage-mode and --email (see --help)".into(),
+        )
+        .into());
     }
     let mut secrets = secret_inputs(args)?;
     let mut facts = HostFacts {
@@ -120,13 +140,23 @@ pub fn run(args: &mut InstallArgs, paths: &Paths, json: bool, verifiers: Verifie
 }
 
 /// Show a change to an existing install and a disk wipe; go on only when confirmed.
-fn confirm_changes(args: &InstallArgs, interactive: bool, reinstall: bool, diff: &str, resolved: &Resolved, json: bool) -> anyhow::Result<()> {
+fn confirm_changes(
+    args: &InstallArgs,
+    interactive: bool,
+    reinstall: bool,
+    diff: &str,
+    resolved: &Resolved,
+    json: bool,
+) -> anyhow::Result<()> {
     if reinstall && !diff.is_empty() {
         let mut out: Box<dyn Write> = if json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
         writeln!(out, "This host is already installed; the config changes as follows:\n{diff}")?;
         if !args.yes {
             if !interactive {
-                return Err(NeedsConfirmation("the persisted config would change (diff above); pass --yes to apply it".into()).into());
+                return Err(NeedsConfirmation(
+                    "the persisted config would change (diff above); pass --yes to apply it".into(),
+                )
+                .into());
             }
             if !interactive::confirm("Apply these changes?", false)? {
                 return Err(UsageError("cancelled; nothing was changed".into()).into());
@@ -138,7 +168,10 @@ fn confirm_changes(args: &InstallArgs, interactive: bool, reinstall: bool, diff:
         && !args.yes
         && !interactive
     {
-        return Err(NeedsConfirmation(format!("disk mode wipes {device}: every partition and all data on it are lost; pass --yes to confirm")).into());
+        return Err(NeedsConfirmation(format!(
+            "disk mode wipes {device}: every partition and all data on it are lost; pass --yes to confirm"
+        ))
+        .into());
     }
     Ok(())
 }

@@ -48,7 +48,11 @@ fn explain(line: &str) {
 }
 
 fn hostname_check(value: &str) -> Result<(), String> {
-    if is_hostname(value) { Ok(()) } else { Err(format!("`{value}` is not a fully qualified host name such as example.com")) }
+    if is_hostname(value) {
+        Ok(())
+    } else {
+        Err(format!("`{value}` is not a fully qualified host name such as example.com"))
+    }
 }
 
 fn email_check(value: &str) -> Result<(), String> {
@@ -88,11 +92,15 @@ fn ask_domains(args: &mut InstallArgs, base: Option<&Config>, facts: &mut HostFa
     if domains.domain.is_some() || base.is_some() && domains.manage_domain.is_none() && domains.public_ip.is_none() {
         return Ok(());
     }
-    explain("Services get host names under a root domain you own (its DNS points here), or free traefik.me names for this IP.");
+    explain(
+        "Services get host names under a root domain you own (its DNS points here), or free traefik.me names for this IP.",
+    );
     domains.domain = optional("Root domain (empty for traefik.me names)", None, hostname_check)?;
     if domains.domain.is_none() {
         let detected = facts.public_ip.map(|ip| ip.to_string());
-        let ip = text("Public IP of this host", detected, |v| v.parse::<std::net::IpAddr>().map(|_| ()).map_err(|_| format!("`{v}` is not an IP address")))?;
+        let ip = text("Public IP of this host", detected, |v| {
+            v.parse::<std::net::IpAddr>().map(|_| ()).map_err(|_| format!("`{v}` is not an IP address"))
+        })?;
         let ip: std::net::IpAddr = ip.parse()?;
         eprintln!("Services will be manage.{0}.{TRAEFIK_ME}, proxy.…, lxd.…, auth.…", dashed_ip(ip));
         domains.public_ip = Some(ip);
@@ -111,13 +119,21 @@ fn ask_emails(args: &mut InstallArgs, base: Option<&Config>) -> anyhow::Result<(
     Ok(())
 }
 
-fn ask_identity(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<&Config>, verifiers: Verifiers<'_>) -> anyhow::Result<()> {
+fn ask_identity(
+    args: &mut InstallArgs,
+    secrets: &mut SecretInputs,
+    base: Option<&Config>,
+    verifiers: Verifiers<'_>,
+) -> anyhow::Result<()> {
     if args.idp.is_none() {
         explain("Management logins go through OIDC: a ZITADEL Terrarium runs here, or your own provider.");
         let default = usize::from(base.is_some_and(|c| c.identity.mode == IdentityMode::Oidc));
         let choice = Select::new()
             .with_prompt("Identity provider")
-            .items(&["local - self-hosted ZITADEL on the auth host name", "oidc - an external OIDC issuer (Google, Entra, Keycloak, ...)"])
+            .items(&[
+                "local - self-hosted ZITADEL on the auth host name",
+                "oidc - an external OIDC issuer (Google, Entra, Keycloak, ...)",
+            ])
             .default(default)
             .interact()?;
         args.idp = Some(if choice == 0 { IdentityMode::Local } else { IdentityMode::Oidc });
@@ -134,7 +150,9 @@ fn ask_identity(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option
             };
             let client = match idp.oidc_client.take() {
                 Some(client) => client,
-                None => text("Client id", previous.and_then(|c| c.identity.client_id.clone()), |v| if v.is_empty() { Err("required".into()) } else { Ok(()) })?,
+                None => text("Client id", previous.and_then(|c| c.identity.client_id.clone()), |v| {
+                    if v.is_empty() { Err("required".into()) } else { Ok(()) }
+                })?,
             };
             let client_secret = match secrets.oidc_client_secret.take() {
                 Some(secret) => secret,
@@ -152,9 +170,13 @@ fn ask_identity(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option
             }
         }
         if idp.admin_group.is_none() {
-            let previous = base.map(|c| c.identity.admin_group.clone()).unwrap_or_else(|| terrarium_common::config::DEFAULT_ADMIN_GROUP.into());
+            let previous = base
+                .map(|c| c.identity.admin_group.clone())
+                .unwrap_or_else(|| terrarium_common::config::DEFAULT_ADMIN_GROUP.into());
             explain("Your provider must put this group in the `groups` claim of the people who may manage the host.");
-            idp.admin_group = Some(text("Admin group", Some(previous), |v| if is_group_name(v) { Ok(()) } else { Err("letters, digits, `.`, `_`, `-`".into()) })?);
+            idp.admin_group = Some(text("Admin group", Some(previous), |v| {
+                if is_group_name(v) { Ok(()) } else { Err("letters, digits, `.`, `_`, `-`".into()) }
+            })?);
         }
     } else if args.emails.zitadel_admin_email.is_none() {
         let default = base.and_then(|c| c.emails.zitadel_admin.clone()).or_else(|| args.emails.email.clone());
@@ -179,13 +201,21 @@ fn ask_storage(args: &mut InstallArgs, base: Option<&Config>, facts: &mut HostFa
         let mode = match args.storage_mode {
             Some(mode) => mode,
             None => {
-                explain("Containers live on a ZFS pool: on a dedicated disk, a partition or free space, or a file on the root disk.");
+                explain(
+                    "Containers live on a ZFS pool: on a dedicated disk, a partition or free space, or a file on the root disk.",
+                );
                 let items = [
                     format!("disk - wipe a dedicated non-root disk ({} found)", disks.targets.len()),
                     format!("partition - an unused partition or free space ({} found)", partitions.targets.len()),
                     "file - a pool file on the root filesystem (works everywhere)".to_string(),
                 ];
-                let default = if !disks.targets.is_empty() { 0 } else if !partitions.targets.is_empty() { 1 } else { 2 };
+                let default = if !disks.targets.is_empty() {
+                    0
+                } else if !partitions.targets.is_empty() {
+                    1
+                } else {
+                    2
+                };
                 match Select::new().with_prompt("Storage").items(&items).default(default).interact()? {
                     0 => StorageMode::Disk,
                     1 => StorageMode::Partition,
@@ -216,7 +246,11 @@ fn ask_storage(args: &mut InstallArgs, base: Option<&Config>, facts: &mut HostFa
         let index = Select::new().with_prompt("Device (largest first)").items(&items).default(0).interact()?;
         let target = &discovery.targets[index];
         if target.kind == TargetKind::Disk {
-            let question = format!("Wipe {} ({})? Every partition and all data on it are lost", target.path, human_size(target.size));
+            let question = format!(
+                "Wipe {} ({})? Every partition and all data on it are lost",
+                target.path,
+                human_size(target.size)
+            );
             if !confirm(&question, false)? {
                 args.storage_mode = None;
                 continue;
@@ -230,7 +264,12 @@ fn ask_storage(args: &mut InstallArgs, base: Option<&Config>, facts: &mut HostFa
     }
 }
 
-fn ask_s3(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<&Config>, verifiers: Verifiers<'_>) -> anyhow::Result<()> {
+fn ask_s3(
+    args: &mut InstallArgs,
+    secrets: &mut SecretInputs,
+    base: Option<&Config>,
+    verifiers: Verifiers<'_>,
+) -> anyhow::Result<()> {
     let previous = base.map(|c| c.s3.clone()).unwrap_or_default();
     if !args.enable_s3 {
         explain("Backups can also be exported to S3-compatible storage for disaster recovery.");
@@ -245,11 +284,15 @@ fn ask_s3(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<&Conf
     loop {
         let endpoint = match s3.s3_endpoint.take() {
             Some(v) => v,
-            None => text("S3 endpoint URL", last.endpoint.clone(), |v| if is_url(v, true) { Ok(()) } else { Err("an http(s) URL".into()) })?,
+            None => text("S3 endpoint URL", last.endpoint.clone(), |v| {
+                if is_url(v, true) { Ok(()) } else { Err("an http(s) URL".into()) }
+            })?,
         };
         let bucket = match s3.s3_bucket.take() {
             Some(v) => v,
-            None => text("Bucket", last.bucket.clone(), |v| if v.len() >= 3 { Ok(()) } else { Err("3 to 63 characters".into()) })?,
+            None => text("Bucket", last.bucket.clone(), |v| {
+                if v.len() >= 3 { Ok(()) } else { Err("3 to 63 characters".into()) }
+            })?,
         };
         let region = match s3.s3_region.take() {
             Some(v) => Some(v),
@@ -261,7 +304,9 @@ fn ask_s3(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<&Conf
         };
         let access_key = match s3.s3_access_key.take() {
             Some(v) => v,
-            None => text("Access key id", last.access_key.clone(), |v| if v.is_empty() { Err("required".into()) } else { Ok(()) })?,
+            None => text("Access key id", last.access_key.clone(), |v| {
+                if v.is_empty() { Err("required".into()) } else { Ok(()) }
+            })?,
         };
         let secret_key = match secrets.s3_secret_key.take() {
             Some(v) => v,
@@ -307,16 +352,24 @@ fn ask_syncoid(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<
     }
     let syncoid = &mut args.syncoid;
     if syncoid.syncoid_target.is_none() {
-        syncoid.syncoid_target = Some(text("Target (user@host)", previous.target.clone(), |v| if v.contains('@') { Ok(()) } else { Err("write user@host".into()) })?);
+        syncoid.syncoid_target = Some(text("Target (user@host)", previous.target.clone(), |v| {
+            if v.contains('@') { Ok(()) } else { Err("write user@host".into()) }
+        })?);
     }
     if syncoid.syncoid_target_dataset.is_none() {
         syncoid.syncoid_target_dataset = Some(text("Target dataset", previous.target_dataset.clone(), |v| {
-            if terrarium_common::config::validate::is_zfs_dataset_name(v) { Ok(()) } else { Err("a dataset such as backup/terrarium".into()) }
+            if terrarium_common::config::validate::is_zfs_dataset_name(v) {
+                Ok(())
+            } else {
+                Err("a dataset such as backup/terrarium".into())
+            }
         })?);
     }
     if secrets.syncoid_ssh_key.is_none() && previous.ssh_key_file.is_none() {
         loop {
-            let path = text("Private ssh key file", None, |v| if std::path::Path::new(v).is_file() { Ok(()) } else { Err(format!("{v} is not a file")) })?;
+            let path = text("Private ssh key file", None, |v| {
+                if std::path::Path::new(v).is_file() { Ok(()) } else { Err(format!("{v} is not a file")) }
+            })?;
             match crate::secrets::read_key_file("--syncoid-ssh-key", std::path::Path::new(&path)) {
                 Ok(key) => {
                     secrets.syncoid_ssh_key = Some(key);

@@ -1,6 +1,10 @@
 fn main() -> std::process::ExitCode {
     match terrarium_install::run(std::env::args_os()) {
         Ok(exit) => exit.into(),
-        Err(err) => terrarium_common::output::report_error("terrarium-install", &format!("{err:#}"), terrarium_install::exit_for(&err)),
+        Err(err) => terrarium_common::output::report_error(
+            "terrarium-install",
+            &format!("{err:#}"),
+            terrarium_install::exit_for(&err),
+        ),
     }
 }

@@ -36,5 +36,9 @@ pub fn diff(old: Option<&Config>, new: &Config) -> String {
     if old_text == new_text {
         return String::new();
     }
-    similar::TextDiff::from_lines(&old_text, &new_text).unified_diff().context_radius(2).header("config.yaml (persisted)", "config.yaml (new)").to_string()
+    similar::TextDiff::from_lines(&old_text, &new_text)
+        .unified_diff()
+        .context_radius(2)
+        .header("config.yaml (persisted)", "config.yaml (new)")
+        .to_string()
 }

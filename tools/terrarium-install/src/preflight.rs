@@ -37,7 +37,9 @@ pub enum PreflightError {
     Os(String),
     #[error("OIDC check of {issuer} failed: {message}; check --oidc, --oidc-client and the client secret")]
     Oidc { issuer: String, message: String },
-    #[error("S3 probe of bucket `{bucket}` at {endpoint} failed: {message}; check the --s3-* settings and the key's write permission")]
+    #[error(
+        "S3 probe of bucket `{bucket}` at {endpoint} failed: {message}; check the --s3-* settings and the key's write permission"
+    )]
     S3 { endpoint: String, bucket: String, message: String },
     #[error("{0}")]
     Secret(#[from] terrarium_common::config::ConfigError),
@@ -45,7 +47,12 @@ pub enum PreflightError {
 
 /// Check the identity settings of `config`. Local mode has nothing to check before
 /// ZITADEL is deployed. `new_secret` is a secret not yet persisted.
-pub fn verify_identity(config: &Config, paths: &Paths, new_secret: Option<&Secret>, verifiers: Verifiers<'_>) -> Result<(), PreflightError> {
+pub fn verify_identity(
+    config: &Config,
+    paths: &Paths,
+    new_secret: Option<&Secret>,
+    verifiers: Verifiers<'_>,
+) -> Result<(), PreflightError> {
     let identity = &config.identity;
     if identity.mode == IdentityMode::Local {
         return Ok(());
@@ -62,7 +69,12 @@ pub fn verify_identity(config: &Config, paths: &Paths, new_secret: Option<&Secre
 }
 
 /// Probe the S3 bucket of `config` when S3 export is enabled.
-pub fn verify_s3(config: &Config, paths: &Paths, new_secret: Option<&Secret>, verifiers: Verifiers<'_>) -> Result<(), PreflightError> {
+pub fn verify_s3(
+    config: &Config,
+    paths: &Paths,
+    new_secret: Option<&Secret>,
+    verifiers: Verifiers<'_>,
+) -> Result<(), PreflightError> {
     let s3 = &config.s3;
     if !s3.enabled {
         return Ok(());
@@ -133,7 +145,10 @@ mod tests {
         let verifiers = Verifiers { oidc: &bad, s3: &bad };
         let paths = Paths::new("/nonexistent");
         let err = verify_identity(&config(), &paths, Some(&Secret::new("hunter2")), verifiers).unwrap_err().to_string();
-        assert!(err.contains("https://id.example.com") && err.contains("invalid_client") && !err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("https://id.example.com") && err.contains("invalid_client") && !err.contains("hunter2"),
+            "{err}"
+        );
         let err = verify_s3(&config(), &paths, Some(&Secret::new("hunter2")), verifiers).unwrap_err().to_string();
         assert!(err.contains("`bkt`") && !err.contains("hunter2"), "{err}");
     }
@@ -141,7 +156,9 @@ mod tests {
     #[test]
     fn a_missing_persisted_secret_is_reported_with_its_key() {
         let ok = Recorder { answer: Ok(()), calls: RefCell::new(Vec::new()) };
-        let err = verify_s3(&config(), &Paths::new("/nonexistent"), None, Verifiers { oidc: &ok, s3: &ok }).unwrap_err().to_string();
+        let err = verify_s3(&config(), &Paths::new("/nonexistent"), None, Verifiers { oidc: &ok, s3: &ok })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("s3.secret_key_file"), "{err}");
         assert!(ok.calls.borrow().is_empty());
     }

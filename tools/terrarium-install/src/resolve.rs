@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use terrarium_common::Config;
 use terrarium_common::config::{
-    Domains, Emails, IdentityMode, Identity, S3, SCHEMA_VERSION, Storage, StorageMode, Syncoid, secret_names,
+    Domains, Emails, Identity, IdentityMode, S3, SCHEMA_VERSION, Storage, StorageMode, Syncoid, secret_names,
 };
 use terrarium_common::secret::Secret;
 
@@ -98,14 +98,17 @@ pub fn flag_for_key(key: &str) -> &'static str {
 /// Validate a built config, reporting a problem under the flag that set the value.
 pub fn validate(config: &Config) -> Result<(), ResolveError> {
     config.validate().map_err(|err| match err {
-        terrarium_common::config::ConfigError::Invalid { key, problem, fix, .. } => invalid(flag_for_key(&key), format!("{problem}; {fix}")),
+        terrarium_common::config::ConfigError::Invalid { key, problem, fix, .. } => {
+            invalid(flag_for_key(&key), format!("{problem}; {fix}"))
+        }
         other => invalid("the config", other.to_string()),
     })
 }
 
 const OIDC_SECRET_FLAGS: &str = "--oidc-secret-file (or TERRARIUM_OIDC_CLIENT_SECRET, or --oidc-secret)";
 const S3_SECRET_FLAGS: &str = "--s3-secret-key-file (or TERRARIUM_S3_SECRET_KEY, or --s3-secret-key)";
-const ROOT_PWD_FLAGS: &str = "--root-pwd-file (or TERRARIUM_ROOT_PASSWORD, or --root-pwd; root has no usable password for Cockpit)";
+const ROOT_PWD_FLAGS: &str =
+    "--root-pwd-file (or TERRARIUM_ROOT_PASSWORD, or --root-pwd; root has no usable password for Cockpit)";
 
 /// Resolve install flags against the previous config (`base`, whose choices count as
 /// given) and the host facts. `need_root_password`: false for `--render-only`, which
@@ -129,23 +132,44 @@ pub fn resolve(
             missing.push("--idp local|oidc".to_string());
             None
         }
-        Some(mode) => Some(resolve_identity(mode, &args.idp_args, secrets.oidc_client_secret.as_ref(), base.map(|c| &c.identity), &mut missing, &mut new_secrets)),
+        Some(mode) => Some(resolve_identity(
+            mode,
+            &args.idp_args,
+            secrets.oidc_client_secret.as_ref(),
+            base.map(|c| &c.identity),
+            &mut missing,
+            &mut new_secrets,
+        )),
     };
 
     let storage = resolve_storage(args, base.map(|c| &c.storage), facts, &mut missing)?;
 
     let s3_base = base.map(|c| c.s3.clone()).unwrap_or_default();
-    let s3 = resolve_s3(args.enable_s3 || s3_base.enabled, &args.s3, secrets.s3_secret_key.as_ref(), s3_base, &mut missing, &mut new_secrets);
+    let s3 = resolve_s3(
+        args.enable_s3 || s3_base.enabled,
+        &args.s3,
+        secrets.s3_secret_key.as_ref(),
+        s3_base,
+        &mut missing,
+        &mut new_secrets,
+    );
     let syncoid_base = base.map(|c| c.syncoid.clone()).unwrap_or_default();
-    let syncoid =
-        resolve_syncoid(args.enable_syncoid || syncoid_base.enabled, &args.syncoid, secrets.syncoid_ssh_key.as_ref(), syncoid_base, &mut missing, &mut new_secrets);
+    let syncoid = resolve_syncoid(
+        args.enable_syncoid || syncoid_base.enabled,
+        &args.syncoid,
+        secrets.syncoid_ssh_key.as_ref(),
+        syncoid_base,
+        &mut missing,
+        &mut new_secrets,
+    );
 
     let root_password = secrets.root_password.clone();
     if need_root_password && root_password.is_none() && !facts.root_has_password {
         missing.push(ROOT_PWD_FLAGS.to_string());
     }
 
-    let (Some(domains), Some(emails), Some(identity), Some((storage, wipes))) = (domains, emails, identity, storage) else {
+    let (Some(domains), Some(emails), Some(identity), Some((storage, wipes))) = (domains, emails, identity, storage)
+    else {
         return Err(ResolveError::Missing(missing));
     };
     if !missing.is_empty() {
@@ -169,11 +193,19 @@ pub fn resolve(
 
 /// Host names: explicit flags win; then names under `--domain`; then the previous
 /// config; then `<service>.<dashed-ip>.traefik.me`.
-pub fn resolve_domains(args: &DomainArgs, base: Option<&Domains>, public_ip: Option<IpAddr>, missing: &mut Vec<String>) -> Result<Option<Domains>, ResolveError> {
+pub fn resolve_domains(
+    args: &DomainArgs,
+    base: Option<&Domains>,
+    public_ip: Option<IpAddr>,
+    missing: &mut Vec<String>,
+) -> Result<Option<Domains>, ResolveError> {
     if let Some(root) = &args.domain
         && (root.ends_with('.') || root.starts_with('.'))
     {
-        return Err(invalid("--domain", format!("`{root}` must not start or end with a dot; write it as `example.com`")));
+        return Err(invalid(
+            "--domain",
+            format!("`{root}` must not start or end with a dot; write it as `example.com`"),
+        ));
     }
     let root = args.domain.clone().or_else(|| base.and_then(|b| b.root.clone()));
     let derived = |service: &str, explicit: &Option<String>, previous: Option<&String>| -> Option<String> {
@@ -207,7 +239,11 @@ pub fn resolve_emails(args: &EmailArgs, base: Option<&Emails>, missing: &mut Vec
         missing.push("--email".to_string());
         return None;
     };
-    let acme = args.acme_email.clone().or_else(|| if args.email.is_some() { None } else { base.map(|b| b.acme.clone()) }).unwrap_or_else(|| contact.clone());
+    let acme = args
+        .acme_email
+        .clone()
+        .or_else(|| if args.email.is_some() { None } else { base.map(|b| b.acme.clone()) })
+        .unwrap_or_else(|| contact.clone());
     let zitadel_admin = args.zitadel_admin_email.clone().or_else(|| base.and_then(|b| b.zitadel_admin.clone()));
     Some(Emails { contact, acme, zitadel_admin })
 }
@@ -222,9 +258,15 @@ pub fn resolve_identity(
     missing: &mut Vec<String>,
     new_secrets: &mut Vec<NewSecret>,
 ) -> Identity {
-    let admin_group = args.admin_group.clone().or_else(|| base.map(|b| b.admin_group.clone())).unwrap_or_else(|| terrarium_common::config::DEFAULT_ADMIN_GROUP.to_string());
+    let admin_group = args
+        .admin_group
+        .clone()
+        .or_else(|| base.map(|b| b.admin_group.clone()))
+        .unwrap_or_else(|| terrarium_common::config::DEFAULT_ADMIN_GROUP.to_string());
     match mode {
-        IdentityMode::Local => Identity { mode, issuer: None, client_id: None, client_secret_file: None, admin_group, client_secret: None },
+        IdentityMode::Local => {
+            Identity { mode, issuer: None, client_id: None, client_secret_file: None, admin_group, client_secret: None }
+        }
         IdentityMode::Oidc => {
             let previous = base.filter(|b| b.mode == IdentityMode::Oidc);
             let issuer = args.oidc_issuer.clone().or_else(|| previous.and_then(|b| b.issuer.clone()));
@@ -253,25 +295,41 @@ pub fn resolve_identity(
     }
 }
 
-fn resolve_storage(args: &InstallArgs, base: Option<&Storage>, facts: &HostFacts, missing: &mut Vec<String>) -> Result<Option<(Storage, Option<String>)>, ResolveError> {
+fn resolve_storage(
+    args: &InstallArgs,
+    base: Option<&Storage>,
+    facts: &HostFacts,
+    missing: &mut Vec<String>,
+) -> Result<Option<(Storage, Option<String>)>, ResolveError> {
     let Some(mode) = args.storage_mode.or(base.map(|b| b.mode)) else {
         missing.push("--storage-mode disk|partition|file".to_string());
         return Ok(None);
     };
     let previous = base.filter(|b| b.mode == mode);
-    let pool = args.pool_name.clone().or_else(|| base.map(|b| b.pool.clone())).unwrap_or_else(|| "terrarium".to_string());
+    let pool =
+        args.pool_name.clone().or_else(|| base.map(|b| b.pool.clone())).unwrap_or_else(|| "terrarium".to_string());
     match mode {
         StorageMode::File => {
             let source = args.storage_source.clone().or_else(|| previous.and_then(|b| b.source.clone()));
             if source.as_deref() == Some("auto") {
-                return Err(invalid("--storage-source", "`auto` picks a device and applies to disk and partition mode; give the pool file path, or leave it out"));
+                return Err(invalid(
+                    "--storage-source",
+                    "`auto` picks a device and applies to disk and partition mode; give the pool file path, or leave it out",
+                ));
             }
-            let size = args.storage_size.clone().or_else(|| previous.and_then(|b| b.size.clone())).unwrap_or_else(|| DEFAULT_STORAGE_SIZE.to_string());
+            let size = args
+                .storage_size
+                .clone()
+                .or_else(|| previous.and_then(|b| b.size.clone()))
+                .unwrap_or_else(|| DEFAULT_STORAGE_SIZE.to_string());
             Ok(Some((Storage { mode, source, size: Some(size), pool }, None)))
         }
         StorageMode::Disk | StorageMode::Partition => {
             if args.storage_size.is_some() {
-                return Err(invalid("--storage-size", "applies to file mode only; disk and partition mode use the whole device or free space"));
+                return Err(invalid(
+                    "--storage-size",
+                    "applies to file mode only; disk and partition mode use the whole device or free space",
+                ));
             }
             let requested = args.storage_source.clone().or_else(|| previous.and_then(|b| b.source.clone()));
             let Some(requested) = requested else {
@@ -291,7 +349,14 @@ fn resolve_storage(args: &InstallArgs, base: Option<&Storage>, facts: &HostFacts
 }
 
 /// S3 settings; `enabled` from `--enable-s3` or the previous config.
-pub fn resolve_s3(enabled: bool, args: &S3Args, secret: Option<&Secret>, base: S3, missing: &mut Vec<String>, new_secrets: &mut Vec<NewSecret>) -> S3 {
+pub fn resolve_s3(
+    enabled: bool,
+    args: &S3Args,
+    secret: Option<&Secret>,
+    base: S3,
+    missing: &mut Vec<String>,
+    new_secrets: &mut Vec<NewSecret>,
+) -> S3 {
     let pick = |new: &Option<String>, old: Option<String>| new.clone().or(old);
     let mut s3 = S3 {
         enabled,
@@ -323,7 +388,14 @@ pub fn resolve_s3(enabled: bool, args: &S3Args, secret: Option<&Secret>, base: S
 }
 
 /// syncoid settings; `enabled` from `--enable-syncoid` or the previous config.
-pub fn resolve_syncoid(enabled: bool, args: &SyncoidArgs, key: Option<&Secret>, base: Syncoid, missing: &mut Vec<String>, new_secrets: &mut Vec<NewSecret>) -> Syncoid {
+pub fn resolve_syncoid(
+    enabled: bool,
+    args: &SyncoidArgs,
+    key: Option<&Secret>,
+    base: Syncoid,
+    missing: &mut Vec<String>,
+    new_secrets: &mut Vec<NewSecret>,
+) -> Syncoid {
     let mut syncoid = Syncoid {
         enabled,
         target: args.syncoid_target.clone().or(base.target),

@@ -21,7 +21,12 @@ pub enum SecretInputError {
 
 /// A secret from `--X VALUE`, `--X-file FILE` or the environment variable `env`, in
 /// that order. The file must be mode 0600 (or stricter).
-pub fn secret_from(flag: &'static str, value: Option<&str>, file: Option<&Path>, env: &str) -> Result<Option<Secret>, SecretInputError> {
+pub fn secret_from(
+    flag: &'static str,
+    value: Option<&str>,
+    file: Option<&Path>,
+    env: &str,
+) -> Result<Option<Secret>, SecretInputError> {
     if let Some(value) = value {
         return non_empty(flag, value.to_string()).map(Some);
     }
@@ -60,7 +65,9 @@ pub fn persist(paths: &Paths, secrets: &[NewSecret]) -> Result<Vec<&'static str>
         if secret.value.expose().starts_with("-----BEGIN") && !secret.value.expose().ends_with('\n') {
             contents.push(b'\n');
         }
-        if terrarium_common::fs::write_if_changed(&path, &contents, 0o600).map_err(|error| SecretInputError::Write { path: path.clone(), error })? {
+        if terrarium_common::fs::write_if_changed(&path, &contents, 0o600)
+            .map_err(|error| SecretInputError::Write { path: path.clone(), error })?
+        {
             changed.push(secret.name);
         }
     }
@@ -69,7 +76,11 @@ pub fn persist(paths: &Paths, secrets: &[NewSecret]) -> Result<Vec<&'static str>
 
 /// Read an ssh private key to copy into the secrets directory.
 pub fn read_key_file(flag: &'static str, path: &Path) -> Result<Secret, SecretInputError> {
-    let text = std::fs::read_to_string(path).map_err(|error| SecretInputError::Copy { flag, path: path.to_path_buf(), error })?;
+    let text = std::fs::read_to_string(path).map_err(|error| SecretInputError::Copy {
+        flag,
+        path: path.to_path_buf(),
+        error,
+    })?;
     non_empty(flag, text)
 }
 

@@ -44,7 +44,9 @@ impl S3Verifier for NetworkVerifiers {
             },
         };
         let store = Store::new(&settings).map_err(|err| err.to_string())?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "terrarium".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "terrarium".into());
         let keys = store.keys(&host);
         // Listing first: backups need it, and some S3 servers create a missing bucket
         // on PUT instead of refusing it.

@@ -56,7 +56,17 @@ impl Scene {
     fn install(&self) -> Command {
         let mut command = self.command("terrarium-install");
         command
-            .args(["--non-interactive", "--domain", "example.com", "--idp", "local", "--storage-mode", "file", "--email", "ops@example.com"])
+            .args([
+                "--non-interactive",
+                "--domain",
+                "example.com",
+                "--idp",
+                "local",
+                "--storage-mode",
+                "file",
+                "--email",
+                "ops@example.com",
+            ])
             .env("TERRARIUM_ROOT_PASSWORD", "correct horse")
             .env("TERRARIUM_TEST_EXPECT_ROOT_PWD", "correct horse");
         command
@@ -77,7 +87,11 @@ impl Scene {
 }
 
 fn output_text(output: &std::process::Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[test]
@@ -85,8 +99,12 @@ fn install_hands_the_variables_and_root_password_to_ansible_and_removes_them() {
     let scene = Scene::new();
     let output = scene.install().output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", output_text(&output));
-    let received: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(scene.out().join("received.json")).unwrap()).unwrap();
-    assert_eq!(received, serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "got_root_password": true}));
+    let received: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scene.out().join("received.json")).unwrap()).unwrap();
+    assert_eq!(
+        received,
+        serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "got_root_password": true})
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("host converged"));
     let all = output_text(&output);
     assert!(!all.contains("correct horse"), "the root password was printed");
@@ -130,7 +148,14 @@ fn sigint_during_ansible_removes_the_secrets_and_stops_the_playbook() {
     // A copy of the playbook at a path unique to this test, to find its processes.
     let playbook = scene.work.path().join("hang-playbook.yml");
     std::fs::copy(common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml"), &playbook).unwrap();
-    let mut child = scene.install().env("TERRARIUM_PLAYBOOK", &playbook).env("TERRARIUM_TEST_HANG", "1").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = scene
+        .install()
+        .env("TERRARIUM_PLAYBOOK", &playbook)
+        .env("TERRARIUM_TEST_HANG", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for("the playbook to start hanging", Duration::from_secs(120), || scene.out().join("hanging").exists());
     // While Ansible runs, the secrets directory exists.
     let during = scene.secret_dirs();
@@ -164,9 +189,30 @@ fn reconfigure_converges_from_the_persisted_config() {
 #[test]
 fn a_missing_playbook_is_named() {
     let scene = Scene::new();
-    let output = scene.command("terrarium-install").env_remove("TERRARIUM_PLAYBOOK").args(["--non-interactive", "--domain", "example.com", "--idp", "local", "--storage-mode", "file", "--email", "ops@example.com", "--root-pwd", "x"]).output().unwrap();
+    let output = scene
+        .command("terrarium-install")
+        .env_remove("TERRARIUM_PLAYBOOK")
+        .args([
+            "--non-interactive",
+            "--domain",
+            "example.com",
+            "--idp",
+            "local",
+            "--storage-mode",
+            "file",
+            "--email",
+            "ops@example.com",
+            "--root-pwd",
+            "x",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("no playbook at") && stderr.contains(&Path::new("usr/share/terrarium/ansible/site.yml").display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains("no playbook at")
+            && stderr.contains(&Path::new("usr/share/terrarium/ansible/site.yml").display().to_string()),
+        "{stderr}"
+    );
     scene.assert_no_temp_files_left();
 }

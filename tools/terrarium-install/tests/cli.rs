@@ -41,19 +41,55 @@ fn every_missing_critical_flag_is_named_at_once() {
 fn missing_root_password_is_named_when_ansible_would_run() {
     let root = common::ubuntu_root();
     common::write(&root.path().join("etc/shadow"), "root:*:19000:0:99999:7:::\n", 0o640);
-    insta::assert_snapshot!("missing-root-password", run(root.path(), &["--non-interactive", "--public-ip", "203.0.113.7", "--idp", "local", "--storage-mode", "file", "--email", "ops@example.com"]));
+    insta::assert_snapshot!(
+        "missing-root-password",
+        run(
+            root.path(),
+            &[
+                "--non-interactive",
+                "--public-ip",
+                "203.0.113.7",
+                "--idp",
+                "local",
+                "--storage-mode",
+                "file",
+                "--email",
+                "ops@example.com"
+            ]
+        )
+    );
 }
 
 #[test]
 fn oidc_needs_issuer_client_and_secret() {
     let root = common::ubuntu_root();
-    insta::assert_snapshot!("oidc-missing", run(root.path(), &with_base(&["--idp", "oidc", "--storage-mode", "file", "--email", "ops@example.com"])));
+    insta::assert_snapshot!(
+        "oidc-missing",
+        run(root.path(), &with_base(&["--idp", "oidc", "--storage-mode", "file", "--email", "ops@example.com"]))
+    );
 }
 
 #[test]
 fn s3_and_syncoid_need_their_settings() {
     let root = common::ubuntu_root();
-    insta::assert_snapshot!("s3-syncoid-missing", run(root.path(), &with_base(&["--idp", "local", "--storage-mode", "file", "--email", "ops@example.com", "--enable-s3", "--s3-bucket", "b1b", "--enable-syncoid"])));
+    insta::assert_snapshot!(
+        "s3-syncoid-missing",
+        run(
+            root.path(),
+            &with_base(&[
+                "--idp",
+                "local",
+                "--storage-mode",
+                "file",
+                "--email",
+                "ops@example.com",
+                "--enable-s3",
+                "--s3-bucket",
+                "b1b",
+                "--enable-syncoid"
+            ])
+        )
+    );
 }
 
 #[test]
@@ -83,13 +119,32 @@ fn storage_sources_are_checked_against_discovery() {
     let single = facts("single-root-disk");
     let volume = facts("root-plus-blank-volume");
     let cases: [(&str, Vec<&str>); 4] = [
-        ("storage-root-disk-refused", vec!["--storage-mode", "disk", "--storage-source", "/dev/sda", "--storage-facts", &volume]),
-        ("storage-auto-nothing-usable", vec!["--storage-mode", "partition", "--storage-source", "auto", "--storage-facts", &single]),
+        (
+            "storage-root-disk-refused",
+            vec!["--storage-mode", "disk", "--storage-source", "/dev/sda", "--storage-facts", &volume],
+        ),
+        (
+            "storage-auto-nothing-usable",
+            vec!["--storage-mode", "partition", "--storage-source", "auto", "--storage-facts", &single],
+        ),
         ("storage-source-missing", vec!["--storage-mode", "disk"]),
-        ("storage-size-in-disk-mode", vec!["--storage-mode", "disk", "--storage-source", "/dev/sdb", "--storage-size", "10G", "--storage-facts", &volume]),
+        (
+            "storage-size-in-disk-mode",
+            vec![
+                "--storage-mode",
+                "disk",
+                "--storage-source",
+                "/dev/sdb",
+                "--storage-size",
+                "10G",
+                "--storage-facts",
+                &volume,
+            ],
+        ),
     ];
     for (name, extra) in cases {
-        let args: Vec<&str> = with_base(&["--idp", "local", "--email", "ops@example.com"]).into_iter().chain(extra).collect();
+        let args: Vec<&str> =
+            with_base(&["--idp", "local", "--email", "ops@example.com"]).into_iter().chain(extra).collect();
         insta::assert_snapshot!(name, run(root.path(), &args));
     }
 }
@@ -100,17 +155,37 @@ fn secret_files_must_be_private_and_flags_exclusive() {
     let secret = root.path().join("oidc-secret");
     common::write(&secret, "s3cr3t\n", 0o644);
     let secret = secret.display().to_string();
-    let oidc = ["--idp", "oidc", "--oidc", "https://id.example.com", "--oidc-client", "c1", "--storage-mode", "file", "--email", "ops@example.com"];
-    insta::assert_snapshot!("secret-file-too-open", run(root.path(), &with_base(&[&oidc[..], &["--oidc-secret-file", &secret]].concat())));
+    let oidc = [
+        "--idp",
+        "oidc",
+        "--oidc",
+        "https://id.example.com",
+        "--oidc-client",
+        "c1",
+        "--storage-mode",
+        "file",
+        "--email",
+        "ops@example.com",
+    ];
+    insta::assert_snapshot!(
+        "secret-file-too-open",
+        run(root.path(), &with_base(&[&oidc[..], &["--oidc-secret-file", &secret]].concat()))
+    );
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    insta::assert_snapshot!("secret-flag-and-file", run(root.path(), &with_base(&[&oidc[..], &["--oidc-secret-file", &secret, "--oidc-secret", "x"]].concat())));
+    insta::assert_snapshot!(
+        "secret-flag-and-file",
+        run(root.path(), &with_base(&[&oidc[..], &["--oidc-secret-file", &secret, "--oidc-secret", "x"]].concat()))
+    );
 }
 
 #[test]
 fn other_operating_systems_are_refused() {
     let root = common::ubuntu_root();
     common::write(&root.path().join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n", 0o644);
-    insta::assert_snapshot!("unsupported-os", run(root.path(), &with_base(&["--idp", "local", "--storage-mode", "file", "--email", "ops@example.com"])));
+    insta::assert_snapshot!(
+        "unsupported-os",
+        run(root.path(), &with_base(&["--idp", "local", "--storage-mode", "file", "--email", "ops@example.com"]))
+    );
 }
 
 #[test]

@@ -115,8 +115,26 @@ fn the_interactive_flow_gives_the_same_config_as_the_flags() {
     let output = assert_cmd::Command::new(&binary)
         .arg("--root")
         .arg(flagged.path())
-        .args(["--non-interactive", "--render-only", "--yes", "--domain", "example.com", "--email", "ops@example.com", "--idp", "local"])
-        .args(["--zitadel-admin-email", "ops@example.com", "--storage-mode", "disk", "--storage-source", "/dev/sdb", "--storage-facts"])
+        .args([
+            "--non-interactive",
+            "--render-only",
+            "--yes",
+            "--domain",
+            "example.com",
+            "--email",
+            "ops@example.com",
+            "--idp",
+            "local",
+        ])
+        .args([
+            "--zitadel-admin-email",
+            "ops@example.com",
+            "--storage-mode",
+            "disk",
+            "--storage-source",
+            "/dev/sdb",
+            "--storage-facts",
+        ])
         .arg(&facts)
         .output()
         .unwrap();
@@ -168,10 +186,21 @@ fn a_failed_s3_probe_is_asked_again_and_the_root_password_reaches_ansible() {
     let code = wait_for_file(&exit_file, || tmux.screen());
     let screen = tmux.screen();
     assert_eq!(code.trim(), "0", "{screen}");
-    assert!(screen.contains("S3 probe of bucket `terrarium-test` failed") && screen.contains("The probe object was written and deleted."), "{screen}");
-    assert!(!screen.contains("wrong-secret") && !screen.contains(server.secret_key()), "a secret was echoed:\n{screen}");
-    let received: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("received.json")).unwrap()).unwrap();
+    assert!(
+        screen.contains("S3 probe of bucket `terrarium-test` failed")
+            && screen.contains("The probe object was written and deleted."),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("wrong-secret") && !screen.contains(server.secret_key()),
+        "a secret was echoed:\n{screen}"
+    );
+    let received: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path().join("received.json")).unwrap()).unwrap();
     assert_eq!(received["got_root_password"], true);
     let config = std::fs::read_to_string(root.path().join("etc/terrarium/config.yaml")).unwrap();
-    assert!(config.contains(&format!("endpoint: {}", server.endpoint())) && config.contains("enabled: true"), "{config}");
+    assert!(
+        config.contains(&format!("endpoint: {}", server.endpoint())) && config.contains("enabled: true"),
+        "{config}"
+    );
 }

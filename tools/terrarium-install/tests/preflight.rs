@@ -23,14 +23,17 @@ fn oidc_good_issuer_is_accepted() {
 #[test]
 fn oidc_wrong_issuer_is_refused_naming_both() {
     let issuer = TestIssuer::start(IssuerMode::WrongIssuer);
-    let err = NetworkVerifiers.verify(&issuer.issuer(), issuer.client_id(), &Secret::new(issuer.client_secret())).unwrap_err();
+    let err = NetworkVerifiers
+        .verify(&issuer.issuer(), issuer.client_id(), &Secret::new(issuer.client_secret()))
+        .unwrap_err();
     assert!(err.contains("mismatch") && err.contains(&issuer.wrong_issuer()), "{err}");
 }
 
 #[test]
 fn oidc_rejected_credentials_are_refused_without_the_secret() {
     let issuer = TestIssuer::start(IssuerMode::RejectCredentials);
-    let err = NetworkVerifiers.verify(&issuer.issuer(), issuer.client_id(), &Secret::new("wrong-secret-value")).unwrap_err();
+    let err =
+        NetworkVerifiers.verify(&issuer.issuer(), issuer.client_id(), &Secret::new("wrong-secret-value")).unwrap_err();
     assert!(err.contains("rejected") && !err.contains("wrong-secret-value"), "{err}");
 }
 
@@ -71,11 +74,13 @@ fn s3_probe_writes_and_deletes_and_names_bad_settings() {
     let left: Vec<String> = objects(&server).into_iter().filter(|p| !p.contains(".s3s-fs")).collect();
     assert!(left.is_empty(), "the probe object was not deleted: {left:?}");
 
-    let err = NetworkVerifiers.probe(&s3_settings(&server, server.bucket()), &Secret::new("not-the-secret")).unwrap_err();
+    let err =
+        NetworkVerifiers.probe(&s3_settings(&server, server.bucket()), &Secret::new("not-the-secret")).unwrap_err();
     assert!(err.contains("credentials") || err.contains("SignatureDoesNotMatch") || err.contains("denied"), "{err}");
     assert!(!err.contains("not-the-secret"));
 
-    let err = NetworkVerifiers.probe(&s3_settings(&server, "no-such-bucket"), &Secret::new(server.secret_key())).unwrap_err();
+    let err =
+        NetworkVerifiers.probe(&s3_settings(&server, "no-such-bucket"), &Secret::new(server.secret_key())).unwrap_err();
     assert!(err.contains("no-such-bucket"), "{err}");
 }
 
@@ -84,8 +89,29 @@ fn install_with_s3(root: &std::path::Path, server: &S3Server, secret: &str) -> s
         .unwrap()
         .arg("--root")
         .arg(root)
-        .args(["--non-interactive", "--render-only", "--domain", "example.com", "--idp", "local", "--storage-mode", "file", "--email", "ops@example.com"])
-        .args(["--enable-s3", "--s3-endpoint", &server.endpoint(), "--s3-bucket", server.bucket(), "--s3-region", server.region(), "--s3-access-key", server.access_key()])
+        .args([
+            "--non-interactive",
+            "--render-only",
+            "--domain",
+            "example.com",
+            "--idp",
+            "local",
+            "--storage-mode",
+            "file",
+            "--email",
+            "ops@example.com",
+        ])
+        .args([
+            "--enable-s3",
+            "--s3-endpoint",
+            &server.endpoint(),
+            "--s3-bucket",
+            server.bucket(),
+            "--s3-region",
+            server.region(),
+            "--s3-access-key",
+            server.access_key(),
+        ])
         .env("TERRARIUM_S3_SECRET_KEY", secret)
         .env("TERRARIUM_LOG_FORMAT", "logfmt")
         .output()
@@ -107,5 +133,9 @@ fn install_persists_s3_only_after_the_probe_passed() {
     let secret = std::fs::read_to_string(root.path().join("etc/terrarium/secrets/s3-secret-key")).unwrap();
     assert_eq!(secret, server.secret_key());
     let config = std::fs::read_to_string(root.path().join("etc/terrarium/config.yaml")).unwrap();
-    assert!(config.contains("secret_key_file: /etc/terrarium/secrets/s3-secret-key") && !config.contains(server.secret_key()), "{config}");
+    assert!(
+        config.contains("secret_key_file: /etc/terrarium/secrets/s3-secret-key")
+            && !config.contains(server.secret_key()),
+        "{config}"
+    );
 }

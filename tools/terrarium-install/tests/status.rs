@@ -46,7 +46,10 @@ fn status(root: &Path, systemctl: &SystemctlStandIn, json: bool) -> (i32, String
         command.arg("--json");
     }
     let output = command.output().unwrap();
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).replace(&root.display().to_string(), "[ROOT]"))
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).replace(&root.display().to_string(), "[ROOT]"),
+    )
 }
 
 #[test]
@@ -74,14 +77,19 @@ fn without_systemd_the_unit_states_are_unknown_and_said_so() {
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     let missing = json["missing"].to_string();
-    assert!(missing.contains("systemd: cannot ask systemctl") && missing.contains("has not been booted with systemd"), "{missing}");
+    assert!(
+        missing.contains("systemd: cannot ask systemctl") && missing.contains("has not been booted with systemd"),
+        "{missing}"
+    );
     assert_eq!(json["services"][0]["load"], "unknown");
 }
 
 const ACTIVE: &str = "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n";
 
 fn timer(last: &str) -> String {
-    format!("LoadState=loaded\nActiveState=active\nSubState=waiting\nResult=success\nLastTriggerUSec={last}\nNextElapseUSecRealtime=Sat 2026-11-28 19:01:00 UTC\n")
+    format!(
+        "LoadState=loaded\nActiveState=active\nSubState=waiting\nResult=success\nLastTriggerUSec={last}\nNextElapseUSecRealtime=Sat 2026-11-28 19:01:00 UTC\n"
+    )
 }
 
 #[test]
@@ -97,15 +105,32 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
     );
     common::write(&root.path().join("etc/terrarium/config.yaml"), &config, 0o600);
     let reports = root.path().join("var/lib/terrarium/reports");
-    common::write(&reports.join("proxy-sync.json"), r#"{"finished_at":"2026-11-28T19:00:00Z","routes":[{"host":"app.example.com","instance":"web"}],"rejected":[{"instance":"bad","label":"ftp://x","reason":"unsupported scheme"}]}"#, 0o644);
-    common::write(&reports.join("backup-export.json"), r#"{"finished_at":"2026-11-28T03:00:00Z","instances":{"web":{"snapshot":"autosnap_2026-11-28_03:00:00_hourly","kind":"incremental"}}}"#, 0o644);
+    common::write(
+        &reports.join("proxy-sync.json"),
+        r#"{"finished_at":"2026-11-28T19:00:00Z","routes":[{"host":"app.example.com","instance":"web"}],"rejected":[{"instance":"bad","label":"ftp://x","reason":"unsupported scheme"}]}"#,
+        0o644,
+    );
+    common::write(
+        &reports.join("backup-export.json"),
+        r#"{"finished_at":"2026-11-28T03:00:00Z","instances":{"web":{"snapshot":"autosnap_2026-11-28_03:00:00_hourly","kind":"incremental"}}}"#,
+        0o644,
+    );
     let systemctl = SystemctlStandIn::new(false);
-    for unit in ["traefik.service", "cockpit.socket", "terrarium-oauth2-proxy.service", "terrarium-oauth2-proxy-routes.service", "snap.lxd.daemon.service"] {
+    for unit in [
+        "traefik.service",
+        "cockpit.socket",
+        "terrarium-oauth2-proxy.service",
+        "terrarium-oauth2-proxy-routes.service",
+        "snap.lxd.daemon.service",
+    ] {
         systemctl.unit(unit, ACTIVE);
     }
     for name in ["sanoid", "terrarium-proxy-sync", "terrarium-backup-export"] {
         systemctl.unit(&format!("{name}.timer"), &timer("Sat 2026-11-28 19:00:00 UTC"));
-        systemctl.unit(&format!("{name}.service"), "LoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\n");
+        systemctl.unit(
+            &format!("{name}.service"),
+            "LoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\n",
+        );
     }
     let (code, json) = status(root.path(), &systemctl, true);
     assert_eq!(code, 0);
@@ -121,9 +146,14 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
     insta::assert_snapshot!("installed", text);
 
     // A failed last run of a timer's service is reported.
-    systemctl.unit("terrarium-proxy-sync.service", "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n");
+    systemctl.unit(
+        "terrarium-proxy-sync.service",
+        "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n",
+    );
     let (_, json) = status(root.path(), &systemctl, true);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(value["missing"], serde_json::json!(["the last run of terrarium-proxy-sync.service failed (exit-code)"]));
+    assert_eq!(
+        value["missing"],
+        serde_json::json!(["the last run of terrarium-proxy-sync.service failed (exit-code)"])
+    );
 }
-

@@ -29,7 +29,8 @@ impl LoopDevice {
         let image = dir.path().join("disk.img");
         std::fs::File::create(&image).unwrap().set_len(size).unwrap();
         if let Some(table) = table {
-            let mut child = Command::new(&sfdisk).arg("--quiet").arg(&image).stdin(std::process::Stdio::piped()).spawn().unwrap();
+            let mut child =
+                Command::new(&sfdisk).arg("--quiet").arg(&image).stdin(std::process::Stdio::piped()).spawn().unwrap();
             std::io::Write::write_all(child.stdin.as_mut().unwrap(), table.as_bytes()).unwrap();
             assert!(child.wait().unwrap().success(), "sfdisk failed");
         }
@@ -80,9 +81,11 @@ fn loop_devices_with_real_partition_tables() {
     let ours = |path: &str| path == blank.path || path.starts_with(&partitioned.path);
 
     let disk = storage::discover(&facts, StorageMode::Disk);
-    let targets: Vec<(&str, u64)> = disk.targets.iter().filter(|t| ours(&t.path)).map(|t| (t.path.as_str(), t.size)).collect();
+    let targets: Vec<(&str, u64)> =
+        disk.targets.iter().filter(|t| ours(&t.path)).map(|t| (t.path.as_str(), t.size)).collect();
     assert_eq!(targets, vec![(blank.path.as_str(), 3 * GIB)]);
-    let refusal = disk.refused.iter().find(|r| r.path == partitioned.path).expect("the partitioned disk is refused in disk mode");
+    let refusal =
+        disk.refused.iter().find(|r| r.path == partitioned.path).expect("the partitioned disk is refused in disk mode");
     assert!(refusal.reason.contains("partition"), "{}", refusal.reason);
 
     let partition = storage::discover(&facts, StorageMode::Partition);
@@ -96,7 +99,8 @@ fn loop_devices_with_real_partition_tables() {
     assert!(partition.refused.iter().any(|r| r.path == blank.path && r.reason.contains("no partition table")));
 
     // The machine's own root disk is never offered.
-    let root_disk = facts.devices.iter().find(|d| d.mounts_in_tree().iter().any(|m| m == "/")).map(|d| PathBuf::from(&d.path));
+    let root_disk =
+        facts.devices.iter().find(|d| d.mounts_in_tree().iter().any(|m| m == "/")).map(|d| PathBuf::from(&d.path));
     if let Some(root_disk) = root_disk {
         let shown = root_disk.display().to_string();
         let refusal = disk.refused.iter().find(|r| r.path == shown).expect("root disk refused");

@@ -31,7 +31,10 @@ fn configs() -> Vec<(String, Config)> {
 #[test]
 fn ansible_vars_of_every_config_match_the_playbook_schema() {
     let schema_path = common::manifest_dir().join("../../ansible/vars.schema.json");
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap_or_else(|e| panic!("{}: {e}", schema_path.display()))).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&schema_path).unwrap_or_else(|e| panic!("{}: {e}", schema_path.display())),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for (name, config) in configs() {
         let vars = serde_json::Value::Object(terrarium_common::config::ansible_vars(&config));

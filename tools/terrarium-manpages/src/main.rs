@@ -95,7 +95,10 @@ mod tests {
             let page = std::fs::read_to_string(dir.path().join(format!("man/{bin}.1"))).expect("man page");
             assert!(page.contains(&format!(".TH {bin} 1")), "{bin}.1 has its own title:\n{page}");
             let bash = std::fs::read_to_string(dir.path().join(format!("completions/bash/{bin}"))).expect("bash");
-            assert!(bash.lines().any(|l| l.trim_start().starts_with("complete -F") && l.ends_with(&format!(" {bin}"))), "bash completes {bin}:\n{bash}");
+            assert!(
+                bash.lines().any(|l| l.trim_start().starts_with("complete -F") && l.ends_with(&format!(" {bin}"))),
+                "bash completes {bin}:\n{bash}"
+            );
             let zsh = std::fs::read_to_string(dir.path().join(format!("completions/zsh/_{bin}"))).expect("zsh");
             assert!(zsh.starts_with(&format!("#compdef {bin}\n")), "zsh completes {bin}");
             let fish = std::fs::read_to_string(dir.path().join(format!("completions/fish/{bin}.fish"))).expect("fish");

@@ -29,7 +29,8 @@ fn main() {
         std::fs::create_dir_all(dir).expect("mkdir");
     }
     std::fs::write(root.join("etc/terrarium/config.yaml"), CONFIG).expect("config");
-    std::fs::set_permissions(root.join("etc/terrarium/config.yaml"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(root.join("etc/terrarium/config.yaml"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
     let static_path = root.join("etc/traefik/traefik.yml");
     // providersThrottleDuration as the product sets it (ansible/roles/traefik/templates/
     // etc/traefik/traefik.yml.j2): Traefik's default of 2 s alone would use the budget.
@@ -88,7 +89,11 @@ fn main() {
     };
     let (file, live) = (median(&mut to_file), median(&mut to_live));
     println!("watch mode, {rounds} rounds (lxc config set -> ...), median:");
-    println!("  route written by proxy-sync   {:>8.1} ms (max {:.1} ms)", ms(&file), to_file.iter().map(ms).fold(0.0, f64::max));
+    println!(
+        "  route written by proxy-sync   {:>8.1} ms (max {:.1} ms)",
+        ms(&file),
+        to_file.iter().map(ms).fold(0.0, f64::max)
+    );
     println!(
         "  route live in Traefik (200)   {:>8.1} ms (max {:.1} ms; goal <= 2000 ms: {})",
         ms(&live),

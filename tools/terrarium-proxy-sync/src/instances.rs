@@ -79,7 +79,8 @@ struct RawAddress {
 
 /// Parse `lxc list --format=json` output; `origin` names it in errors.
 pub fn parse(json: &str, origin: &str) -> Result<Vec<Instance>, InstancesError> {
-    let raw: Vec<RawInstance> = serde_json::from_str(json).map_err(|source| InstancesError { origin: origin.to_string(), source })?;
+    let raw: Vec<RawInstance> =
+        serde_json::from_str(json).map_err(|source| InstancesError { origin: origin.to_string(), source })?;
     Ok(raw.into_iter().map(Instance::from).collect())
 }
 

@@ -127,7 +127,10 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
 /// Parse one rule string (already split and trimmed).
 pub fn parse_rule(rule: &str) -> Result<Rule, RuleError> {
     if rule.chars().any(|c| c.is_control()) {
-        return Err(RuleError::new("the rule contains a control character", "write the rule on one line of plain text"));
+        return Err(RuleError::new(
+            "the rule contains a control character",
+            "write the rule on one line of plain text",
+        ));
     }
     let Some((scheme, rest)) = rule.split_once("://") else {
         return Err(RuleError::new(
@@ -161,7 +164,10 @@ fn parse_http(scheme: Scheme, rest: &str) -> Result<Rule, RuleError> {
     let container_port = match port {
         None => DEFAULT_CONTAINER_PORT,
         Some(port) => parse_port(port).ok_or_else(|| {
-            RuleError::new(format!("container port `{port}` is not a number from 1 to 65535"), "write the port the service listens on inside the container, e.g. :8080")
+            RuleError::new(
+                format!("container port `{port}` is not a number from 1 to 65535"),
+                "write the port the service listens on inside the container, e.g. :8080",
+            )
         })?,
     };
     let path = match path {
@@ -173,11 +179,17 @@ fn parse_http(scheme: Scheme, rest: &str) -> Result<Rule, RuleError> {
 
 fn parse_host(host: &str) -> Result<String, RuleError> {
     if host.is_empty() {
-        return Err(RuleError::new("the rule has no host name", "write a host name after the scheme, e.g. https://app.example.com"));
+        return Err(RuleError::new(
+            "the rule has no host name",
+            "write a host name after the scheme, e.g. https://app.example.com",
+        ));
     }
     let folded = host.to_ascii_lowercase();
     if folded.starts_with("*.") {
-        return Err(RuleError::new(format!("wildcard host `{host}` is not supported"), "publish each host name with its own rule"));
+        return Err(RuleError::new(
+            format!("wildcard host `{host}` is not supported"),
+            "publish each host name with its own rule",
+        ));
     }
     if !is_hostname(&folded) {
         return Err(RuleError::new(
@@ -190,29 +202,44 @@ fn parse_host(host: &str) -> Result<String, RuleError> {
 
 fn parse_path(path: &str) -> Result<Option<String>, RuleError> {
     if path.contains(char::is_whitespace) {
-        return Err(RuleError::new(format!("path `{path}` contains a space"), "percent-encode it (%20) or choose a path without spaces"));
+        return Err(RuleError::new(
+            format!("path `{path}` contains a space"),
+            "percent-encode it (%20) or choose a path without spaces",
+        ));
     }
     if path.contains('?') || path.contains('#') {
-        return Err(RuleError::new(format!("path `{path}` has a query or fragment"), "give a plain path prefix such as /api; routes match paths only"));
+        return Err(RuleError::new(
+            format!("path `{path}` has a query or fragment"),
+            "give a plain path prefix such as /api; routes match paths only",
+        ));
     }
     // RFC 3986 path characters only: nothing that could end the backtick-quoted value
     // inside the Traefik rule expression.
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=:/".contains(c);
     if let Some(bad) = path.chars().find(|c| !allowed(*c)) {
-        return Err(RuleError::new(format!("path `{path}` contains `{bad}`"), "use letters, digits and - . _ ~ / (percent-encode anything else)"));
+        return Err(RuleError::new(
+            format!("path `{path}` contains `{bad}`"),
+            "use letters, digits and - . _ ~ / (percent-encode anything else)",
+        ));
     }
     Ok(if path == "/" { None } else { Some(path.to_string()) })
 }
 
 fn parse_auth(suffix: &str) -> Result<Auth, RuleError> {
     let Some(rest) = suffix.strip_prefix("auth") else {
-        return Err(RuleError::new(format!("unknown suffix `@{suffix}`"), "use @auth (any signed-in user) or @auth:group1,group2"));
+        return Err(RuleError::new(
+            format!("unknown suffix `@{suffix}`"),
+            "use @auth (any signed-in user) or @auth:group1,group2",
+        ));
     };
     if rest.is_empty() {
         return Ok(Auth::AnyUser);
     }
     let Some(list) = rest.strip_prefix(':') else {
-        return Err(RuleError::new(format!("unknown suffix `@{suffix}`"), "use @auth (any signed-in user) or @auth:group1,group2"));
+        return Err(RuleError::new(
+            format!("unknown suffix `@{suffix}`"),
+            "use @auth (any signed-in user) or @auth:group1,group2",
+        ));
     };
     let mut groups = Vec::new();
     for group in list.split(',') {
@@ -233,15 +260,20 @@ fn parse_auth(suffix: &str) -> Result<Auth, RuleError> {
 fn parse_port_rule(protocol: Protocol, rest: &str) -> Result<Rule, RuleError> {
     let example = format!("write {protocol}://HOSTPORT:CONTAINERPORT, e.g. {protocol}://10022:22");
     if rest.contains('@') {
-        return Err(RuleError::new(format!("@auth is not possible on {protocol}:// rules"), "route auth works on http:// and https:// rules only; remove the @ suffix"));
+        return Err(RuleError::new(
+            format!("@auth is not possible on {protocol}:// rules"),
+            "route auth works on http:// and https:// rules only; remove the @ suffix",
+        ));
     }
     let Some((host_port, container_port)) = rest.split_once(':') else {
         return Err(RuleError::new(format!("`{protocol}://{rest}` needs a host port and a container port"), example));
     };
-    let host_port = parse_port(host_port.trim_end_matches('/'))
-        .ok_or_else(|| RuleError::new(format!("host port `{host_port}` is not a number from 1 to 65535"), example.clone()))?;
-    let container_port = parse_port(container_port.trim_end_matches('/'))
-        .ok_or_else(|| RuleError::new(format!("container port `{container_port}` is not a number from 1 to 65535"), example.clone()))?;
+    let host_port = parse_port(host_port.trim_end_matches('/')).ok_or_else(|| {
+        RuleError::new(format!("host port `{host_port}` is not a number from 1 to 65535"), example.clone())
+    })?;
+    let container_port = parse_port(container_port.trim_end_matches('/')).ok_or_else(|| {
+        RuleError::new(format!("container port `{container_port}` is not a number from 1 to 65535"), example.clone())
+    })?;
     Ok(Rule::Port { protocol, host_port, container_port })
 }
 
@@ -269,16 +301,28 @@ mod tests {
     #[test]
     fn http_rules_parse_with_defaults() {
         assert_eq!(http("https://App.Example.com"), (Scheme::Https, "app.example.com".into(), 80, None, None));
-        assert_eq!(http("http://a.example.com:8080/api/v1"), (Scheme::Http, "a.example.com".into(), 8080, Some("/api/v1".into()), None));
+        assert_eq!(
+            http("http://a.example.com:8080/api/v1"),
+            (Scheme::Http, "a.example.com".into(), 8080, Some("/api/v1".into()), None)
+        );
         assert_eq!(http("https://a.example.com/"), (Scheme::Https, "a.example.com".into(), 80, None, None));
         assert_eq!(http("https://a.example.com/x@auth").4, Some(Auth::AnyUser));
-        assert_eq!(http("https://a.example.com@auth:ops, devs,ops").4, Some(Auth::Groups(vec!["devs".into(), "ops".into()])));
+        assert_eq!(
+            http("https://a.example.com@auth:ops, devs,ops").4,
+            Some(Auth::Groups(vec!["devs".into(), "ops".into()]))
+        );
     }
 
     #[test]
     fn port_rules_parse() {
-        assert_eq!(parse_rule("tcp://10022:22").unwrap(), Rule::Port { protocol: Protocol::Tcp, host_port: 10022, container_port: 22 });
-        assert_eq!(parse_rule("udp://1053:53").unwrap(), Rule::Port { protocol: Protocol::Udp, host_port: 1053, container_port: 53 });
+        assert_eq!(
+            parse_rule("tcp://10022:22").unwrap(),
+            Rule::Port { protocol: Protocol::Tcp, host_port: 10022, container_port: 22 }
+        );
+        assert_eq!(
+            parse_rule("udp://1053:53").unwrap(),
+            Rule::Port { protocol: Protocol::Udp, host_port: 1053, container_port: 53 }
+        );
     }
 
     #[test]

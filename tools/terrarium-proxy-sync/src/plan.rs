@@ -124,7 +124,12 @@ pub fn plan(instances: &[Instance], settings: &Settings) -> Plan {
         let mut accepted = 0usize;
         for (index, raw) in label::split_rules(label).into_iter().enumerate() {
             let reject = |plan: &mut Plan, err: RuleError| {
-                plan.rejected.push(Problem { instance: instance.name.clone(), rule: raw.to_string(), problem: err.problem, fix: err.fix });
+                plan.rejected.push(Problem {
+                    instance: instance.name.clone(),
+                    rule: raw.to_string(),
+                    problem: err.problem,
+                    fix: err.fix,
+                });
             };
             let rule = match label::parse_rule(raw).and_then(|rule| check_with_settings(rule, settings)) {
                 Ok(rule) => rule,
@@ -140,16 +145,28 @@ pub fn plan(instances: &[Instance], settings: &Settings) -> Plan {
             if let Some((owner, owner_rule)) = claims.get(&key) {
                 let what = claim_description(&key);
                 if owner == &instance.name {
-                    reject(&mut plan, RuleError::new(format!("{what} is already published by `{owner_rule}` in the same label"), "remove the duplicate rule"));
+                    reject(
+                        &mut plan,
+                        RuleError::new(
+                            format!("{what} is already published by `{owner_rule}` in the same label"),
+                            "remove the duplicate rule",
+                        ),
+                    );
                 } else {
-                    reject(&mut plan, RuleError::new(
-                        format!("{what} is already claimed by instance {owner} (created earlier)"),
-                        format!("choose another one, or remove it from {owner}: lxc config edit {owner}"),
-                    ));
+                    reject(
+                        &mut plan,
+                        RuleError::new(
+                            format!("{what} is already claimed by instance {owner} (created earlier)"),
+                            format!("choose another one, or remove it from {owner}: lxc config edit {owner}"),
+                        ),
+                    );
                     plan.contested.push(Problem {
                         instance: owner.clone(),
                         rule: owner_rule.clone(),
-                        problem: format!("{what} is also claimed by instance {} (created later); {owner} keeps it", instance.name),
+                        problem: format!(
+                            "{what} is also claimed by instance {} (created later); {owner} keeps it",
+                            instance.name
+                        ),
                         fix: format!("remove the rule from one of them: lxc config edit {}", instance.name),
                     });
                 }
@@ -183,7 +200,10 @@ fn check_with_settings(rule: Rule, settings: &Settings) -> Result<Rule, RuleErro
     match &rule {
         Rule::Http { host, auth: Some(_), .. } => {
             if let Err(reason) = &settings.route_auth {
-                return Err(RuleError::new(format!("route auth is not available on this host: {reason}"), "publish without @auth until it is set up"));
+                return Err(RuleError::new(
+                    format!("route auth is not available on this host: {reason}"),
+                    "publish without @auth until it is set up",
+                ));
             }
             let allowed = match &settings.root_domain {
                 Some(root) => is_within_domain(host, root),
@@ -287,7 +307,10 @@ mod tests {
 
     #[test]
     fn one_bad_rule_does_not_stop_the_others() {
-        let plan = plan(&[instance("a", "1", "https://bad_host, https://ok.example.com/api, tcp://22:22", Some("10.0.0.1"))], &settings());
+        let plan = plan(
+            &[instance("a", "1", "https://bad_host, https://ok.example.com/api, tcp://22:22", Some("10.0.0.1"))],
+            &settings(),
+        );
         assert_eq!(plan.http.len(), 1);
         assert_eq!(plan.http[0].path.as_deref(), Some("/api"));
         assert_eq!(plan.rejected.len(), 2);
@@ -297,10 +320,16 @@ mod tests {
     #[test]
     fn auth_needs_the_root_domain_or_the_manage_host() {
         let mut s = settings();
-        let p = plan(&[instance("a", "1", "https://x.other.org@auth, https://x.example.com@auth:ops", Some("10.0.0.1"))], &s);
+        let p = plan(
+            &[instance("a", "1", "https://x.other.org@auth, https://x.example.com@auth:ops", Some("10.0.0.1"))],
+            &s,
+        );
         assert_eq!((p.http.len(), p.rejected.len()), (1, 1));
         s.root_domain = None;
-        let p = plan(&[instance("a", "1", "https://x.example.com@auth, https://manage.example.com/app@auth", Some("10.0.0.1"))], &s);
+        let p = plan(
+            &[instance("a", "1", "https://x.example.com@auth, https://manage.example.com/app@auth", Some("10.0.0.1"))],
+            &s,
+        );
         assert_eq!(p.http.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["manage.example.com"]);
         s.route_auth = Err("no OIDC client".into());
         let p = plan(&[instance("a", "1", "https://manage.example.com@auth", Some("10.0.0.1"))], &s);
@@ -310,7 +339,10 @@ mod tests {
     #[test]
     fn stopped_instances_publish_nothing_but_keep_their_claims() {
         let plan = plan(
-            &[instance("old", "1", "https://a.example.com", None), instance("new", "2", "https://a.example.com", Some("10.0.0.2"))],
+            &[
+                instance("old", "1", "https://a.example.com", None),
+                instance("new", "2", "https://a.example.com", Some("10.0.0.2")),
+            ],
             &settings(),
         );
         assert!(plan.http.is_empty());
@@ -320,7 +352,10 @@ mod tests {
 
     #[test]
     fn ipv6_targets_are_bracketed_and_names_are_unique() {
-        let plan = plan(&[instance("a", "1", "https://a.example.com, http://a.example.com, udp://1053:53", Some("fd42::1"))], &settings());
+        let plan = plan(
+            &[instance("a", "1", "https://a.example.com, http://a.example.com, udp://1053:53", Some("fd42::1"))],
+            &settings(),
+        );
         assert_eq!(plan.http[0].target, "http://[fd42::1]:80");
         assert_eq!(plan.ports[0].target, "[fd42::1]:53");
         assert_eq!(plan.ports[0].entrypoint(), "udp-1053");

@@ -31,7 +31,13 @@ struct Report<'a> {
 pub fn write(paths: &Paths, result: &anyhow::Result<Outcome>) -> std::io::Result<bool> {
     let empty = (&[][..], &[][..], &[][..], &[][..], &[][..]);
     let (http, ports, rejected, contested, unpublished) = match result {
-        Ok(outcome) => (&outcome.plan.http[..], &outcome.plan.ports[..], &outcome.plan.rejected[..], &outcome.plan.contested[..], &outcome.plan.unpublished[..]),
+        Ok(outcome) => (
+            &outcome.plan.http[..],
+            &outcome.plan.ports[..],
+            &outcome.plan.rejected[..],
+            &outcome.plan.contested[..],
+            &outcome.plan.unpublished[..],
+        ),
         Err(_) => empty,
     };
     let exit = match result {

@@ -81,7 +81,8 @@ impl Outcome {
 
 /// Run one sync under the lock (no lock for a dry run: it changes nothing).
 pub fn sync(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
-    let _lock = if options.dry_run { None } else { Some(RunLock::acquire(&paths.locks_dir(), TOOL, options.lock_wait)?) };
+    let _lock =
+        if options.dry_run { None } else { Some(RunLock::acquire(&paths.locks_dir(), TOOL, options.lock_wait)?) };
     let result = sync_locked(paths, options);
     if !options.dry_run {
         crate::report::write(paths, &result).context("cannot write the run report")?;
@@ -124,7 +125,8 @@ fn sync_with_firewall(
             Ok(secret) => secret,
             Err(_) if !cookie_path.exists() => {
                 secrets_created.push(secret_names::ROUTES_COOKIE_SECRET.to_string());
-                let secret = oauth2_proxy::new_cookie_secret().context("cannot read random bytes for the cookie secret")?;
+                let secret =
+                    oauth2_proxy::new_cookie_secret().context("cannot read random bytes for the cookie secret")?;
                 if !options.dry_run {
                     atomic_write(&cookie_path, format!("{}\n", secret.expose()).as_bytes(), 0o600)
                         .with_context(|| format!("cannot write {}", cookie_path.display()))?;
@@ -156,19 +158,31 @@ fn sync_with_firewall(
         files.extend(unit_change);
     }
 
-    let wanted_ports: BTreeSet<(u16, Protocol)> = plan.ports.iter().map(|route| (route.host_port, route.protocol)).collect();
+    let wanted_ports: BTreeSet<(u16, Protocol)> =
+        plan.ports.iter().map(|route| (route.host_port, route.protocol)).collect();
     let static_path = paths.traefik_static_file();
     let static_text = std::fs::read_to_string(&static_path).map_err(|err| {
-        anyhow::anyhow!("cannot read Traefik's static config {}: {err}; run `terrarium-reconfigure` to render it", static_path.display())
+        anyhow::anyhow!(
+            "cannot read Traefik's static config {}: {err}; run `terrarium-reconfigure` to render it",
+            static_path.display()
+        )
     })?;
     let static_mode = std::fs::metadata(&static_path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
-    let (static_new, block_changed) =
-        entrypoints::splice(&static_text, &entrypoints::block_lines(&wanted_ports), &static_path.display().to_string())?;
+    let (static_new, block_changed) = entrypoints::splice(
+        &static_text,
+        &entrypoints::block_lines(&wanted_ports),
+        &static_path.display().to_string(),
+    )?;
     if block_changed {
         files.extend(file_change(&static_path, static_new, static_mode, false)?);
         restarts.push(format!("systemctl restart {TRAEFIK_UNIT}"));
     }
-    files.extend(file_change(&paths.traefik_proxy_file(), dynamic::render(&plan, &config.domains.manage), 0o644, false)?);
+    files.extend(file_change(
+        &paths.traefik_proxy_file(),
+        dynamic::render(&plan, &config.domains.manage),
+        0o644,
+        false,
+    )?);
 
     let firewall = ufw::reconcile(&firewall_rules()?, &wanted_ports);
 
@@ -184,9 +198,16 @@ fn sync_with_firewall(
 /// file, firewall. Each step names what was already applied when it fails.
 fn apply(outcome: &Outcome) -> anyhow::Result<()> {
     let mut done: Vec<String> = Vec::new();
-    let already = |done: &[String]| if done.is_empty() { "nothing was changed".to_string() } else { format!("already applied: {}", done.join(", ")) };
+    let already = |done: &[String]| {
+        if done.is_empty() {
+            "nothing was changed".to_string()
+        } else {
+            format!("already applied: {}", done.join(", "))
+        }
+    };
     for file in &outcome.files {
-        atomic_write(&file.path, file.contents.as_bytes(), file.mode).with_context(|| format!("cannot write {} ({})", file.path.display(), already(&done)))?;
+        atomic_write(&file.path, file.contents.as_bytes(), file.mode)
+            .with_context(|| format!("cannot write {} ({})", file.path.display(), already(&done)))?;
         done.push(format!("wrote {}", file.path.display()));
     }
     for command in &outcome.restarts {
@@ -210,9 +231,18 @@ fn file_change(path: &Path, contents: String, mode: u32, secret: bool) -> anyhow
     }
     let diff = (!secret).then(|| {
         let shown = path.display().to_string();
-        similar::TextDiff::from_lines(old.as_deref().unwrap_or(""), &contents).unified_diff().header(&shown, &shown).to_string()
+        similar::TextDiff::from_lines(old.as_deref().unwrap_or(""), &contents)
+            .unified_diff()
+            .header(&shown, &shown)
+            .to_string()
     });
-    Ok(Some(FileChange { path: path.to_path_buf(), action: if old.is_some() { "update" } else { "create" }, diff, contents, mode }))
+    Ok(Some(FileChange {
+        path: path.to_path_buf(),
+        action: if old.is_some() { "update" } else { "create" },
+        diff,
+        contents,
+        mode,
+    }))
 }
 
 fn read_instances(source: &Source) -> anyhow::Result<Vec<Instance>> {
@@ -232,7 +262,8 @@ fn read_instances(source: &Source) -> anyhow::Result<Vec<Instance>> {
             (text, "stdin".to_string())
         }
         Source::File(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the instance list {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the instance list {}", path.display()))?;
             (text, path.display().to_string())
         }
     };
@@ -244,8 +275,10 @@ fn read_instances(source: &Source) -> anyhow::Result<Vec<Instance>> {
 fn route_auth_client(paths: &Paths, config: &Config) -> Result<(String, Secret), String> {
     let id_file = paths.secret(secret_names::ROUTES_CLIENT_ID);
     if id_file.exists() {
-        let id = std::fs::read_to_string(&id_file).map_err(|err| format!("cannot read {}: {err}", id_file.display()))?;
-        let secret = read_secret_file(&paths.secret(secret_names::ROUTES_CLIENT_SECRET)).map_err(|err| err.to_string())?;
+        let id =
+            std::fs::read_to_string(&id_file).map_err(|err| format!("cannot read {}: {err}", id_file.display()))?;
+        let secret =
+            read_secret_file(&paths.secret(secret_names::ROUTES_CLIENT_SECRET)).map_err(|err| err.to_string())?;
         return Ok((id.trim().to_string(), secret));
     }
     match (&config.identity.client_id, &config.identity.client_secret_file) {

@@ -201,12 +201,17 @@ To                         Action      From
     fn status_tables_parse_with_comments_and_v6_folded() {
         let rules = parse_status(STATUS);
         assert_eq!(rules.len(), 5, "{rules:?}");
-        assert!(rules.iter().any(|r| r.to == "3000/tcp on eth0" && r.action == "ALLOW IN" && r.from == "10.0.0.0/8" && r.marked()));
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.to == "3000/tcp on eth0" && r.action == "ALLOW IN" && r.from == "10.0.0.0/8" && r.marked())
+        );
     }
 
     #[test]
     fn reconcile_adds_missing_deletes_stale_and_never_touches_others() {
-        let wanted: BTreeSet<_> = [(10022, Protocol::Tcp), (5000, Protocol::Tcp), (8443, Protocol::Udp), (22, Protocol::Tcp)].into();
+        let wanted: BTreeSet<_> =
+            [(10022, Protocol::Tcp), (5000, Protocol::Tcp), (8443, Protocol::Udp), (22, Protocol::Tcp)].into();
         let changes = reconcile(&parse_status(STATUS), &wanted);
         assert_eq!(changes.add, ["5000/tcp"]);
         assert_eq!(changes.delete, ["2000/udp"]);
@@ -215,7 +220,9 @@ To                         Action      From
 
     #[test]
     fn show_added_is_understood_when_ufw_is_inactive() {
-        let rules = parse_status("Added user rules (see 'ufw status' for running firewall):\nufw allow 22/tcp\nufw allow 10022/tcp comment 'terrarium-proxy-sync'\n");
+        let rules = parse_status(
+            "Added user rules (see 'ufw status' for running firewall):\nufw allow 22/tcp\nufw allow 10022/tcp comment 'terrarium-proxy-sync'\n",
+        );
         let changes = reconcile(&rules, &BTreeSet::new());
         assert_eq!(changes.delete, ["10022/tcp"]);
         assert!(changes.add.is_empty());

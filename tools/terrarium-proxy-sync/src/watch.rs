@@ -157,7 +157,14 @@ mod tests {
 
     #[test]
     fn relevant_events_are_state_and_config_changes() {
-        for action in ["instance-started", "instance-stopped", "instance-updated", "instance-deleted", "profile-updated", "instance-renamed"] {
+        for action in [
+            "instance-started",
+            "instance-stopped",
+            "instance-updated",
+            "instance-deleted",
+            "profile-updated",
+            "instance-renamed",
+        ] {
             assert!(relevant(action), "{action}");
         }
         for action in ["instance-log-retrieved", "instance-file-pushed", "instance-exec", "image-created", ""] {

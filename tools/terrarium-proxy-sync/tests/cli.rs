@@ -59,7 +59,11 @@ fn missing_markers_name_the_static_file_and_terrarium_reconfigure() {
     std::fs::remove_file(host.root().join("etc/traefik/traefik.yml")).unwrap();
     let output = host.run(&instances_file(&host, "[]"), &[]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("terrarium-reconfigure") && stderr(&output).contains("traefik.yml"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("terrarium-reconfigure") && stderr(&output).contains("traefik.yml"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -78,7 +82,8 @@ fn an_unreadable_instance_list_fails_the_sync_and_changes_nothing() {
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
     let host = Host::new(CONFIG);
-    let instances = instances_file(&host, &one_instance("https://app.example.com:8080/api, tcp://10022:22, https://bad_host"));
+    let instances =
+        instances_file(&host, &one_instance("https://app.example.com:8080/api, tcp://10022:22, https://bad_host"));
     let before = tree(&host.root());
     let output = host.run(&instances, &["--dry-run"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
@@ -112,14 +117,21 @@ fn removing_a_label_removes_its_route_entrypoint_and_firewall_rule() {
     assert!(host.read("etc/traefik/dynamic/terrarium-proxy.yml").contains("10.0.0.7:22"));
     assert!(host.read("etc/traefik/traefik.yml").contains("tcp-10022:"));
     let calls = host.take_calls();
-    assert!(calls.contains("ufw allow 10022/tcp comment terrarium-proxy-sync") && calls.contains("systemctl restart traefik.service"), "{calls}");
+    assert!(
+        calls.contains("ufw allow 10022/tcp comment terrarium-proxy-sync")
+            && calls.contains("systemctl restart traefik.service"),
+        "{calls}"
+    );
 
     let output = host.run(&instances_file(&host, &one_instance("https://app.example.com")), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!host.read("etc/traefik/dynamic/terrarium-proxy.yml").contains("tcp"));
     assert_eq!(host.read("etc/traefik/traefik.yml"), common::STATIC);
     let calls = host.take_calls();
-    assert!(calls.contains("ufw delete allow 10022/tcp") && calls.contains("systemctl restart traefik.service"), "{calls}");
+    assert!(
+        calls.contains("ufw delete allow 10022/tcp") && calls.contains("systemctl restart traefik.service"),
+        "{calls}"
+    );
     assert!(std::fs::read_to_string(host.ufw_state()).unwrap().is_empty());
 }
 
@@ -140,14 +152,20 @@ fn twenty_concurrent_runs_end_in_one_identical_state() {
     for host in [&concurrent, &single] {
         host.write("etc/terrarium/secrets/oidc-routes-client-id", "routes\n", 0o600);
         host.write("etc/terrarium/secrets/oidc-routes-client-secret", "s\n", 0o600);
-        host.write("etc/terrarium/secrets/oauth2-proxy-routes-cookie-secret", "Y29va2llLXNlY3JldC1mb3ItdGVzdHMtb25seS0zMmI=\n", 0o600);
+        host.write(
+            "etc/terrarium/secrets/oauth2-proxy-routes-cookie-secret",
+            "Y29va2llLXNlY3JldC1mb3ItdGVzdHMtb25seS0zMmI=\n",
+            0o600,
+        );
     }
     let instances = instances_file(&concurrent, &one_instance(label));
-    let children: Vec<_> = (0..20).map(|_| {
-        let mut command = concurrent.std_command();
-        command.arg("--instances").arg(&instances).arg("--lock-wait").arg("120");
-        command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
-    }).collect();
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            let mut command = concurrent.std_command();
+            command.arg("--instances").arg(&instances).arg("--lock-wait").arg("120");
+            command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -155,10 +173,18 @@ fn twenty_concurrent_runs_end_in_one_identical_state() {
     let output = single.run(&instances, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let normalize = |host: &Host| -> Vec<(String, String)> {
-        tree(&host.root()).into_iter().map(|(rel, text)| if rel.ends_with(".json") { (rel, common::normalize_report(&text)) } else { (rel, text) }).collect()
+        tree(&host.root())
+            .into_iter()
+            .map(
+                |(rel, text)| if rel.ends_with(".json") { (rel, common::normalize_report(&text)) } else { (rel, text) },
+            )
+            .collect()
     };
     assert_eq!(normalize(&concurrent), normalize(&single));
-    assert_eq!(std::fs::read_to_string(concurrent.ufw_state()).unwrap(), std::fs::read_to_string(single.ufw_state()).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(concurrent.ufw_state()).unwrap(),
+        std::fs::read_to_string(single.ufw_state()).unwrap()
+    );
     // Exactly one run changed anything: one restart of each kind, one add per port.
     let calls = concurrent.take_calls();
     assert_eq!(calls.matches("systemctl restart traefik.service").count(), 1, "{calls}");
@@ -169,7 +195,12 @@ fn twenty_concurrent_runs_end_in_one_identical_state() {
 #[test]
 fn the_instance_list_can_come_from_stdin() {
     let host = Host::new(CONFIG);
-    let output = host.command().args(["--instances", "-", "--json"]).write_stdin(one_instance("http://app.example.com")).output().unwrap();
+    let output = host
+        .command()
+        .args(["--instances", "-", "--json"])
+        .write_stdin(one_instance("http://app.example.com"))
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(host.read("etc/traefik/dynamic/terrarium-proxy.yml").contains("http://10.0.0.7:80"));
 }
@@ -177,10 +208,12 @@ fn the_instance_list_can_come_from_stdin() {
 #[test]
 fn firewall_extra_ports_and_ranges_are_reserved() {
     let host = Host::new(&format!("{CONFIG}firewall:\n  extra_ports: [\"9000/tcp\", \"60000:60010/udp\"]\n"));
-    let output = host.run(&instances_file(&host, &one_instance("tcp://9000:80, udp://60005:53, udp://60011:53")), &["--json"]);
+    let output =
+        host.run(&instances_file(&host, &one_instance("tcp://9000:80, udp://60005:53, udp://60011:53")), &["--json"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let rejected: Vec<&str> = json["rejected"].as_array().unwrap().iter().map(|p| p["rule"].as_str().unwrap()).collect();
+    let rejected: Vec<&str> =
+        json["rejected"].as_array().unwrap().iter().map(|p| p["rule"].as_str().unwrap()).collect();
     assert_eq!(rejected, ["tcp://9000:80", "udp://60005:53"]);
     assert_eq!(json["ports"][0]["host_port"], 60011);
 }

@@ -79,17 +79,25 @@ fn sync(host: &Host, lxd: &Lxd, ufw: &UfwSandbox) -> String {
 /// HTTP client: the route is plain TCP passthrough); retried for a few seconds while
 /// Traefik loads the route. Returns what came back.
 fn tcp_exchange(lxd: &Lxd, traefik: &Traefik, port: u16, expect: &str) -> String {
-    let script = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 3 cat <&3");
+    let script =
+        format!("exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 3 cat <&3");
     let mut last = String::new();
     for _ in 0..20 {
         let output = lxd.in_netns("bash").arg("-c").arg(&script).output().unwrap();
-        last = format!("{}{}", String::from_utf8_lossy(&output.stdout).trim(), String::from_utf8_lossy(&output.stderr).trim());
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout).trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
         if last.contains(expect) {
             return last;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    panic!("TCP 127.0.0.1:{port} never answered {expect}: {last}\ntraefik log:\n{}", std::fs::read_to_string(traefik.log_path()).unwrap_or_default());
+    panic!(
+        "TCP 127.0.0.1:{port} never answered {expect}: {last}\ntraefik log:\n{}",
+        std::fs::read_to_string(traefik.log_path()).unwrap_or_default()
+    );
 }
 
 #[test]
@@ -107,7 +115,13 @@ fn labels_become_live_routes_on_real_lxd_and_traefik() {
     // The TCP backend: any TCP server will do; busybox httpd on 7000, spoken to raw.
     lxd.launch_with("echo", &[], "mkdir -p /www && echo tcp-backend > /www/index.html && httpd -f -p 7000 -h /www");
     lxd.lxc(&["config", "set", "web1", "user.proxy", "http://one.example.com"]);
-    lxd.lxc(&["config", "set", "web2", "user.proxy", "http://one.example.com:8080/two\nhttp://private.example.com:8080@auth:ops"]);
+    lxd.lxc(&[
+        "config",
+        "set",
+        "web2",
+        "user.proxy",
+        "http://one.example.com:8080/two\nhttp://private.example.com:8080@auth:ops",
+    ]);
     lxd.lxc(&["config", "set", "echo", "user.proxy", "tcp://10022:7000"]);
     let _standin = Killed(lxd.in_netns("python3").arg("-c").arg(OAUTH2_STANDIN).stdin(Stdio::null()).spawn().unwrap());
 
@@ -136,7 +150,11 @@ fn labels_become_live_routes_on_real_lxd_and_traefik() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(curl("ann:ops+devs").ends_with("\n200") && curl("ann:ops+devs").starts_with("web2"), "{}", curl("ann:ops+devs"));
+    assert!(
+        curl("ann:ops+devs").ends_with("\n200") && curl("ann:ops+devs").starts_with("web2"),
+        "{}",
+        curl("ann:ops+devs")
+    );
     assert!(curl("bob:devs").ends_with("\n403"), "{}", curl("bob:devs"));
 
     // Removing labels removes the routes (and the TCP entrypoint: Traefik restart).

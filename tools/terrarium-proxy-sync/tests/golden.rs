@@ -24,14 +24,24 @@ fn run_case(case: &str, expected_code: i32) {
     if let Ok(rules) = std::fs::read_to_string(dir.join("ufw.rules")) {
         std::fs::write(host.ufw_state(), rules).unwrap();
     }
-    let instances = if dir.join("instances.json").exists() { dir.join("instances.json") } else { data("lxc-list-lxd5.0.json") };
+    let instances =
+        if dir.join("instances.json").exists() { dir.join("instances.json") } else { data("lxc-list-lxd5.0.json") };
 
     let output = host.run(&instances, &[]);
-    assert_eq!(output.status.code(), Some(expected_code), "{case}: stderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(expected_code),
+        "{case}: stderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let calls = host.take_calls();
     let written: Vec<(String, String)> = tree(&host.root())
         .into_iter()
-        .map(|(rel, text)| if rel.ends_with("reports/proxy-sync.json") { (rel, normalize_report(&text)) } else { (rel, text) })
+        .map(
+            |(rel, text)| {
+                if rel.ends_with("reports/proxy-sync.json") { (rel, normalize_report(&text)) } else { (rel, text) }
+            },
+        )
         .collect();
 
     let schemas = Schemas::load();

@@ -38,18 +38,25 @@ fn rule() -> impl Strategy<Value = String> {
         prop::option::of(prop_oneof![Just("@auth".to_string()), "@auth:[a-z._-]{1,5}(,[A-Za-z0-9]{1,4}){0,2}"]),
     )
         .prop_map(|(scheme, host, port, path, auth)| {
-            format!("{scheme}://{host}{}{}{}", port.map(|p| format!(":{p}")).unwrap_or_default(), path.unwrap_or_default(), auth.unwrap_or_default())
+            format!(
+                "{scheme}://{host}{}{}{}",
+                port.map(|p| format!(":{p}")).unwrap_or_default(),
+                path.unwrap_or_default(),
+                auth.unwrap_or_default()
+            )
         });
-    let port = (prop_oneof!["tcp", "udp"], 1u16.., 1u16..).prop_map(|(proto, host, container)| format!("{proto}://{host}:{container}"));
+    let port = (prop_oneof!["tcp", "udp"], 1u16.., 1u16..)
+        .prop_map(|(proto, host, container)| format!("{proto}://{host}:{container}"));
     prop_oneof![4 => http, 2 => port, 1 => ".{0,30}"]
 }
 
 fn label() -> impl Strategy<Value = String> {
-    prop::collection::vec(rule(), 1..4).prop_flat_map(|rules| {
-        let n = rules.len();
-        (Just(rules), prop::collection::vec(prop_oneof![Just(", "), Just("\n"), Just(",")], n))
-    })
-    .prop_map(|(rules, seps)| rules.iter().zip(seps).map(|(r, s)| format!("{r}{s}")).collect())
+    prop::collection::vec(rule(), 1..4)
+        .prop_flat_map(|rules| {
+            let n = rules.len();
+            (Just(rules), prop::collection::vec(prop_oneof![Just(", "), Just("\n"), Just(",")], n))
+        })
+        .prop_map(|(rules, seps)| rules.iter().zip(seps).map(|(r, s)| format!("{r}{s}")).collect())
 }
 
 fn instances() -> impl Strategy<Value = Vec<Instance>> {

@@ -21,19 +21,21 @@ fn instances(host: &Host, label: &str) -> std::path::PathBuf {
 }
 
 fn sync(host: &Host, ufw: &UfwSandbox, label: &str) {
-    let output = host
-        .std_command_with(&[&ufw.shim_dir()])
-        .arg("--instances")
-        .arg(instances(host, label))
-        .output()
-        .unwrap();
+    let output =
+        host.std_command_with(&[&ufw.shim_dir()]).arg("--instances").arg(instances(host, label)).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// Rule lines of `ufw status` (after the header), for comparisons.
 fn rules(ufw: &UfwSandbox) -> Vec<String> {
     let status = ufw.ufw(&["status"]);
-    status.lines().skip_while(|l| !l.starts_with("--")).skip(1).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect()
+    status
+        .lines()
+        .skip_while(|l| !l.starts_with("--"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[test]
@@ -76,5 +78,13 @@ fn ufw_reconcile_keeps_operator_rules_and_owns_only_marked_ones() {
     assert!(now.contains(&"10053/udp ALLOW Anywhere # terrarium-proxy-sync".to_string()), "{now:#?}");
 
     sync(&host, &ufw, "https://app.example.com");
-    assert_eq!(rules(&ufw), ["22/tcp ALLOW Anywhere", "3000 ALLOW Anywhere # operator", "22/tcp (v6) ALLOW Anywhere (v6)", "3000 (v6) ALLOW Anywhere (v6) # operator"]);
+    assert_eq!(
+        rules(&ufw),
+        [
+            "22/tcp ALLOW Anywhere",
+            "3000 ALLOW Anywhere # operator",
+            "22/tcp (v6) ALLOW Anywhere (v6)",
+            "3000 (v6) ALLOW Anywhere (v6) # operator"
+        ]
+    );
 }

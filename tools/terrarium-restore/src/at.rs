@@ -29,7 +29,10 @@ pub struct RestorePoint {
 pub enum AtSpec {
     Newest,
     /// The newest point created at or before this moment (unix seconds).
-    By { text: String, until: i64 },
+    By {
+        text: String,
+        until: i64,
+    },
     Fragment(String),
 }
 
@@ -79,7 +82,9 @@ fn parse_until(text: &str) -> Option<i64> {
 /// `HH`, `HH:MM` or `HH:MM:SS`, and the length of the window it names.
 fn parse_clock(text: &str) -> Option<(Time, Duration)> {
     let parts: Vec<&str> = text.split(':').collect();
-    let number = |s: &str| -> Option<u8> { (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten() };
+    let number = |s: &str| -> Option<u8> {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
     let (h, m, s, window) = match parts.as_slice() {
         [h] => (number(h)?, 0, 0, Duration::hours(1)),
         [h, m] => (number(h)?, number(m)?, 0, Duration::minutes(1)),
@@ -108,17 +113,30 @@ pub fn resolve<'a>(instance: &str, points: &'a [RestorePoint], spec: &AtSpec) ->
             if ties.iter().all(|p| p.createtxg == ties[0].createtxg) {
                 return Ok(ties[ties.len() - 1]);
             }
-            Err(AtError::Ambiguous { instance: instance.to_string(), spec: text.clone(), matches: ties.iter().map(|p| describe(p)).collect() })
+            Err(AtError::Ambiguous {
+                instance: instance.to_string(),
+                spec: text.clone(),
+                matches: ties.iter().map(|p| describe(p)).collect(),
+            })
         }
         AtSpec::Fragment(fragment) => {
             if let Some(exact) = sorted.iter().find(|p| p.snapshot == *fragment) {
                 return Ok(exact);
             }
-            let matches: Vec<&&RestorePoint> = sorted.iter().filter(|p| p.snapshot.contains(fragment.as_str())).collect();
+            let matches: Vec<&&RestorePoint> =
+                sorted.iter().filter(|p| p.snapshot.contains(fragment.as_str())).collect();
             match matches.as_slice() {
                 [one] => Ok(one),
-                [] => Err(AtError::NoMatch { instance: instance.to_string(), spec: fragment.clone(), nearest: nearest_names(&sorted, fragment) }),
-                many => Err(AtError::Ambiguous { instance: instance.to_string(), spec: fragment.clone(), matches: many.iter().map(|p| describe(p)).collect() }),
+                [] => Err(AtError::NoMatch {
+                    instance: instance.to_string(),
+                    spec: fragment.clone(),
+                    nearest: nearest_names(&sorted, fragment),
+                }),
+                many => Err(AtError::Ambiguous {
+                    instance: instance.to_string(),
+                    spec: fragment.clone(),
+                    matches: many.iter().map(|p| describe(p)).collect(),
+                }),
             }
         }
     }
@@ -126,8 +144,11 @@ pub fn resolve<'a>(instance: &str, points: &'a [RestorePoint], spec: &AtSpec) ->
 
 /// The names most like `fragment`: longest common substring, newest first on ties.
 fn nearest_names(sorted: &[&RestorePoint], fragment: &str) -> Vec<String> {
-    let mut scored: Vec<(usize, usize, &RestorePoint)> =
-        sorted.iter().enumerate().map(|(index, p)| (longest_common_substring(&p.snapshot, fragment), index, *p)).collect();
+    let mut scored: Vec<(usize, usize, &RestorePoint)> = sorted
+        .iter()
+        .enumerate()
+        .map(|(index, p)| (longest_common_substring(&p.snapshot, fragment), index, *p))
+        .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
     scored.into_iter().take(NEAREST).map(|(_, _, p)| describe(p)).collect()
 }
@@ -158,7 +179,9 @@ pub fn describe(point: &RestorePoint) -> String {
 pub fn format_time(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).ok())
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).ok()
+        })
         .unwrap_or_else(|| unix.to_string())
 }
 

@@ -28,9 +28,10 @@ pub fn confirm(question: &str, yes: bool) -> std::io::Result<Answer> {
     if let Some(answer) = decide_without_asking(yes, std::io::stdin().is_terminal(), std::io::stderr().is_terminal()) {
         return Ok(answer);
     }
-    let agreed = dialoguer::Confirm::new().with_prompt(question).default(false).interact().map_err(|err| match err {
-        dialoguer::Error::IO(io) => io,
-    })?;
+    let agreed =
+        dialoguer::Confirm::new().with_prompt(question).default(false).interact().map_err(|err| match err {
+            dialoguer::Error::IO(io) => io,
+        })?;
     Ok(if agreed { Answer::Yes } else { Answer::No })
 }
 

@@ -19,11 +19,17 @@ pub enum RestoreError {
     BrokenChain { instance: String, snapshot: String, detail: String },
     #[error("checksum mismatch in {key}: expected sha256 {expected}, got {actual}; {instance} is untouched")]
     Checksum { key: String, expected: String, actual: String, instance: String },
-    #[error("received {dataset}@{snapshot} has guid {actual}, but the restore point has {expected}; {instance} is untouched")]
+    #[error(
+        "received {dataset}@{snapshot} has guid {actual}, but the restore point has {expected}; {instance} is untouched"
+    )]
     GuidMismatch { dataset: String, snapshot: String, expected: u64, actual: u64, instance: String },
-    #[error("this restore needs a confirmation, but there is no terminal to ask on; rerun with --yes (or look first with --dry-run). Nothing was changed")]
+    #[error(
+        "this restore needs a confirmation, but there is no terminal to ask on; rerun with --yes (or look first with --dry-run). Nothing was changed"
+    )]
     NeedsConfirmation,
-    #[error("{instance} has no dataset at {dataset}, but an earlier restore left {aside}; put it back with `zfs rename {aside} {dataset}` (or restore again as you meant to), then rerun")]
+    #[error(
+        "{instance} has no dataset at {dataset}, but an earlier restore left {aside}; put it back with `zfs rename {aside} {dataset}` (or restore again as you meant to), then rerun"
+    )]
     Interrupted { instance: String, dataset: String, aside: String },
 }
 

@@ -98,14 +98,23 @@ fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &m
             }
             bar.finish_and_clear();
             let received = format!("{staging}@{snapshot}");
-            let actual: u64 = zfs.get(&received, "guid")?.parse().with_context(|| format!("read the guid of {received}"))?;
+            let actual: u64 =
+                zfs.get(&received, "guid")?.parse().with_context(|| format!("read the guid of {received}"))?;
             if actual != *guid {
-                return Err(RestoreError::GuidMismatch { dataset: staging.clone(), snapshot: snapshot.clone(), expected: *guid, actual, instance: instance_of(staging) }.into());
+                return Err(RestoreError::GuidMismatch {
+                    dataset: staging.clone(),
+                    snapshot: snapshot.clone(),
+                    expected: *guid,
+                    actual,
+                    instance: instance_of(staging),
+                }
+                .into());
             }
         }
         Step::Swap { staging, dataset, aside } => {
             if let Err(err) = swap(zfs, staging, dataset, aside.as_deref()) {
-                progress.original_aside = aside.as_deref().is_some_and(|a| zfs.exists(a).unwrap_or(true)) && !zfs.exists(dataset).unwrap_or(false);
+                progress.original_aside = aside.as_deref().is_some_and(|a| zfs.exists(a).unwrap_or(true))
+                    && !zfs.exists(dataset).unwrap_or(false);
                 return Err(err);
             }
             progress.swapped = true;
@@ -196,7 +205,10 @@ fn swap(zfs: &Zfs, staging: &str, dataset: &str, aside: Option<&str>) -> anyhow:
         };
     }
     for (property, value) in properties {
-        zfs.cmd().args(["set", &format!("{property}={value}"), dataset]).run().with_context(|| format!("set {property} on {dataset}"))?;
+        zfs.cmd()
+            .args(["set", &format!("{property}={value}"), dataset])
+            .run()
+            .with_context(|| format!("set {property} on {dataset}"))?;
     }
     Ok(())
 }
@@ -220,9 +232,15 @@ fn recover_from(plan: &Plan, ctx: &Context<'_>, progress: &Progress, err: anyhow
             Err(e) => notes.push(format!("could not start {stopped} again ({e})")),
         }
     }
-    let untouched = !progress.swapped && !progress.original_aside && !plan.steps.iter().any(|s| matches!(s, Step::Rollback { .. } | Step::Clone { .. }));
+    let untouched = !progress.swapped
+        && !progress.original_aside
+        && !plan.steps.iter().any(|s| matches!(s, Step::Rollback { .. } | Step::Clone { .. }));
     if untouched {
-        let what = if plan.in_place { format!("{} is untouched", plan.instance) } else { format!("nothing was created for {}", plan.target_instance) };
+        let what = if plan.in_place {
+            format!("{} is untouched", plan.instance)
+        } else {
+            format!("nothing was created for {}", plan.target_instance)
+        };
         notes.push(what);
     }
     if notes.is_empty() { err } else { err.context(format!("restore failed ({})", notes.join("; "))) }
@@ -233,11 +251,17 @@ pub fn describe(step: &Step) -> String {
     match step {
         Step::StopInstance { instance } => format!("stopped {instance}"),
         Step::StartInstance { instance } => format!("started {instance}"),
-        Step::Rollback { dataset, snapshot, destroys } => format!("rolled {dataset} back to @{snapshot} ({} newer snapshots destroyed)", destroys.len()),
+        Step::Rollback { dataset, snapshot, destroys } => {
+            format!("rolled {dataset} back to @{snapshot} ({} newer snapshots destroyed)", destroys.len())
+        }
         Step::Clone { snapshot, dataset } => format!("cloned {snapshot} to {dataset}"),
         Step::DestroyStale { dataset } => format!("removed {dataset} left by an interrupted run"),
-        Step::ReceiveChain { staging, snapshot, objects, .. } => format!("received {} objects into {staging} and verified @{snapshot}", objects.len()),
-        Step::Swap { staging, dataset, aside: Some(aside) } => format!("set {dataset} aside as {aside} and moved {staging} into its place"),
+        Step::ReceiveChain { staging, snapshot, objects, .. } => {
+            format!("received {} objects into {staging} and verified @{snapshot}", objects.len())
+        }
+        Step::Swap { staging, dataset, aside: Some(aside) } => {
+            format!("set {dataset} aside as {aside} and moved {staging} into its place")
+        }
         Step::Swap { staging, dataset, aside: None } => format!("moved {staging} to {dataset}"),
         Step::DestroyOld { dataset } => format!("destroyed the replaced dataset {dataset}"),
         Step::KeepOld { dataset } => format!("kept the replaced dataset as {dataset}"),

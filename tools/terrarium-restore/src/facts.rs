@@ -22,7 +22,12 @@ pub fn local_points(zfs: &Zfs, dataset: &str) -> anyhow::Result<Vec<RestorePoint
         .collect();
     Ok(snapshots
         .into_iter()
-        .map(|s| RestorePoint { created: created.get(s.name.as_str()).copied().unwrap_or(0), snapshot: s.name, guid: s.guid, createtxg: s.createtxg })
+        .map(|s| RestorePoint {
+            created: created.get(s.name.as_str()).copied().unwrap_or(0),
+            snapshot: s.name,
+            guid: s.guid,
+            createtxg: s.createtxg,
+        })
         .collect())
 }
 
@@ -36,9 +41,14 @@ pub fn children(zfs: &Zfs, parent: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// The manifests of `instance` and the sizes of every object under its prefix.
-pub fn remote_catalog(store: &Store, keys: &KeyLayout, instance: &str) -> anyhow::Result<(Vec<Manifest>, BTreeMap<String, u64>)> {
+pub fn remote_catalog(
+    store: &Store,
+    keys: &KeyLayout,
+    instance: &str,
+) -> anyhow::Result<(Vec<Manifest>, BTreeMap<String, u64>)> {
     let listing = store.list(&keys.instance_prefix(instance))?;
-    let keys: Vec<String> = listing.iter().filter(|o| o.key.ends_with(MANIFEST_SUFFIX)).map(|o| o.key.clone()).collect();
+    let keys: Vec<String> =
+        listing.iter().filter(|o| o.key.ends_with(MANIFEST_SUFFIX)).map(|o| o.key.clone()).collect();
     let mut manifests = Vec::new();
     for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
         let text = String::from_utf8(bytes?).with_context(|| format!("manifest {key} is not UTF-8"))?;
@@ -51,7 +61,8 @@ pub fn remote_catalog(store: &Store, keys: &KeyLayout, instance: &str) -> anyhow
 /// The instances with at least one manifest under the host's prefix.
 pub fn remote_instances(store: &Store, keys: &KeyLayout) -> anyhow::Result<Vec<String>> {
     let listing = store.list(&keys.host_prefix())?;
-    let names: BTreeSet<String> = listing.iter().filter_map(|o| keys.parse_manifest_key(&o.key)).map(|(instance, _)| instance).collect();
+    let names: BTreeSet<String> =
+        listing.iter().filter_map(|o| keys.parse_manifest_key(&o.key)).map(|(instance, _)| instance).collect();
     Ok(names.into_iter().collect())
 }
 

@@ -42,26 +42,30 @@ pub fn parse_state(json: &str) -> Result<InstanceState, String> {
 pub fn state(instance: &str) -> Result<InstanceState, InstanceError> {
     let query = lxc().args(["query", &format!("/1.0/instances/{instance}")]).timeout(Duration::from_secs(60));
     match query.run() {
-        Ok(json) => parse_state(&json).map_err(|problem| InstanceError::Answer { instance: instance.to_string(), problem }),
+        Ok(json) => {
+            parse_state(&json).map_err(|problem| InstanceError::Answer { instance: instance.to_string(), problem })
+        }
         Err(err) if err.stderr().to_ascii_lowercase().contains("not found") => Ok(InstanceState::Unknown),
         Err(source) => Err(InstanceError::Query { instance: instance.to_string(), source }),
     }
 }
 
 pub fn stop(instance: &str) -> Result<(), InstanceError> {
-    lxc().args(["stop", instance]).timeout(Duration::from_secs(300)).run().map(drop).map_err(|source| InstanceError::Action {
-        instance: instance.to_string(),
-        action: "stop",
-        source,
-    })
+    lxc()
+        .args(["stop", instance])
+        .timeout(Duration::from_secs(300))
+        .run()
+        .map(drop)
+        .map_err(|source| InstanceError::Action { instance: instance.to_string(), action: "stop", source })
 }
 
 pub fn start(instance: &str) -> Result<(), InstanceError> {
-    lxc().args(["start", instance]).timeout(Duration::from_secs(300)).run().map(drop).map_err(|source| InstanceError::Action {
-        instance: instance.to_string(),
-        action: "start",
-        source,
-    })
+    lxc()
+        .args(["start", instance])
+        .timeout(Duration::from_secs(300))
+        .run()
+        .map(drop)
+        .map_err(|source| InstanceError::Action { instance: instance.to_string(), action: "start", source })
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod shell;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory};
+use clap::CommandFactory;
 use terrarium_common::Exit;
 
 pub use args::Args;

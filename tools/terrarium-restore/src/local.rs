@@ -30,7 +30,8 @@ pub fn plan_local(facts: &LocalFacts, at: &AtSpec, as_new: Option<&str>) -> Resu
     let mut steps = Vec::new();
     match as_new {
         None => {
-            let mut newer: Vec<&RestorePoint> = facts.snapshots.iter().filter(|s| s.createtxg > point.createtxg).collect();
+            let mut newer: Vec<&RestorePoint> =
+                facts.snapshots.iter().filter(|s| s.createtxg > point.createtxg).collect();
             newer.sort_by_key(|s| s.createtxg);
             let running = facts.state == InstanceState::Running;
             if running {
@@ -68,8 +69,18 @@ mod tests {
     use crate::at::parse_at;
 
     fn facts(state: InstanceState) -> LocalFacts {
-        let point = |name: &str, txg: u64| RestorePoint { snapshot: name.into(), guid: txg + 100, createtxg: txg, created: 1_795_824_000 + txg as i64 * 60 };
-        LocalFacts { pool: "tank".into(), instance: "web".into(), snapshots: vec![point("c", 30), point("a", 10), point("b", 20)], state }
+        let point = |name: &str, txg: u64| RestorePoint {
+            snapshot: name.into(),
+            guid: txg + 100,
+            createtxg: txg,
+            created: 1_795_824_000 + txg as i64 * 60,
+        };
+        LocalFacts {
+            pool: "tank".into(),
+            instance: "web".into(),
+            snapshots: vec![point("c", 30), point("a", 10), point("b", 20)],
+            state,
+        }
     }
 
     #[test]
@@ -79,7 +90,11 @@ mod tests {
             plan.steps,
             vec![
                 Step::StopInstance { instance: "web".into() },
-                Step::Rollback { dataset: "tank/containers/web".into(), snapshot: "a".into(), destroys: vec!["tank/containers/web@b".into(), "tank/containers/web@c".into()] },
+                Step::Rollback {
+                    dataset: "tank/containers/web".into(),
+                    snapshot: "a".into(),
+                    destroys: vec!["tank/containers/web@b".into(), "tank/containers/web@c".into()]
+                },
                 Step::StartInstance { instance: "web".into() },
             ]
         );
@@ -89,7 +104,10 @@ mod tests {
     #[test]
     fn a_stopped_instance_stays_stopped_and_the_newest_destroys_nothing() {
         let plan = plan_local(&facts(InstanceState::Stopped), &AtSpec::Newest, None).unwrap();
-        assert_eq!(plan.steps, vec![Step::Rollback { dataset: "tank/containers/web".into(), snapshot: "c".into(), destroys: vec![] }]);
+        assert_eq!(
+            plan.steps,
+            vec![Step::Rollback { dataset: "tank/containers/web".into(), snapshot: "c".into(), destroys: vec![] }]
+        );
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub fn check_instance_name(flag: &str, name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!("{flag} `{name}` is not a valid instance name; use letters, digits and `-`, starting with a letter (at most 63)"))
+        Err(format!(
+            "{flag} `{name}` is not a valid instance name; use letters, digits and `-`, starting with a letter (at most 63)"
+        ))
     }
 }
 
@@ -58,7 +60,10 @@ mod tests {
     fn names_stay_outside_containers_until_the_swap() {
         assert_eq!(container_dataset("tank", "web"), "tank/containers/web");
         assert_eq!(staging_dataset("tank", "web"), "tank/terrarium-restore/web.staging");
-        assert_eq!(aside_dataset("tank", "web", "20261128T120000Z"), "tank/terrarium-restore/web.replaced-20261128T120000Z");
+        assert_eq!(
+            aside_dataset("tank", "web", "20261128T120000Z"),
+            "tank/terrarium-restore/web.replaced-20261128T120000Z"
+        );
         let all = vec![
             "tank/terrarium-restore/web.replaced-1".to_string(),
             "tank/terrarium-restore/web.replaced-1@s".to_string(),

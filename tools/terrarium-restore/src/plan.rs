@@ -82,7 +82,11 @@ impl Plan {
             Source::Local => "local snapshots",
             Source::S3 => "S3",
         };
-        let mode = if self.in_place { "in place".to_string() } else { format!("as the new instance {}", self.target_instance) };
+        let mode = if self.in_place {
+            "in place".to_string()
+        } else {
+            format!("as the new instance {}", self.target_instance)
+        };
         let _ = writeln!(out, "Restore {} from {source}, {mode}", self.instance);
         let _ = writeln!(out, "  restore point: {} guid {}", describe(&self.restore_point), self.restore_point.guid);
         for (number, step) in self.steps.iter().enumerate() {
@@ -99,11 +103,17 @@ fn render_step(out: &mut String, step: &Step) {
             let _ = writeln!(out, "stop the instance {instance} (it is running)");
         }
         Step::Rollback { dataset, snapshot, destroys } => {
-            let _ = writeln!(out, "roll back {dataset} to @{snapshot} (zfs rollback -r), losing every change made since");
+            let _ =
+                writeln!(out, "roll back {dataset} to @{snapshot} (zfs rollback -r), losing every change made since");
             if destroys.is_empty() {
                 let _ = writeln!(out, "     no newer snapshot is destroyed");
             } else {
-                let _ = writeln!(out, "     destroying {} newer snapshot{}:", destroys.len(), if destroys.len() == 1 { "" } else { "s" });
+                let _ = writeln!(
+                    out,
+                    "     destroying {} newer snapshot{}:",
+                    destroys.len(),
+                    if destroys.len() == 1 { "" } else { "s" }
+                );
                 for snapshot in destroys {
                     let _ = writeln!(out, "       {snapshot}");
                 }
@@ -117,9 +127,22 @@ fn render_step(out: &mut String, step: &Step) {
         }
         Step::ReceiveChain { staging, snapshot, guid, objects } => {
             let total: u64 = objects.iter().map(|o| o.compressed_bytes).sum();
-            let _ = writeln!(out, "download, verify (sha256) and receive {} object{} ({}) into {staging}:", objects.len(), if objects.len() == 1 { "" } else { "s" }, human_bytes(total));
+            let _ = writeln!(
+                out,
+                "download, verify (sha256) and receive {} object{} ({}) into {staging}:",
+                objects.len(),
+                if objects.len() == 1 { "" } else { "s" },
+                human_bytes(total)
+            );
             for object in objects {
-                let _ = writeln!(out, "       {} {} ({}, sha256 {}…)", object.kind, object.key, human_bytes(object.compressed_bytes), &object.sha256[..object.sha256.len().min(12)]);
+                let _ = writeln!(
+                    out,
+                    "       {} {} ({}, sha256 {}…)",
+                    object.kind,
+                    object.key,
+                    human_bytes(object.compressed_bytes),
+                    &object.sha256[..object.sha256.len().min(12)]
+                );
             }
             let _ = writeln!(out, "     then check that {staging}@{snapshot} has guid {guid}");
         }
@@ -133,7 +156,10 @@ fn render_step(out: &mut String, step: &Step) {
             let _ = writeln!(out, "destroy the replaced dataset {dataset} (keep it with --keep-old)");
         }
         Step::KeepOld { dataset } => {
-            let _ = writeln!(out, "keep the replaced dataset as {dataset} (--keep-old); destroy it with `zfs destroy -r {dataset}`");
+            let _ = writeln!(
+                out,
+                "keep the replaced dataset as {dataset} (--keep-old); destroy it with `zfs destroy -r {dataset}`"
+            );
         }
         Step::StartInstance { instance } => {
             let _ = writeln!(out, "start the instance {instance} again");
@@ -162,7 +188,12 @@ mod tests {
     use super::*;
 
     fn point() -> RestorePoint {
-        RestorePoint { snapshot: "autosnap_2026-11-28_12:00:01_hourly".into(), guid: 42, createtxg: 12, created: 1_795_867_201 }
+        RestorePoint {
+            snapshot: "autosnap_2026-11-28_12:00:01_hourly".into(),
+            guid: 42,
+            createtxg: 12,
+            created: 1_795_867_201,
+        }
     }
 
     #[test]
@@ -175,7 +206,11 @@ mod tests {
             restore_point: point(),
             steps: vec![
                 Step::StopInstance { instance: "web".into() },
-                Step::Rollback { dataset: "tank/containers/web".into(), snapshot: point().snapshot, destroys: vec!["tank/containers/web@a".into(), "tank/containers/web@b".into()] },
+                Step::Rollback {
+                    dataset: "tank/containers/web".into(),
+                    snapshot: point().snapshot,
+                    destroys: vec!["tank/containers/web@a".into(), "tank/containers/web@b".into()],
+                },
                 Step::StartInstance { instance: "web".into() },
             ],
         };
@@ -203,8 +238,17 @@ mod tests {
             restore_point: point(),
             steps: vec![
                 Step::DestroyStale { dataset: "tank/terrarium-restore/web2.staging".into() },
-                Step::ReceiveChain { staging: "tank/terrarium-restore/web2.staging".into(), snapshot: "s1".into(), guid: 42, objects: vec![object] },
-                Step::Swap { staging: "tank/terrarium-restore/web2.staging".into(), dataset: "tank/containers/web2".into(), aside: None },
+                Step::ReceiveChain {
+                    staging: "tank/terrarium-restore/web2.staging".into(),
+                    snapshot: "s1".into(),
+                    guid: 42,
+                    objects: vec![object],
+                },
+                Step::Swap {
+                    staging: "tank/terrarium-restore/web2.staging".into(),
+                    dataset: "tank/containers/web2".into(),
+                    aside: None,
+                },
                 Step::LxdRecover { instance: "web2".into(), dataset: "tank/containers/web2".into() },
             ],
         };

@@ -121,7 +121,14 @@ impl ReceiveSink {
 }
 
 /// Receive one object into `staging` and check its sha256 against the manifest's.
-pub fn receive_object(zfs: &Zfs, store: &Store, staging: &str, object: &ChainObject, instance: &str, progress: &dyn Fn(u64)) -> anyhow::Result<()> {
+pub fn receive_object(
+    zfs: &Zfs,
+    store: &Store,
+    staging: &str,
+    object: &ChainObject,
+    instance: &str,
+    progress: &dyn Fn(u64),
+) -> anyhow::Result<()> {
     let mut receive = zfs.receive(staging, true).with_context(|| format!("start `zfs receive -F {staging}`"))?;
     let stdin = receive.take_stdin().context("zfs receive has no stdin")?;
     let decoder = match PipeDecoder::new(stdin) {
@@ -138,7 +145,13 @@ pub fn receive_object(zfs: &Zfs, store: &Store, staging: &str, object: &ChainObj
     // its input, so nothing of the object is kept.
     if downloaded.is_ok() && actual != object.sha256 {
         receive.kill();
-        return Err(RestoreError::Checksum { key: object.key.clone(), expected: object.sha256.clone(), actual, instance: instance.to_string() }.into());
+        return Err(RestoreError::Checksum {
+            key: object.key.clone(),
+            expected: object.sha256.clone(),
+            actual,
+            instance: instance.to_string(),
+        }
+        .into());
     }
     if let Err(err) = downloaded {
         receive.kill();

@@ -60,18 +60,28 @@ pub fn snapshot_time(name: &str) -> Option<i64> {
 
 /// `YYYYMMDDTHHMMSSZ`.
 pub fn stamp(now: OffsetDateTime) -> String {
-    now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 /// Plan the reconstruction of the chain and the swap (in place) or the hand-off (`as_new`).
-pub fn plan_remote(facts: &RemoteFacts, at: &AtSpec, as_new: Option<&str>, keep_old: bool) -> Result<Plan, RestoreError> {
+pub fn plan_remote(
+    facts: &RemoteFacts,
+    at: &AtSpec,
+    as_new: Option<&str>,
+    keep_old: bool,
+) -> Result<Plan, RestoreError> {
     let points = restore_points(&facts.manifests);
     let point = resolve(&facts.instance, &points, at).map_err(|err| match err {
         AtError::NoPoints { instance, .. } => AtError::NoPoints { instance, where_: " in S3".into() },
         other => other,
     })?;
     let catalog = Catalog::new(facts.manifests.iter().cloned());
-    let broken = |detail: String| RestoreError::BrokenChain { instance: facts.instance.clone(), snapshot: point.snapshot.clone(), detail };
+    let broken = |detail: String| RestoreError::BrokenChain {
+        instance: facts.instance.clone(),
+        snapshot: point.snapshot.clone(),
+        detail,
+    };
     let chain = catalog.chain_for(&facts.instance, &point.snapshot).map_err(|e| broken(e.to_string()))?;
     check_objects(&chain, &facts.objects).map_err(|e| broken(e.to_string()))?;
 
@@ -95,7 +105,12 @@ pub fn plan_remote(facts: &RemoteFacts, at: &AtSpec, as_new: Option<&str>, keep_
             sha256: m.sha256.clone(),
         })
         .collect();
-    steps.push(Step::ReceiveChain { staging: staging.clone(), snapshot: point.snapshot.clone(), guid: point.guid, objects });
+    steps.push(Step::ReceiveChain {
+        staging: staging.clone(),
+        snapshot: point.snapshot.clone(),
+        guid: point.guid,
+        objects,
+    });
     match as_new {
         None => {
             let running = facts.state == InstanceState::Running;
@@ -105,7 +120,11 @@ pub fn plan_remote(facts: &RemoteFacts, at: &AtSpec, as_new: Option<&str>, keep_
             let aside = facts.target_exists.then(|| aside_dataset(&facts.pool, &facts.instance, &facts.stamp));
             steps.push(Step::Swap { staging, dataset, aside: aside.clone() });
             if let Some(aside) = aside {
-                steps.push(if keep_old { Step::KeepOld { dataset: aside } } else { Step::DestroyOld { dataset: aside } });
+                steps.push(if keep_old {
+                    Step::KeepOld { dataset: aside }
+                } else {
+                    Step::DestroyOld { dataset: aside }
+                });
             }
             if running {
                 steps.push(Step::StartInstance { instance: facts.instance.clone() });
@@ -116,7 +135,14 @@ pub fn plan_remote(facts: &RemoteFacts, at: &AtSpec, as_new: Option<&str>, keep_
             steps.push(Step::LxdRecover { instance: new.to_string(), dataset });
         }
     }
-    Ok(Plan { instance: facts.instance.clone(), source: Source::S3, target_instance, in_place: as_new.is_none(), restore_point: point.clone(), steps })
+    Ok(Plan {
+        instance: facts.instance.clone(),
+        source: Source::S3,
+        target_instance,
+        in_place: as_new.is_none(),
+        restore_point: point.clone(),
+        steps,
+    })
 }
 
 #[cfg(test)]

@@ -37,7 +37,8 @@ fn keys_for(store: &Store, global: &GlobalArgs, from_host: Option<&str>) -> KeyL
 }
 
 fn unknown_local(zfs: &Zfs, pool: &str, instance: &str) -> anyhow::Error {
-    let known: Vec<String> = zfs.container_datasets(pool).map(|d| d.into_iter().map(|c| c.instance).collect()).unwrap_or_default();
+    let known: Vec<String> =
+        zfs.container_datasets(pool).map(|d| d.into_iter().map(|c| c.instance).collect()).unwrap_or_default();
     let detail = format!(
         "no dataset {} (instances with datasets: {})",
         container_dataset(pool, instance),
@@ -79,7 +80,11 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<Exit> {
         }
     };
     if global.json {
-        terrarium_common::output::print_json(&Listing { instance: &args.instance, source: args.source, restore_points: points })?;
+        terrarium_common::output::print_json(&Listing {
+            instance: &args.instance,
+            source: args.source,
+            restore_points: points,
+        })?;
     } else {
         for point in &points {
             println!("{}", describe(point));
@@ -105,11 +110,15 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
     if let Some(new) = &args.as_new {
         check_instance_name("--as-new", new).map_err(usage)?;
         if *new == instance {
-            return Err(usage(format!("--as-new {new} names the instance itself; leave --as-new out to restore in place")));
+            return Err(usage(format!(
+                "--as-new {new} names the instance itself; leave --as-new out to restore in place"
+            )));
         }
     }
     if args.keep_old && (args.source != Source::S3 || args.as_new.is_some()) {
-        return Err(usage("--keep-old applies to an S3 restore in place only (a local rollback and --as-new replace nothing)".into()));
+        return Err(usage(
+            "--keep-old applies to an S3 restore in place only (a local rollback and --as-new replace nothing)".into(),
+        ));
     }
     let paths = global.paths();
     let config = Config::load(&paths)?;
@@ -130,7 +139,8 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
             }
             let snapshots = facts::local_points(&zfs, &dataset)?;
             // `--at` problems first: they need no LXD.
-            let mut local = LocalFacts { pool: pool.clone(), instance: instance.clone(), snapshots, state: InstanceState::Unknown };
+            let mut local =
+                LocalFacts { pool: pool.clone(), instance: instance.clone(), snapshots, state: InstanceState::Unknown };
             plan_local(&local, &at, args.as_new.as_deref())?;
             if let Some(new) = args.as_new.as_deref() {
                 check_new_target(&pool, new, zfs.exists(&container_dataset(&pool, new))?)?;
@@ -167,7 +177,12 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
                 check_new_target(&pool, new, target_exists)?;
             } else {
                 if let Some(aside) = asides_of(&pool, &instance, &workspace).last().filter(|_| !target_exists) {
-                    return Err(RestoreError::Interrupted { instance: instance.clone(), dataset, aside: aside.to_string() }.into());
+                    return Err(RestoreError::Interrupted {
+                        instance: instance.clone(),
+                        dataset,
+                        aside: aside.to_string(),
+                    }
+                    .into());
                 }
                 remote.state = instance::state(&instance)?;
             }
@@ -192,7 +207,9 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
     }
     let outcome = execute(&plan, &Context { zfs: &zfs, store: store.as_ref(), pool: &pool })?;
     report(&plan, &outcome, global.json)?;
-    if let Some(Step::LxdRecover { instance, dataset }) = plan.steps.iter().find(|s| matches!(s, Step::LxdRecover { .. })) {
+    if let Some(Step::LxdRecover { instance, dataset }) =
+        plan.steps.iter().find(|s| matches!(s, Step::LxdRecover { .. }))
+    {
         drop(_lock);
         recover::hand_off(instance, dataset, &pool, global.json)?;
     }
@@ -207,7 +224,9 @@ fn check_new_target(pool: &str, new: &str, dataset_exists: bool) -> anyhow::Resu
         return Err(RestoreError::TargetExists { name: new.to_string(), what: format!("the dataset {dataset}") }.into());
     }
     if instance::state(new)? != InstanceState::Unknown {
-        return Err(RestoreError::TargetExists { name: new.to_string(), what: format!("an LXD instance named {new}") }.into());
+        return Err(
+            RestoreError::TargetExists { name: new.to_string(), what: format!("an LXD instance named {new}") }.into()
+        );
     }
     Ok(())
 }
@@ -240,7 +259,12 @@ fn report(plan: &Plan, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
             #[serde(flatten)]
             outcome: &'a Outcome,
         }
-        terrarium_common::output::print_json(&Summary { instance: &plan.instance, target_instance: &plan.target_instance, restore_point: &plan.restore_point, outcome })?;
+        terrarium_common::output::print_json(&Summary {
+            instance: &plan.instance,
+            target_instance: &plan.target_instance,
+            restore_point: &plan.restore_point,
+            outcome,
+        })?;
     } else {
         for line in &outcome.done {
             println!("{line}");

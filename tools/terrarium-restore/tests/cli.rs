@@ -39,7 +39,11 @@ fn local_at_errors_name_the_nearest_or_the_matches() {
     let host = Host::new(128, false);
     host.create_instance("web");
     write_tree(&host.files("web"), &version(1, 4));
-    for name in ["autosnap_2026-11-28_10:00:01_hourly", "autosnap_2026-11-28_11:00:01_hourly", "autosnap_2026-11-28_11:15:01_frequently"] {
+    for name in [
+        "autosnap_2026-11-28_10:00:01_hourly",
+        "autosnap_2026-11-28_11:00:01_hourly",
+        "autosnap_2026-11-28_11:15:01_frequently",
+    ] {
         host.snapshot("web", name);
     }
 
@@ -56,11 +60,18 @@ fn local_at_errors_name_the_nearest_or_the_matches() {
     let ambiguous = host.restore(&[]).args(["--instance", "web", "--at", "hourly", "--yes"]).output().unwrap();
     assert_eq!(ambiguous.status.code(), Some(2), "{}", stderr(&ambiguous));
     let message = stderr(&ambiguous);
-    assert!(message.contains("--at \"hourly\" matches 2 restore points of web: autosnap_2026-11-28_10:00:01_hourly"), "{message}");
+    assert!(
+        message.contains("--at \"hourly\" matches 2 restore points of web: autosnap_2026-11-28_10:00:01_hourly"),
+        "{message}"
+    );
 
     let missing = host.restore(&[]).args(["--instance", "web", "--at", "12:00", "--yes"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
-    assert!(stderr(&missing).contains("no restore point of web matches --at \"12:00\"; nearest: "), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no restore point of web matches --at \"12:00\"; nearest: "),
+        "{}",
+        stderr(&missing)
+    );
 
     // Before every snapshot: the oldest ones are named.
     let early = host.restore(&[]).args(["--instance", "web", "--at", "2001-01-01", "--yes"]).output().unwrap();
@@ -69,7 +80,14 @@ fn local_at_errors_name_the_nearest_or_the_matches() {
 
     let unknown = host.restore(&[]).args(["--instance", "nope", "--yes"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains(&format!("unknown instance nope: no dataset {}/containers/nope (instances with datasets: web)", host.pool.name())), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains(&format!(
+            "unknown instance nope: no dataset {}/containers/nope (instances with datasets: web)",
+            host.pool.name()
+        )),
+        "{}",
+        stderr(&unknown)
+    );
     // Nothing changed.
     assert_eq!(host.snapshots("web").len(), 3);
 }
@@ -85,23 +103,44 @@ fn s3_list_and_at_errors_come_from_the_manifests() {
     host.snapshot("web", "autosnap_2026-11-29_10:00:00_daily");
     host.export("web", "autosnap_2026-11-29_10:00:00_daily", Some("autosnap_2026-11-28_10:00:00_daily"));
 
-    let list = host.restore(&[]).args(["list", "--instance", "web", "--source", "s3", "--from-host", HOST, "--json"]).output().unwrap();
+    let list = host
+        .restore(&[])
+        .args(["list", "--instance", "web", "--source", "s3", "--from-host", HOST, "--json"])
+        .output()
+        .unwrap();
     assert!(list.status.success(), "{}", stderr(&list));
     let value: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    let names: Vec<&str> = value["restore_points"].as_array().unwrap().iter().map(|p| p["snapshot"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        value["restore_points"].as_array().unwrap().iter().map(|p| p["snapshot"].as_str().unwrap()).collect();
     assert_eq!(names, ["autosnap_2026-11-28_10:00:00_daily", "autosnap_2026-11-29_10:00:00_daily"]);
 
-    let early = host.restore(&[]).args(["--instance", "web", "--source", "s3", "--from-host", HOST, "--at", "2026-11-27", "--yes"]).output().unwrap();
+    let early = host
+        .restore(&[])
+        .args(["--instance", "web", "--source", "s3", "--from-host", HOST, "--at", "2026-11-27", "--yes"])
+        .output()
+        .unwrap();
     assert_eq!(early.status.code(), Some(2), "{}", stderr(&early));
-    assert!(stderr(&early).contains("nearest: autosnap_2026-11-28_10:00:00_daily (2026-11-28 10:00:00 UTC)"), "{}", stderr(&early));
+    assert!(
+        stderr(&early).contains("nearest: autosnap_2026-11-28_10:00:00_daily (2026-11-28 10:00:00 UTC)"),
+        "{}",
+        stderr(&early)
+    );
 
-    let other = host.restore(&[]).args(["--instance", "db", "--source", "s3", "--from-host", HOST, "--yes"]).output().unwrap();
+    let other =
+        host.restore(&[]).args(["--instance", "db", "--source", "s3", "--from-host", HOST, "--yes"]).output().unwrap();
     assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
-    assert!(stderr(&other).contains("unknown instance db: no restore points in s3://") && stderr(&other).contains("(instances there: web)"), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("unknown instance db: no restore points in s3://")
+            && stderr(&other).contains("(instances there: web)"),
+        "{}",
+        stderr(&other)
+    );
 
     // A manifest deleted from the middle: the chain is broken, and the missing link named.
-    std::fs::remove_file(host.object_path(&host.keys().manifest_key("web", "autosnap_2026-11-28_10:00:00_daily"))).unwrap();
-    let broken = host.restore(&[]).args(["--instance", "web", "--source", "s3", "--from-host", HOST, "--yes"]).output().unwrap();
+    std::fs::remove_file(host.object_path(&host.keys().manifest_key("web", "autosnap_2026-11-28_10:00:00_daily")))
+        .unwrap();
+    let broken =
+        host.restore(&[]).args(["--instance", "web", "--source", "s3", "--from-host", HOST, "--yes"]).output().unwrap();
     assert_eq!(broken.status.code(), Some(5), "{}", stderr(&broken));
     assert!(stderr(&broken).contains("broken at autosnap_2026-11-28_10:00:00_daily"), "{}", stderr(&broken));
 }
@@ -121,6 +160,10 @@ fn a_run_killed_between_the_two_renames_is_named_with_the_way_back() {
 
     let out = host.restore(&[]).args(["--instance", "web", "--source", "s3", "--yes"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("put it back with `zfs rename {aside} {}`", host.dataset("web"))), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("put it back with `zfs rename {aside} {}`", host.dataset("web"))),
+        "{}",
+        stderr(&out)
+    );
     assert!(host.exists(&aside), "nothing was changed");
 }

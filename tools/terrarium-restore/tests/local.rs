@@ -44,12 +44,21 @@ fn local_in_place_asks_first_then_rolls_back_and_restarts_the_instance() {
     assert!(dry.status.success(), "{}", stderr(&dry));
     let plan = stdout(&dry);
     assert!(plan.contains("roll back") && plan.contains("@autosnap_2026-11-28_10:00:01_hourly"), "{plan}");
-    assert!(plan.contains("destroying 2 newer snapshots") && plan.contains("@before-upgrade") && plan.contains("web@autosnap_2026-11-28_11:00:01_hourly"), "{plan}");
+    assert!(
+        plan.contains("destroying 2 newer snapshots")
+            && plan.contains("@before-upgrade")
+            && plan.contains("web@autosnap_2026-11-28_11:00:01_hourly"),
+        "{plan}"
+    );
     assert!(plan.contains("stop the instance web") && plan.contains("start the instance web again"), "{plan}");
     assert_eq!(tree_checksums(&files), current);
 
     // A fragment, with the plan as JSON.
-    let json = host.restore(&lxd.env()).args(["--instance", "web", "--at", "2026-11-28_10:00", "--dry-run", "--json"]).output().unwrap();
+    let json = host
+        .restore(&lxd.env())
+        .args(["--instance", "web", "--at", "2026-11-28_10:00", "--dry-run", "--json"])
+        .output()
+        .unwrap();
     assert!(json.status.success(), "{}", stderr(&json));
     let value: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     assert_eq!(value["restore_point"]["snapshot"], "autosnap_2026-11-28_10:00:01_hourly");
@@ -81,19 +90,38 @@ fn local_as_new_clones_and_hands_off_to_lxd_recover_on_a_terminal() {
     let calls = stand_in_dir.path().join("lxd-calls");
 
     // A name LXD already has is refused.
-    let taken = host.restore(&lxd.env()).env("PATH", test_path(Some(&bin))).args(["--instance", "web", "--as-new", "taken", "--at", "first"]).output().unwrap();
+    let taken = host
+        .restore(&lxd.env())
+        .env("PATH", test_path(Some(&bin)))
+        .args(["--instance", "web", "--as-new", "taken", "--at", "first"])
+        .output()
+        .unwrap();
     assert_eq!(taken.status.code(), Some(2), "{}", stderr(&taken));
-    assert!(stderr(&taken).contains("--as-new taken: an LXD instance named taken already exists"), "{}", stderr(&taken));
+    assert!(
+        stderr(&taken).contains("--as-new taken: an LXD instance named taken already exists"),
+        "{}",
+        stderr(&taken)
+    );
 
     // Without a terminal: the clone is made, the next step is explained, nothing is exec'd.
-    let plain = host.restore(&lxd.env()).env("PATH", test_path(Some(&bin))).args(["--instance", "web", "--as-new", "web2", "--at", "first"]).output().unwrap();
+    let plain = host
+        .restore(&lxd.env())
+        .env("PATH", test_path(Some(&bin)))
+        .args(["--instance", "web", "--as-new", "web2", "--at", "first"])
+        .output()
+        .unwrap();
     assert!(plain.status.success(), "{}", stderr(&plain));
     assert!(stderr(&plain).contains("run `lxd recover` yourself"), "{}", stderr(&plain));
     assert!(!calls.exists(), "no hand-off without a terminal");
     assert_eq!(tree_checksums(&host.files("web2")), checksums_of(&version(1, 16)));
 
     // The dataset exists now: the same name is refused.
-    let again = host.restore(&lxd.env()).env("PATH", test_path(Some(&bin))).args(["--instance", "web", "--as-new", "web2"]).output().unwrap();
+    let again = host
+        .restore(&lxd.env())
+        .env("PATH", test_path(Some(&bin)))
+        .args(["--instance", "web", "--as-new", "web2"])
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
 
     // On a terminal (a pty from `script`): exec of `lxd recover` with the terminal.

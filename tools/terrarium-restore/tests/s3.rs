@@ -48,13 +48,27 @@ fn s3_in_place_replaces_the_dataset_only_after_the_chain_is_verified() {
     lxd.launch("web", &[]);
     let (_, pid_before) = container_pid(&lxd, "web");
 
-    let dry = host.restore(&lxd.env()).args(s3_args(&["--instance", "web", "--at", "11-29", "--dry-run"])).output().unwrap();
+    let dry =
+        host.restore(&lxd.env()).args(s3_args(&["--instance", "web", "--at", "11-29", "--dry-run"])).output().unwrap();
     assert!(dry.status.success(), "{}", stderr(&dry));
     let plan = stdout(&dry);
-    assert!(plan.contains("receive 2 objects") && plan.contains(&format!("{A}.zfs.zst")) && plan.contains(&format!("{B}.zfs.zst")), "{plan}");
-    assert!(plan.contains(&format!("rename {} aside to {}/terrarium-restore/web.replaced-", host.dataset("web"), host.pool.name())), "{plan}");
+    assert!(
+        plan.contains("receive 2 objects")
+            && plan.contains(&format!("{A}.zfs.zst"))
+            && plan.contains(&format!("{B}.zfs.zst")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "rename {} aside to {}/terrarium-restore/web.replaced-",
+            host.dataset("web"),
+            host.pool.name()
+        )),
+        "{plan}"
+    );
 
-    let done = host.restore(&lxd.env()).args(s3_args(&["--instance", "web", "--at", "11-29", "--yes"])).output().unwrap();
+    let done =
+        host.restore(&lxd.env()).args(s3_args(&["--instance", "web", "--at", "11-29", "--yes"])).output().unwrap();
     assert!(done.status.success(), "{}", stderr(&done));
     assert_eq!(tree_checksums(&host.files("web")), checksums_of(&version(2, 256)));
     assert_eq!(host.snapshots("web"), [A, B]);
@@ -64,7 +78,11 @@ fn s3_in_place_replaces_the_dataset_only_after_the_chain_is_verified() {
     assert_ne!(pid_after, pid_before, "stopped for the swap and started again");
 
     // The newest point, keeping the replaced dataset.
-    let kept = host.restore(&lxd.env()).args(s3_args(&["--instance", "web", "--keep-old", "--yes", "--json"])).output().unwrap();
+    let kept = host
+        .restore(&lxd.env())
+        .args(s3_args(&["--instance", "web", "--keep-old", "--yes", "--json"]))
+        .output()
+        .unwrap();
     assert!(kept.status.success(), "{}", stderr(&kept));
     assert_eq!(tree_checksums(&host.files("web")), checksums_of(&version(3, 256)));
     let left = leftovers(&host);
@@ -84,7 +102,12 @@ fn s3_as_new_rebuilds_a_new_dataset_and_hands_off() {
 
     // No --from-host: the default is this host's name (/etc/hostname under the root),
     // the name terrarium-backup filed the export under.
-    let done = host.restore(&lxd.env()).env("PATH", test_path(Some(&bin))).args(["--source", "s3", "--instance", "web", "--as-new", "web2"]).output().unwrap();
+    let done = host
+        .restore(&lxd.env())
+        .env("PATH", test_path(Some(&bin)))
+        .args(["--source", "s3", "--instance", "web", "--as-new", "web2"])
+        .output()
+        .unwrap();
     assert!(done.status.success(), "{}", stderr(&done));
     assert!(stderr(&done).contains("`lxd recover` imports it"), "{}", stderr(&done));
     assert_eq!(tree_checksums(&host.files("web2")), checksums_of(&version(3, 64)));

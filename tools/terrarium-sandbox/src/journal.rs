@@ -29,7 +29,11 @@ impl Journal {
         let mut total = Duration::ZERO;
         for (title, took, ok) in &self.steps {
             total += *took;
-            out.push_str(&format!("  {} {title:width$}  {:6.1} s\n", if *ok { "ok  " } else { "FAIL" }, took.as_secs_f64()));
+            out.push_str(&format!(
+                "  {} {title:width$}  {:6.1} s\n",
+                if *ok { "ok  " } else { "FAIL" },
+                took.as_secs_f64()
+            ));
         }
         out.push_str(&format!("  {:4} {:width$}  {:6.1} s\n", "", "total", total.as_secs_f64()));
         out

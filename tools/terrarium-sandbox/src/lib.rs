@@ -27,7 +27,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// The Terrarium binaries the sandbox drives.
-pub const TOOLS: &[&str] = &["terrarium-install", "terrarium-proxy-sync", "terrarium-backup", "terrarium-restore", "terrariumctl"];
+pub const TOOLS: &[&str] =
+    &["terrarium-install", "terrarium-proxy-sync", "terrarium-backup", "terrarium-restore", "terrariumctl"];
 
 /// Run Terrarium's main job end to end in a throwaway sandbox on this machine.
 #[derive(Debug, Parser)]

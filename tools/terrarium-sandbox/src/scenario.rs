@@ -77,7 +77,9 @@ fn configure(world: &World) -> anyhow::Result<()> {
     let paths = terrarium_common::Paths::new(world.root());
     world.write_private(&paths.secret(secret_names::ROUTES_CLIENT_ID), "sandbox-routes")?;
     world.write_private(&paths.secret(secret_names::ROUTES_CLIENT_SECRET), "sandbox-routes-secret")?;
-    println!("   stored the route-auth OIDC client terrarium-idp-sync would register in ZITADEL (a stand-in: ZITADEL cannot run here)");
+    println!(
+        "   stored the route-auth OIDC client terrarium-idp-sync would register in ZITADEL (a stand-in: ZITADEL cannot run here)"
+    );
     // Ansible would render Traefik's static file; it cannot converge here.
     let static_file = terrarium_common::Paths::new(world.root()).traefik_static_file();
     std::fs::create_dir_all(static_file.parent().unwrap_or(Path::new("/"))).context("create etc/traefik")?;
@@ -85,7 +87,14 @@ fn configure(world: &World) -> anyhow::Result<()> {
     std::fs::write(&static_file, services::traefik_static_yaml(&world.root())).context("write traefik.yml")?;
     println!("   wrote {} (what the Ansible traefik role renders)", static_file.display());
     // What the Ansible firewall role does, inside the ufw sandbox.
-    for args in [&["default", "deny", "incoming"][..], &["default", "allow", "outgoing"], &["allow", "22/tcp"], &["allow", "80/tcp"], &["allow", "443/tcp"], &["--force", "enable"]] {
+    for args in [
+        &["default", "deny", "incoming"][..],
+        &["default", "allow", "outgoing"],
+        &["allow", "22/tcp"],
+        &["allow", "80/tcp"],
+        &["allow", "443/tcp"],
+        &["--force", "enable"],
+    ] {
         world.ufw.ufw(args);
     }
     println!("   ufw (sandboxed): deny incoming, allow 22, 80 and 443, enabled (what the Ansible firewall role does)");
@@ -161,7 +170,13 @@ fn watch(world: &World) -> anyhow::Result<()> {
     let log = world.scratch.path().join("watch.log");
     let log_file = std::fs::File::create(&log)?;
     println!("   $ terrarium-proxy-sync --watch   (in the background)");
-    let mut watcher = world.command("terrarium-proxy-sync").arg("--watch").stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file).spawn()?;
+    let mut watcher = world
+        .command("terrarium-proxy-sync")
+        .arg("--watch")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .spawn()?;
     // Let it subscribe to LXD's event stream first.
     std::thread::sleep(Duration::from_secs(2));
     let host = format!("www.{DOMAIN}");
@@ -182,7 +197,8 @@ fn back_up(world: &World) -> anyhow::Result<BTreeMap<String, String>> {
     let config_dir = world.root().join("etc/sanoid");
     let defaults = Path::new("/usr/share/sanoid/sanoid.defaults.conf");
     if !config_dir.join("sanoid.defaults.conf").exists() {
-        std::fs::copy(defaults, config_dir.join("sanoid.defaults.conf")).with_context(|| format!("copy {}", defaults.display()))?;
+        std::fs::copy(defaults, config_dir.join("sanoid.defaults.conf"))
+            .with_context(|| format!("copy {}", defaults.display()))?;
     }
     // zfs-fuse lacks `zfs get -t`; the testkit's wrapper emulates it for sanoid. OpenZFS
     // on Ubuntu needs no wrapper.
@@ -199,8 +215,12 @@ fn back_up(world: &World) -> anyhow::Result<BTreeMap<String, String>> {
         .output()
         .context("run sanoid")?;
     ensure!(output.status.success(), "sanoid failed: {}", String::from_utf8_lossy(&output.stderr));
-    let snapshots = world.pool.zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", &world.pool.dataset("containers")]);
-    ensure!(snapshots.lines().any(|s| s.contains(&format!("containers/{WEB}@autosnap_"))), "sanoid took no snapshot of {WEB}:\n{snapshots}");
+    let snapshots =
+        world.pool.zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", &world.pool.dataset("containers")]);
+    ensure!(
+        snapshots.lines().any(|s| s.contains(&format!("containers/{WEB}@autosnap_"))),
+        "sanoid took no snapshot of {WEB}:\n{snapshots}"
+    );
     println!("     {} snapshots", snapshots.lines().count());
     world.tool("terrarium-backup", &["export"])?;
     world.tool("terrarium-backup", &["list", "--instance", WEB])?;
@@ -248,9 +268,22 @@ fn keep_running(world: &World) {
     let lxd_env: Vec<String> = world.lxd.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("\nThe sandbox keeps running. Reach each part with:");
     println!("  containers: {} lxc list", lxd_env.join(" "));
-    println!("  routes:     nsenter --target {} --net curl -k --resolve {WEB}.{DOMAIN}:443:127.0.0.1 https://{WEB}.{DOMAIN}/", world.lxd.pid());
-    println!("  tools:      TERRARIUM_ROOT={} {} {}/terrariumctl status", world.root().display(), lxd_env.join(" "), world.bin_dir.display());
-    println!("  S3:         {} bucket {} (access key {})", world.s3.endpoint(), world.s3.bucket(), world.s3.access_key());
+    println!(
+        "  routes:     nsenter --target {} --net curl -k --resolve {WEB}.{DOMAIN}:443:127.0.0.1 https://{WEB}.{DOMAIN}/",
+        world.lxd.pid()
+    );
+    println!(
+        "  tools:      TERRARIUM_ROOT={} {} {}/terrariumctl status",
+        world.root().display(),
+        lxd_env.join(" "),
+        world.bin_dir.display()
+    );
+    println!(
+        "  S3:         {} bucket {} (access key {})",
+        world.s3.endpoint(),
+        world.s3.bucket(),
+        world.s3.access_key()
+    );
     println!("  ZFS:        zfs list -r {}", world.pool.name());
     println!("Press Enter to clean everything up.");
     let mut line = String::new();
@@ -260,7 +293,17 @@ fn keep_running(world: &World) {
 fn start_auth_stand_in(world: &World) -> anyhow::Result<std::process::Child> {
     println!("   oauth2-proxy stand-in on 127.0.0.1:4181 (oauth2-proxy cannot be installed here)");
     let mut command = std::process::Command::new("setpriv");
-    command.args(["--pdeathsig", "KILL", "--", "nsenter", &format!("--target={}", world.lxd.pid()), "--net", "--", "python3", "-c"]);
+    command.args([
+        "--pdeathsig",
+        "KILL",
+        "--",
+        "nsenter",
+        &format!("--target={}", world.lxd.pid()),
+        "--net",
+        "--",
+        "python3",
+        "-c",
+    ]);
     command.arg(services::auth_stand_in_script()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     let child = command.spawn().context("start the oauth2-proxy stand-in")?;
     std::thread::sleep(Duration::from_millis(300));
@@ -323,7 +366,8 @@ fn checksums(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     ensure!(output.status.success(), "sha256sum failed: {}", String::from_utf8_lossy(&output.stderr));
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         if let Some((sum, path)) = line.split_once("  ") {
-            let relative = Path::new(path).strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
+            let relative =
+                Path::new(path).strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
             sums.insert(relative, sum.to_string());
         }
     }

@@ -40,10 +40,14 @@ impl World {
         for tool in crate::TOOLS {
             let path = bin_dir.join(tool);
             if !path.is_file() {
-                bail!("{} is missing; build the tools first (`cargo build --workspace --bins`) or pass --bin-dir", path.display());
+                bail!(
+                    "{} is missing; build the tools first (`cargo build --workspace --bins`) or pass --bin-dir",
+                    path.display()
+                );
             }
         }
-        let scratch = tempfile::Builder::new().prefix("terrarium-sandbox.").tempdir().context("create the sandbox directory")?;
+        let scratch =
+            tempfile::Builder::new().prefix("terrarium-sandbox.").tempdir().context("create the sandbox directory")?;
         println!("   scratch directory {}", scratch.path().display());
         let pool = ZfsPool::create(512);
         println!("   ZFS pool {} (zfs-fuse, file-backed at {})", pool.name(), pool.image().display());
@@ -102,8 +106,11 @@ impl World {
     /// Run a tool and return its output whatever its exit status.
     pub fn tool_output(&self, tool: &str, args: &[&str]) -> anyhow::Result<Output> {
         println!("   $ {tool} {}", args.join(" "));
-        let output = self.command(tool).args(args).stdin(Stdio::null()).output().with_context(|| format!("run {tool}"))?;
-        for line in String::from_utf8_lossy(&output.stdout).lines().chain(String::from_utf8_lossy(&output.stderr).lines()) {
+        let output =
+            self.command(tool).args(args).stdin(Stdio::null()).output().with_context(|| format!("run {tool}"))?;
+        for line in
+            String::from_utf8_lossy(&output.stdout).lines().chain(String::from_utf8_lossy(&output.stderr).lines())
+        {
             println!("     {line}");
         }
         Ok(output)
@@ -117,7 +124,12 @@ impl World {
 
     /// A program run inside the LXD network namespace, where Traefik listens.
     pub fn in_netns(&self, program: impl AsRef<OsStr>, args: &[&str]) -> anyhow::Result<Output> {
-        self.lxd.in_netns(program).args(args).stdin(Stdio::null()).output().context("run a program in the LXD namespace")
+        self.lxd
+            .in_netns(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .context("run a program in the LXD namespace")
     }
 
     /// (Re)start Traefik on the static file under the root, as systemd would.
@@ -140,7 +152,8 @@ impl World {
 
     /// Write a secret file, mode 0600 (its directory 0700 when created).
     pub fn write_private(&self, path: &Path, contents: &str) -> anyhow::Result<()> {
-        terrarium_common::fs::atomic_write(path, contents.as_bytes(), 0o600).with_context(|| format!("write {}", path.display()))
+        terrarium_common::fs::atomic_write(path, contents.as_bytes(), 0o600)
+            .with_context(|| format!("write {}", path.display()))
     }
 }
 

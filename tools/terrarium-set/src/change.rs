@@ -119,9 +119,17 @@ pub fn compute(section: &Section, current: &Config) -> anyhow::Result<Change> {
     // `set domains` and `set emails`/`syncoid` have nothing to check over the network.
     match section {
         Section::Domains(args) => {
-            let named = args.domain.is_some() || args.traefik_me.is_some() || args.manage_domain.is_some() || args.proxy_domain.is_some() || args.lxd_domain.is_some() || args.auth_domain.is_some();
+            let named = args.domain.is_some()
+                || args.traefik_me.is_some()
+                || args.manage_domain.is_some()
+                || args.proxy_domain.is_some()
+                || args.lxd_domain.is_some()
+                || args.auth_domain.is_some();
             if !named {
-                return Err(nothing_named("domains", "ROOT, --traefik-me IP or --manage-domain/--proxy-domain/--lxd-domain/--auth-domain"));
+                return Err(nothing_named(
+                    "domains",
+                    "ROOT, --traefik-me IP or --manage-domain/--proxy-domain/--lxd-domain/--auth-domain",
+                ));
             }
             let domains = &mut config.domains;
             if let Some(root) = &args.domain {
@@ -165,17 +173,46 @@ pub fn compute(section: &Section, current: &Config) -> anyhow::Result<Change> {
             }
         }
         Section::Idp(args) => {
-            let secret = secret_from("--oidc-secret-file", args.idp.oidc_secret.as_deref(), args.idp.oidc_secret_file.as_deref(), env::OIDC_CLIENT_SECRET)?;
-            if args.mode == IdentityMode::Local && (args.idp.oidc_issuer.is_some() || args.idp.oidc_client.is_some() || secret.is_some()) {
-                return Err(UsageError("--oidc, --oidc-client and the client secret apply to `set idp oidc` only".into()).into());
+            let secret = secret_from(
+                "--oidc-secret-file",
+                args.idp.oidc_secret.as_deref(),
+                args.idp.oidc_secret_file.as_deref(),
+                env::OIDC_CLIENT_SECRET,
+            )?;
+            if args.mode == IdentityMode::Local
+                && (args.idp.oidc_issuer.is_some() || args.idp.oidc_client.is_some() || secret.is_some())
+            {
+                return Err(UsageError(
+                    "--oidc, --oidc-client and the client secret apply to `set idp oidc` only".into(),
+                )
+                .into());
             }
-            config.identity = resolve::resolve_identity(args.mode, &args.idp, secret.as_ref(), Some(&current.identity), &mut missing, &mut secrets);
+            config.identity = resolve::resolve_identity(
+                args.mode,
+                &args.idp,
+                secret.as_ref(),
+                Some(&current.identity),
+                &mut missing,
+                &mut secrets,
+            );
             verify_identity = true;
         }
         Section::S3(args) => {
-            let secret = secret_from("--s3-secret-key-file", args.s3.s3_secret_key.as_deref(), args.s3.s3_secret_key_file.as_deref(), env::S3_SECRET_KEY)?;
-            let enabled = if args.enable { true } else if args.disable { false } else { current.s3.enabled };
-            config.s3 = resolve::resolve_s3(enabled, &args.s3, secret.as_ref(), current.s3.clone(), &mut missing, &mut secrets);
+            let secret = secret_from(
+                "--s3-secret-key-file",
+                args.s3.s3_secret_key.as_deref(),
+                args.s3.s3_secret_key_file.as_deref(),
+                env::S3_SECRET_KEY,
+            )?;
+            let enabled = if args.enable {
+                true
+            } else if args.disable {
+                false
+            } else {
+                current.s3.enabled
+            };
+            config.s3 =
+                resolve::resolve_s3(enabled, &args.s3, secret.as_ref(), current.s3.clone(), &mut missing, &mut secrets);
             if config.s3 == current.s3 && secrets.is_empty() && !args.enable && !args.disable {
                 return Err(nothing_named("s3", "--enable, --disable or an --s3-* setting"));
             }
@@ -186,8 +223,21 @@ pub fn compute(section: &Section, current: &Config) -> anyhow::Result<Change> {
                 Some(path) => Some(read_key_file("--syncoid-ssh-key", path)?),
                 None => None,
             };
-            let enabled = if args.enable { true } else if args.disable { false } else { current.syncoid.enabled };
-            config.syncoid = resolve::resolve_syncoid(enabled, &args.syncoid, key.as_ref(), current.syncoid.clone(), &mut missing, &mut secrets);
+            let enabled = if args.enable {
+                true
+            } else if args.disable {
+                false
+            } else {
+                current.syncoid.enabled
+            };
+            config.syncoid = resolve::resolve_syncoid(
+                enabled,
+                &args.syncoid,
+                key.as_ref(),
+                current.syncoid.clone(),
+                &mut missing,
+                &mut secrets,
+            );
             if config.syncoid == current.syncoid && secrets.is_empty() && !args.enable && !args.disable {
                 return Err(nothing_named("syncoid", "--enable, --disable or a --syncoid-* setting"));
             }

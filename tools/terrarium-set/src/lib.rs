@@ -83,13 +83,23 @@ pub fn apply(args: &Args, paths: &Paths, verifiers: Verifiers<'_>) -> anyhow::Re
 
     // Re-verify what changed, before anything is written.
     if change.verify_identity {
-        preflight::verify_identity(&change.config, paths, change.secret(terrarium_common::config::secret_names::OIDC_CLIENT_SECRET), verifiers)?;
+        preflight::verify_identity(
+            &change.config,
+            paths,
+            change.secret(terrarium_common::config::secret_names::OIDC_CLIENT_SECRET),
+            verifiers,
+        )?;
         if change.config.identity.mode == terrarium_common::config::IdentityMode::Oidc {
             report.verified.push("oidc");
         }
     }
     if change.verify_s3 {
-        preflight::verify_s3(&change.config, paths, change.secret(terrarium_common::config::secret_names::S3_SECRET_KEY), verifiers)?;
+        preflight::verify_s3(
+            &change.config,
+            paths,
+            change.secret(terrarium_common::config::secret_names::S3_SECRET_KEY),
+            verifiers,
+        )?;
         if change.config.s3.enabled {
             report.verified.push("s3");
         }

@@ -23,7 +23,12 @@ fn scratch() -> tempfile::TempDir {
 
 fn set(root: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut command = assert_cmd::Command::cargo_bin("terrarium-set").unwrap();
-    command.arg("--root").arg(root).args(args).env("TERRARIUM_LOG_FORMAT", "human").env_remove("TERRARIUM_S3_SECRET_KEY");
+    command
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("TERRARIUM_LOG_FORMAT", "human")
+        .env_remove("TERRARIUM_S3_SECRET_KEY");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -38,7 +43,17 @@ fn s3_is_enabled_only_after_the_probe_passed() {
     let root = scratch();
     let before = std::fs::read_to_string(root.path().join("etc/terrarium/config.yaml")).unwrap();
     let endpoint = server.endpoint();
-    let args = ["s3", "--no-reconcile", "--enable", "--s3-endpoint", &endpoint, "--s3-bucket", server.bucket(), "--s3-access-key", server.access_key()];
+    let args = [
+        "s3",
+        "--no-reconcile",
+        "--enable",
+        "--s3-endpoint",
+        &endpoint,
+        "--s3-bucket",
+        server.bucket(),
+        "--s3-access-key",
+        server.access_key(),
+    ];
 
     let (code, _, stderr) = set(root.path(), &args, &[("TERRARIUM_S3_SECRET_KEY", "not-the-secret")]);
     assert_eq!(code, 5, "{stderr}");
@@ -49,7 +64,10 @@ fn s3_is_enabled_only_after_the_probe_passed() {
     let (code, stdout, stderr) = set(root.path(), &args, &[("TERRARIUM_S3_SECRET_KEY", server.secret_key())]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("+  enabled: true") && stdout.contains("verified: s3"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(root.path().join("etc/terrarium/secrets/s3-secret-key")).unwrap(), server.secret_key());
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("etc/terrarium/secrets/s3-secret-key")).unwrap(),
+        server.secret_key()
+    );
 }
 
 #[test]
@@ -88,7 +106,8 @@ fn a_change_is_reconciled_with_ansible() {
     let (code, stdout, stderr) = set(root.path(), &["domains", "example.org"], &env);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("saved; host converged"), "{stdout}");
-    let received: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("received.json")).unwrap()).unwrap();
+    let received: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path().join("received.json")).unwrap()).unwrap();
     assert_eq!(received["manage"], "manage.example.org");
     // Nothing to change: Ansible is not run again.
     std::fs::remove_file(work.path().join("received.json")).unwrap();

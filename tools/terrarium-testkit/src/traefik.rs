@@ -30,9 +30,13 @@ impl Traefik {
     pub fn start(lxd: &Lxd, static_yaml: &Path) -> Self {
         let traefik = require("traefik");
         require("curl");
-        let text = std::fs::read_to_string(static_yaml).unwrap_or_else(|e| panic!("testkit: read {}: {e}", static_yaml.display()));
+        let text = std::fs::read_to_string(static_yaml)
+            .unwrap_or_else(|e| panic!("testkit: read {}: {e}", static_yaml.display()));
         let address = first_entrypoint_address(&text).unwrap_or_else(|| {
-            panic!("testkit: {} declares no entryPoints address (e.g. `address: 127.0.0.1:8080`)", static_yaml.display())
+            panic!(
+                "testkit: {} declares no entryPoints address (e.g. `address: 127.0.0.1:8080`)",
+                static_yaml.display()
+            )
         });
         let dir = temp_dir("traefik");
         let config = config_with_global(static_yaml, &text, dir.path());
@@ -50,7 +54,8 @@ impl Traefik {
         let child = spawn_tied(command).unwrap_or_else(|e| panic!("testkit: start traefik: {e}"));
         let mut this = Self { child, lxd_pid: lxd.pid(), address, dir };
         let up = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
-            this.exited() || this.curl(&["-s", "-o", "/dev/null", "--max-time", "1", &format!("http://{}/", this.address)]).0
+            this.exited()
+                || this.curl(&["-s", "-o", "/dev/null", "--max-time", "1", &format!("http://{}/", this.address)]).0
         });
         if !up || this.exited() {
             panic!("testkit: traefik did not answer on {}; its log:\n{}", this.address, log_tail(&log));
@@ -70,7 +75,11 @@ impl Traefik {
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("testkit: run curl in the namespace: {e}"));
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// The first entrypoint's `host:port` (as seen inside the namespace).
@@ -81,9 +90,14 @@ impl Traefik {
     /// `GET http://<address><path>` with `Host: host`, from inside the namespace:
     /// (status, body). Status 0 means no HTTP answer (the body holds curl's error).
     pub fn http_get(&self, host: &str, path: &str) -> (u16, String) {
-        let url = format!("http://{}{}", self.address, if path.starts_with('/') { path.to_string() } else { format!("/{path}") });
+        let url = format!(
+            "http://{}{}",
+            self.address,
+            if path.starts_with('/') { path.to_string() } else { format!("/{path}") }
+        );
         let host_header = format!("Host: {host}");
-        let (ok, stdout, stderr) = self.curl(&["-sS", "--max-time", "10", "-H", &host_header, "-o", "-", "-w", "\n%{http_code}", &url]);
+        let (ok, stdout, stderr) =
+            self.curl(&["-sS", "--max-time", "10", "-H", &host_header, "-o", "-", "-w", "\n%{http_code}", &url]);
         if !ok {
             return (0, stderr);
         }
@@ -99,7 +113,13 @@ impl Traefik {
             last = self.http_get(host, path);
             last.0 == status
         });
-        assert!(ok, "testkit: {host}{path} never answered {status}; last: {} {}\ntraefik log:\n{}", last.0, last.1, log_tail(&self.log_path()));
+        assert!(
+            ok,
+            "testkit: {host}{path} never answered {status}; last: {} {}\ntraefik log:\n{}",
+            last.0,
+            last.1,
+            log_tail(&self.log_path())
+        );
         last.1
     }
 
@@ -128,7 +148,8 @@ fn config_with_global(original: &Path, text: &str, dir: &Path) -> PathBuf {
     }
     let name = original.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "traefik.yml".into());
     let copy = dir.join(name);
-    std::fs::write(&copy, format!("{GLOBAL_BLOCK}{text}")).unwrap_or_else(|e| panic!("testkit: write {}: {e}", copy.display()));
+    std::fs::write(&copy, format!("{GLOBAL_BLOCK}{text}"))
+        .unwrap_or_else(|e| panic!("testkit: write {}: {e}", copy.display()));
     copy
 }
 
@@ -149,9 +170,18 @@ mod tests {
 
     #[test]
     fn entrypoint_address_forms() {
-        assert_eq!(first_entrypoint_address("entryPoints:\n  web:\n    address: \":80\"\n").as_deref(), Some("127.0.0.1:80"));
-        assert_eq!(first_entrypoint_address("entryPoints:\n  web:\n    address: 127.0.0.1:8080 # x\n").as_deref(), Some("127.0.0.1:8080"));
-        assert_eq!(first_entrypoint_address("entryPoints:\n  udp:\n    address: ':53/udp'\n").as_deref(), Some("127.0.0.1:53"));
+        assert_eq!(
+            first_entrypoint_address("entryPoints:\n  web:\n    address: \":80\"\n").as_deref(),
+            Some("127.0.0.1:80")
+        );
+        assert_eq!(
+            first_entrypoint_address("entryPoints:\n  web:\n    address: 127.0.0.1:8080 # x\n").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            first_entrypoint_address("entryPoints:\n  udp:\n    address: ':53/udp'\n").as_deref(),
+            Some("127.0.0.1:53")
+        );
         assert_eq!(first_entrypoint_address("providers: {}\n"), None);
     }
 }

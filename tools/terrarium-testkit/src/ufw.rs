@@ -38,7 +38,8 @@ impl UfwSandbox {
         }
         reset_to_package_defaults(&w.join("etc-ufw"));
         let script = w.join("ufw-sandbox.sh");
-        std::fs::write(&script, include_str!("../scripts/ufw-sandbox.sh")).unwrap_or_else(|e| panic!("testkit: write {}: {e}", script.display()));
+        std::fs::write(&script, include_str!("../scripts/ufw-sandbox.sh"))
+            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", script.display()));
 
         let mut command = tied_command(&require("unshare"));
         command
@@ -60,7 +61,10 @@ impl UfwSandbox {
         let line = receiver.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
         let pid: u32 = line.trim().strip_prefix("ready ").and_then(|p| p.parse().ok()).unwrap_or_else(|| {
             kill_child(&mut holder);
-            panic!("testkit: the ufw sandbox did not start: {}", std::fs::read_to_string(w.join("sandbox.log")).unwrap_or_default())
+            panic!(
+                "testkit: the ufw sandbox did not start: {}",
+                std::fs::read_to_string(w.join("sandbox.log")).unwrap_or_default()
+            )
         });
         let netns = netns_of(pid);
         let this = Self { holder, pid, netns, dir };

@@ -212,7 +212,8 @@ impl Drop for ZfsPool {
 /// with '@'). Put it first on PATH of the sanoid under test; never on a host.
 pub fn zfs_get_t_shim_dir() -> PathBuf {
     let real = require("zfs");
-    let script = include_str!("../scripts/zfs-get-t-shim.sh").replace("@REAL_ZFS@", &shell_quote(&real.to_string_lossy()));
+    let script =
+        include_str!("../scripts/zfs-get-t-shim.sh").replace("@REAL_ZFS@", &shell_quote(&real.to_string_lossy()));
     let dir = std::env::temp_dir().join("terrarium-testkit-zfs-shim");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("testkit: create {}: {e}", dir.display()));
     let target = dir.join("zfs");

@@ -10,7 +10,11 @@ fn host_netns() -> std::path::PathBuf {
 #[test]
 fn container_gets_an_ipv4_and_serves_http_inside_the_namespace() {
     let lxd = Lxd::start();
-    assert_ne!(std::fs::read_link(format!("/proc/{}/ns/net", lxd.pid())).expect("lxd netns"), host_netns(), "LXD runs in its own netns");
+    assert_ne!(
+        std::fs::read_link(format!("/proc/{}/ns/net", lxd.pid())).expect("lxd netns"),
+        host_netns(),
+        "LXD runs in its own netns"
+    );
 
     let web = lxd.launch_with(
         "web",
@@ -30,7 +34,11 @@ fn container_gets_an_ipv4_and_serves_http_inside_the_namespace() {
     // HTTP from the namespace reaches the container (httpd may need a moment).
     let mut body = String::new();
     for _ in 0..50 {
-        let out = lxd.in_netns(require("curl")).args(["-sS", "--max-time", "2", &format!("http://{web}/")]).output().expect("run curl");
+        let out = lxd
+            .in_netns(require("curl"))
+            .args(["-sS", "--max-time", "2", &format!("http://{web}/")])
+            .output()
+            .expect("run curl");
         body = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() {
             break;
@@ -50,7 +58,11 @@ fn container_gets_an_ipv4_and_serves_http_inside_the_namespace() {
     let web_again = lxd.wait_ipv4("web");
     let mut ok = false;
     for _ in 0..50 {
-        let out = lxd.in_netns(require("curl")).args(["-sS", "--max-time", "2", &format!("http://{web_again}/")]).output().expect("run curl");
+        let out = lxd
+            .in_netns(require("curl"))
+            .args(["-sS", "--max-time", "2", &format!("http://{web_again}/")])
+            .output()
+            .expect("run curl");
         if String::from_utf8_lossy(&out.stdout).trim() == "hello-from-web" {
             ok = true;
             break;
@@ -69,7 +81,11 @@ fn container_gets_an_ipv4_and_serves_http_inside_the_namespace() {
     let pid = lxd.pid();
     drop(lxd);
     assert!(!lxd_dir.exists(), "LXD_DIR removed on drop");
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true), "daemon gone");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true),
+        "daemon gone"
+    );
 }
 
 #[test]

@@ -6,7 +6,11 @@ use terrarium_testkit::{Lxd, Traefik};
 #[test]
 fn traefik_routes_by_host_header_to_a_container() {
     let lxd = Lxd::start();
-    let ip = lxd.launch_with("app", &[], "mkdir -p /www && echo hello-through-traefik > /www/index.html && exec httpd -f -p 80 -h /www");
+    let ip = lxd.launch_with(
+        "app",
+        &[],
+        "mkdir -p /www && echo hello-through-traefik > /www/index.html && exec httpd -f -p 80 -h /www",
+    );
 
     let work = tempfile::tempdir().expect("tempdir");
     let dynamic = work.path().join("dynamic");

@@ -12,7 +12,11 @@ fn host_state() -> String {
         let mut files: Vec<_> = walk(Path::new(dir));
         files.sort();
         for file in files {
-            state.push_str(&format!("{}\n{}\n", file.display(), String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default())));
+            state.push_str(&format!(
+                "{}\n{}\n",
+                file.display(),
+                String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default())
+            ));
         }
     }
     state.push_str(&std::fs::read_to_string("/etc/default/ufw").unwrap_or_default());

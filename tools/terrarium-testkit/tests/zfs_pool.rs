@@ -5,7 +5,12 @@ use std::process::Command;
 use terrarium_testkit::{ZfsPool, require, zfs_get_t_shim_dir};
 
 fn pool_exists(name: &str) -> bool {
-    Command::new(require("zpool")).args(["list", "-H", "-o", "name", name]).output().expect("run zpool").status.success()
+    Command::new(require("zpool"))
+        .args(["list", "-H", "-o", "name", name])
+        .output()
+        .expect("run zpool")
+        .status
+        .success()
 }
 
 #[test]
@@ -64,12 +69,17 @@ fn get_t_shim_lists_only_snapshots_like_openzfs() {
     pool.zfs(&["snapshot", &format!("{}@s2", pool.dataset("fs"))]);
     let shim = zfs_get_t_shim_dir().join("zfs");
     // The form sanoid uses.
-    let out = Command::new(&shim).args(["get", "-Hrpt", "snapshot", "creation", pool.name()]).output().expect("run the shim");
+    let out =
+        Command::new(&shim).args(["get", "-Hrpt", "snapshot", "creation", pool.name()]).output().expect("run the shim");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap_or("").to_string()).collect();
+    let names: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap_or("").to_string()).collect();
     assert_eq!(names, vec![format!("{}@s1", pool.dataset("fs")), format!("{}@s2", pool.dataset("fs"))]);
     // Filesystems only, with -t as its own word.
-    let out = Command::new(&shim).args(["get", "-H", "-r", "-t", "filesystem", "-o", "name", "name", pool.name()]).output().expect("run the shim");
+    let out = Command::new(&shim)
+        .args(["get", "-H", "-r", "-t", "filesystem", "-o", "name", "name", pool.name()])
+        .output()
+        .expect("run the shim");
     let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
     assert_eq!(names, vec![pool.name().to_string(), pool.dataset("fs")]);
     // Other subcommands pass through.

@@ -96,7 +96,9 @@ pub fn find_tool(args: &[OsString], dirs: &[PathBuf]) -> Result<(Tool, usize), N
 
 /// A word may name part of a tool: lower-case letters, digits and inner hyphens.
 fn is_word(word: &str) -> bool {
-    !word.is_empty() && !word.starts_with('-') && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !word.is_empty()
+        && !word.starts_with('-')
+        && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Every executable `terrarium-*` in the search directories, first one found wins.
@@ -110,7 +112,8 @@ pub fn list_tools(dirs: &[PathBuf]) -> Vec<Tool> {
             if !is_word(rest) || found.contains_key(&name) {
                 continue;
             }
-            let executable = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+            let executable =
+                std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
             if executable {
                 found.insert(name, entry.path());
             }

@@ -29,8 +29,19 @@ pub fn cli() -> clap::Command {
              searching TERRARIUM_TOOL_PATH, the directory of terrariumctl itself, /usr/lib/terrarium \
              and PATH, in that order. Without words it lists the installed tools.",
         )
-        .arg(clap::Arg::new("list").long("list").action(clap::ArgAction::SetTrue).help("List the installed tools, one line each"))
-        .arg(clap::Arg::new("words").num_args(0..).trailing_var_arg(true).allow_hyphen_values(true).value_name("WORD... [ARGS]"))
+        .arg(
+            clap::Arg::new("list")
+                .long("list")
+                .action(clap::ArgAction::SetTrue)
+                .help("List the installed tools, one line each"),
+        )
+        .arg(
+            clap::Arg::new("words")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .value_name("WORD... [ARGS]"),
+        )
         .disable_help_subcommand(true)
 }
 
@@ -63,9 +74,11 @@ fn dispatch(args: &[OsString], extra: Option<OsString>) -> ExitCode {
             let err = command.exec();
             fail(&format!("cannot run {}: {err}", tool.path.display()))
         }
-        Err(discover::NotFound::NotExecutable(path)) => {
-            fail(&format!("{} is not executable; reinstall the package, or run `chmod +x {}`", path.display(), path.display()))
-        }
+        Err(discover::NotFound::NotExecutable(path)) => fail(&format!(
+            "{} is not executable; reinstall the package, or run `chmod +x {}`",
+            path.display(),
+            path.display()
+        )),
         Err(discover::NotFound::Unknown(words)) => {
             let mut message = format!("`{words}` is not a Terrarium tool");
             let known = list_tools(&dirs);

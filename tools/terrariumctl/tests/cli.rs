@@ -1,4 +1,5 @@
 //! terrariumctl over the real binary, with stand-in tools in a scratch directory.
+#![allow(clippy::unwrap_used)] // test helpers: a failed step is the test failing
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -23,7 +24,11 @@ fn tools() -> tempfile::TempDir {
     stand_in(dir.path(), "terrarium-foo", "echo \"foo:$*\"");
     stand_in(dir.path(), "terrarium-foo-bar", "echo \"foo-bar:$*\"");
     stand_in(dir.path(), "terrarium-seven", "exit 7");
-    stand_in(dir.path(), "terrarium-proxy-sync", "if [ \"$1\" = --help ]; then echo 'Publish user.proxy labels'; else cat; fi");
+    stand_in(
+        dir.path(),
+        "terrarium-proxy-sync",
+        "if [ \"$1\" = --help ]; then echo 'Publish user.proxy labels'; else cat; fi",
+    );
     dir
 }
 

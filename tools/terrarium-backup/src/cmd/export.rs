@@ -51,12 +51,17 @@ pub(crate) fn decide(inputs: &Inputs<'_>) -> Decision {
     }
     let Some(last) = inputs.last else { return full("first export of this instance".into()) };
     let Some(base) = last_local else {
-        return full(format!("the last exported snapshot {last} no longer exists locally, so no incremental is possible"));
+        return full(format!(
+            "the last exported snapshot {last} no longer exists locally, so no incremental is possible"
+        ));
     };
     if let Some(chain) = last_manifest.and_then(|m| catalog.chain_of(m).ok())
         && full_is_due(chain.full().finished_at, inputs.full_every_days, inputs.now)
     {
-        return full(format!("the chain's full stream is older than {} days (backup.s3_retention.full_every_days)", inputs.full_every_days));
+        return full(format!(
+            "the chain's full stream is older than {} days (backup.s3_retention.full_every_days)",
+            inputs.full_every_days
+        ));
     }
     Decision::Send { snapshot: newest.clone(), base: Some(base.clone()), reason: format!("incremental from {last}") }
 }
@@ -111,7 +116,8 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
             return Err(anyhow::Error::new(UnknownInstance(format!("{}/containers/{name}", ctx.pool()))));
         }
     }
-    let selected: Vec<&ContainerDataset> = datasets.iter().filter(|d| only.is_empty() || only.contains(&d.instance)).collect();
+    let selected: Vec<&ContainerDataset> =
+        datasets.iter().filter(|d| only.is_empty() || only.contains(&d.instance)).collect();
     let (store, keys) = ctx.store()?;
     if !dry_run {
         abort_stale_uploads(ctx, &store, &keys);
@@ -123,13 +129,26 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
             Err(err) => {
                 let error = format!("{err:#}");
                 log::error!(instance = dataset.instance.as_str(); "export failed: {error}");
-                Item { instance: dataset.instance.clone(), dataset: dataset.dataset.clone(), status: "failed", error: Some(error), ..Item::default() }
+                Item {
+                    instance: dataset.instance.clone(),
+                    dataset: dataset.dataset.clone(),
+                    status: "failed",
+                    error: Some(error),
+                    ..Item::default()
+                }
             }
         };
         items.push(item);
     }
     let failed = items.iter().filter(|i| i.status == "failed").count();
-    let report = Report { tool_version: crate::VERSION, dry_run, ok: failed == 0, started_at, finished_at: now(), instances: items };
+    let report = Report {
+        tool_version: crate::VERSION,
+        dry_run,
+        ok: failed == 0,
+        started_at,
+        finished_at: now(),
+        instances: items,
+    };
     if !dry_run {
         let path = ctx.paths.report("backup-export");
         let text = serde_json::to_string_pretty(&report)? + "\n";
@@ -159,7 +178,9 @@ pub(crate) struct UnknownInstance(pub String);
 fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
     for (instance, pending) in state::pending_uploads(&ctx.paths) {
         match store.abort_upload(&pending.key, &pending.upload_id) {
-            Ok(()) => log::info!(instance = instance.as_str(), key = pending.key.as_str(); "aborted the upload an interrupted run left"),
+            Ok(()) => {
+                log::info!(instance = instance.as_str(), key = pending.key.as_str(); "aborted the upload an interrupted run left")
+            }
             Err(err) => log::debug!(key = pending.key.as_str(); "upload already gone: {err}"),
         }
         if let Err(err) = state::clear_pending(&ctx.paths, &instance) {
@@ -179,10 +200,19 @@ fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
     }
 }
 
-fn export_one(ctx: &Context, zfs: &Zfs, store: &Store, keys: &KeyLayout, dataset: &ContainerDataset, force_full: bool, dry_run: bool) -> anyhow::Result<Item> {
+fn export_one(
+    ctx: &Context,
+    zfs: &Zfs,
+    store: &Store,
+    keys: &KeyLayout,
+    dataset: &ContainerDataset,
+    force_full: bool,
+    dry_run: bool,
+) -> anyhow::Result<Item> {
     let instance = dataset.instance.as_str();
     // syncoid's own sync snapshots come and go with each replication run: never a base.
-    let local: Vec<Snapshot> = zfs.snapshots(&dataset.dataset)?.into_iter().filter(|s| !s.name.starts_with("syncoid_")).collect();
+    let local: Vec<Snapshot> =
+        zfs.snapshots(&dataset.dataset)?.into_iter().filter(|s| !s.name.starts_with("syncoid_")).collect();
     let catalog = state::read_catalog(&ctx.paths, instance);
     let last = state::read_last(&ctx.paths, instance);
     let decision = decide(&Inputs {
@@ -327,7 +357,9 @@ fn send_and_record(
         finished_at: now(),
     };
     manifest.validate(key)?;
-    store.put_bytes(&keys.manifest_key(instance, &snapshot.name), manifest.to_json().into_bytes()).map_err(upload_context)?;
+    store
+        .put_bytes(&keys.manifest_key(instance, &snapshot.name), manifest.to_json().into_bytes())
+        .map_err(upload_context)?;
     state::clear_pending(paths, instance)?;
     state::write_catalog(paths, &manifest)?;
     state::write_last(paths, instance, &snapshot.name)?;
@@ -377,7 +409,9 @@ mod tests {
     #[test]
     fn first_export_is_full() {
         let local = [snap("a", 1, 10)];
-        assert!(matches!(decide_with(&local, None, &[], false), Decision::Send { base: None, reason, .. } if reason.contains("first export")));
+        assert!(
+            matches!(decide_with(&local, None, &[], false), Decision::Send { base: None, reason, .. } if reason.contains("first export"))
+        );
         assert_eq!(decide_with(&[], None, &[], false), Decision::NoSnapshot);
     }
 
@@ -386,7 +420,10 @@ mod tests {
         let (a, b) = (snap("a", 1, 10), snap("b", 2, 20));
         let catalog = [manifest_of(&a, None, NOW - time::Duration::days(1))];
         let decision = decide_with(&[a.clone(), b.clone()], Some("a"), &catalog, false);
-        assert_eq!(decision, Decision::Send { snapshot: b, base: Some(a.clone()), reason: "incremental from a".into() });
+        assert_eq!(
+            decision,
+            Decision::Send { snapshot: b, base: Some(a.clone()), reason: "incremental from a".into() }
+        );
         assert!(matches!(decide_with(std::slice::from_ref(&a), Some("a"), &catalog, false), Decision::UpToDate { .. }));
     }
 
@@ -395,7 +432,10 @@ mod tests {
         let (a, b) = (snap("a", 1, 10), snap("b", 2, 20));
         let catalog = [manifest_of(&a, None, NOW)];
         let decision = decide_with(std::slice::from_ref(&b), Some("a"), &catalog, false);
-        assert!(matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains("no longer exists locally")), "{decision:?}");
+        assert!(
+            matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains("no longer exists locally")),
+            "{decision:?}"
+        );
         // Same name, different GUID: not the snapshot we exported.
         let decision = decide_with(&[snap("a", 99, 10), b], Some("a"), &catalog, false);
         assert!(matches!(decision, Decision::Send { base: None, .. }));
@@ -404,9 +444,15 @@ mod tests {
     #[test]
     fn a_new_full_every_full_every_days() {
         let (a, b, c) = (snap("a", 1, 10), snap("b", 2, 20), snap("c", 3, 30));
-        let catalog = [manifest_of(&a, None, NOW - time::Duration::days(31)), manifest_of(&b, Some(&a), NOW - time::Duration::days(1))];
+        let catalog = [
+            manifest_of(&a, None, NOW - time::Duration::days(31)),
+            manifest_of(&b, Some(&a), NOW - time::Duration::days(1)),
+        ];
         let decision = decide_with(&[a, b, c], Some("b"), &catalog, false);
-        assert!(matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains("older than 30 days")), "{decision:?}");
+        assert!(
+            matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains("older than 30 days")),
+            "{decision:?}"
+        );
     }
 
     #[test]

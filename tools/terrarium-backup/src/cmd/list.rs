@@ -54,7 +54,10 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
             .into_iter()
             .map(|s| LocalSnapshot { name: s.name, guid: s.guid.to_string(), createtxg: s.createtxg })
             .collect();
-        instances.insert(dataset.instance.clone(), Instance { instance: dataset.instance, dataset: Some(dataset.dataset), local, s3: None });
+        instances.insert(
+            dataset.instance.clone(),
+            Instance { instance: dataset.instance, dataset: Some(dataset.dataset), local, s3: None },
+        );
     }
     if ctx.s3_enabled() && !local_only {
         let (store, keys) = ctx.store()?;
@@ -74,14 +77,19 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
                     base: m.base.as_ref().map(|b| b.name.clone()),
                     compressed_bytes: m.compressed_bytes,
                     finished_at: m.finished_at,
-                    restorable: catalog.chain_of(m).is_ok_and(|c| crate::chain::check_objects(&c, &remote.objects).is_ok()),
+                    restorable: catalog
+                        .chain_of(m)
+                        .is_ok_and(|c| crate::chain::check_objects(&c, &remote.objects).is_ok()),
                     manifest_key: keys.manifest_key(&name, &m.snapshot.name),
                 })
                 .collect();
             if points.is_empty() && !instances.contains_key(&name) {
                 continue; // neither here nor in S3: not an instance (see below)
             }
-            instances.entry(name.clone()).or_insert_with(|| Instance { instance: name.clone(), ..Instance::default() }).s3 = Some(points);
+            instances
+                .entry(name.clone())
+                .or_insert_with(|| Instance { instance: name.clone(), ..Instance::default() })
+                .s3 = Some(points);
         }
         for instance in instances.values_mut() {
             instance.s3.get_or_insert_with(Vec::new);
@@ -99,7 +107,11 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
         return Ok(Exit::Success);
     }
     for instance in &instances {
-        println!("{}{}", instance.instance, instance.dataset.as_ref().map(|d| format!(" ({d})")).unwrap_or_else(|| " (no local dataset)".into()));
+        println!(
+            "{}{}",
+            instance.instance,
+            instance.dataset.as_ref().map(|d| format!(" ({d})")).unwrap_or_else(|| " (no local dataset)".into())
+        );
         println!("  local snapshots: {}", instance.local.len());
         for snapshot in &instance.local {
             println!("    {}", snapshot.name);
@@ -109,7 +121,14 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
             for point in points {
                 let base = point.base.as_ref().map(|b| format!(" on {b}")).unwrap_or_default();
                 let broken = if point.restorable { "" } else { "  BROKEN CHAIN" };
-                println!("    {} {}{} {}{}", point.snapshot, point.kind.as_str(), base, human_bytes(point.compressed_bytes), broken);
+                println!(
+                    "    {} {}{} {}{}",
+                    point.snapshot,
+                    point.kind.as_str(),
+                    base,
+                    human_bytes(point.compressed_bytes),
+                    broken
+                );
             }
         }
     }

@@ -33,7 +33,9 @@ pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
         Command::Export { instance, full, dry_run, .. } => export::run(&ctx, instance, *full, *dry_run),
         Command::Prune { dry_run } => prune::run(&ctx, *dry_run),
         Command::Verify { instance, deep } => verify::run(&ctx, instance.as_deref(), *deep),
-        Command::Replicate { if_enabled: true, .. } if !ctx.config.syncoid.enabled => Ok(disabled("replication", "syncoid.enabled")),
+        Command::Replicate { if_enabled: true, .. } if !ctx.config.syncoid.enabled => {
+            Ok(disabled("replication", "syncoid.enabled"))
+        }
         Command::Replicate { to, dry_run, .. } => replicate::run(&ctx, to.as_deref(), *dry_run),
         Command::Stream { key, size_hint } => stream::run(&ctx, key, *size_hint),
     }

@@ -47,13 +47,25 @@ pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
                 log::info!(instance = instance.as_str(), snapshot = manifest.snapshot.name.as_str(); "would delete restore point");
             }
         }
-        plans.push(InstancePlan { instance, keep: names(&planned.selected), keep_for_chains: names(&planned.needed), delete: names(&planned.delete) });
+        plans.push(InstancePlan {
+            instance,
+            keep: names(&planned.selected),
+            keep_for_chains: names(&planned.needed),
+            delete: names(&planned.delete),
+        });
     }
     if ctx.json {
         print_json(&serde_json::json!({ "dry_run": dry_run, "instances": plans }))?;
     } else {
         for p in &plans {
-            println!("{}: keep {}, keep for chains {}, {} {}", p.instance, p.keep.len(), p.keep_for_chains.len(), if dry_run { "would delete" } else { "deleted" }, p.delete.len());
+            println!(
+                "{}: keep {}, keep for chains {}, {} {}",
+                p.instance,
+                p.keep.len(),
+                p.keep_for_chains.len(),
+                if dry_run { "would delete" } else { "deleted" },
+                p.delete.len()
+            );
         }
     }
     Ok(Exit::Success)

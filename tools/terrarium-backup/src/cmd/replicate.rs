@@ -9,7 +9,11 @@ use crate::context::Context;
 
 /// The syncoid command line (pure, so it can be shown with --dry-run and tested).
 pub(crate) fn syncoid_cmd(source: &str, destination: &str, ssh_key: Option<&str>) -> Cmd {
-    let mut cmd = Cmd::new("syncoid").install_hint("with `apt install sanoid`").args(["--recursive", "--no-privilege-elevation", "--quiet"]);
+    let mut cmd = Cmd::new("syncoid").install_hint("with `apt install sanoid`").args([
+        "--recursive",
+        "--no-privilege-elevation",
+        "--quiet",
+    ]);
     if let Some(key) = ssh_key {
         cmd = cmd.args(["--sshkey", key]);
     }
@@ -23,10 +27,14 @@ pub fn run(ctx: &Context, to: Option<&str>, dry_run: bool) -> anyhow::Result<Exi
         Some(local) => syncoid_cmd(&source, local, None),
         None => {
             if !syncoid.enabled {
-                anyhow::bail!("replication is not enabled (syncoid.enabled is false); enable it with `terrarium-set syncoid`");
+                anyhow::bail!(
+                    "replication is not enabled (syncoid.enabled is false); enable it with `terrarium-set syncoid`"
+                );
             }
             let (Some(target), Some(dataset)) = (&syncoid.target, &syncoid.target_dataset) else {
-                anyhow::bail!("syncoid.target and syncoid.target_dataset must be set; set them with `terrarium-set syncoid`");
+                anyhow::bail!(
+                    "syncoid.target and syncoid.target_dataset must be set; set them with `terrarium-set syncoid`"
+                );
             };
             let key = syncoid.ssh_key_file.as_ref().map(|f| ctx.paths.host(f).display().to_string());
             syncoid_cmd(&source, &format!("{target}:{dataset}"), key.as_deref())
@@ -60,7 +68,8 @@ mod tests {
     #[test]
     fn syncoid_is_recursive_with_the_key() {
         assert_eq!(
-            syncoid_cmd("tank/containers", "backup@zfs:pool/t", Some("/etc/terrarium/secrets/syncoid-ssh-key")).display(),
+            syncoid_cmd("tank/containers", "backup@zfs:pool/t", Some("/etc/terrarium/secrets/syncoid-ssh-key"))
+                .display(),
             "syncoid --recursive --no-privilege-elevation --quiet --sshkey /etc/terrarium/secrets/syncoid-ssh-key tank/containers backup@zfs:pool/t"
         );
     }

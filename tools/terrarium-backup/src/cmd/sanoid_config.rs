@@ -20,7 +20,8 @@ pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
     let changed = if dry_run {
         std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str())
     } else {
-        write_if_changed(&path, text.as_bytes(), 0o644).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?
+        write_if_changed(&path, text.as_bytes(), 0o644)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?
     };
     if ctx.json {
         print_json(&Report { path: path.display().to_string(), changed, dry_run })?;

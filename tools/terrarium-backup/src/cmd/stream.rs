@@ -23,7 +23,16 @@ pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>) -> anyhow::Result<E
     let bar = byte_progress(size_hint, key);
     let started = std::time::Instant::now();
     let stdin = std::io::stdin().lock();
-    let uploaded = compress_and_upload(&store, key, stdin, ctx.config.backup.zstd_level, size_hint, &|n| bar.inc(n), &mut |_| {}, &mut || Ok(()))?;
+    let uploaded = compress_and_upload(
+        &store,
+        key,
+        stdin,
+        ctx.config.backup.zstd_level,
+        size_hint,
+        &|n| bar.inc(n),
+        &mut |_| {},
+        &mut || Ok(()),
+    )?;
     bar.finish_and_clear();
     let report = Report {
         key: key.to_string(),
@@ -36,7 +45,10 @@ pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>) -> anyhow::Result<E
     if ctx.json {
         print_json(&report)?;
     } else {
-        println!("{} raw={} compressed={} parts={} seconds={:.2}", report.key, report.raw_bytes, report.compressed_bytes, report.parts, report.seconds);
+        println!(
+            "{} raw={} compressed={} parts={} seconds={:.2}",
+            report.key, report.raw_bytes, report.compressed_bytes, report.parts, report.seconds
+        );
     }
     Ok(Exit::Success)
 }

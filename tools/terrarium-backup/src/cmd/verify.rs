@@ -67,14 +67,30 @@ pub fn run(ctx: &Context, only: Option<&str>, deep: bool) -> anyhow::Result<Exit
         if problems.is_empty() {
             log::info!(instance = name.as_str(), restore_points = remote.manifests.len(); "verified");
         }
-        results.push(InstanceResult { instance: name, restore_points: remote.manifests.len(), problems, deep: deep_result });
+        results.push(InstanceResult {
+            instance: name,
+            restore_points: remote.manifests.len(),
+            problems,
+            deep: deep_result,
+        });
     }
     let ok = results.iter().all(|r| r.problems.is_empty());
     if ctx.json {
         print_json(&serde_json::json!({ "ok": ok, "deep": deep, "instances": results }))?;
     } else {
         for r in &results {
-            let deep = r.deep.as_ref().map(|d| format!(", restore drill of {} ({} streams) {}", d.snapshot, d.streams, if d.ok { "passed" } else { "FAILED" })).unwrap_or_default();
+            let deep = r
+                .deep
+                .as_ref()
+                .map(|d| {
+                    format!(
+                        ", restore drill of {} ({} streams) {}",
+                        d.snapshot,
+                        d.streams,
+                        if d.ok { "passed" } else { "FAILED" }
+                    )
+                })
+                .unwrap_or_default();
             println!("{}: {} restore points, {} problems{deep}", r.instance, r.restore_points, r.problems.len());
         }
     }
@@ -98,8 +114,15 @@ fn drill(ctx: &Context, store: &Store, zfs: &Zfs, instance: &str, chain: &Chain)
         let received = zfs.snapshots(&scratch)?;
         match received.iter().find(|s| s.name == target.snapshot.name) {
             Some(s) if s.guid == target.snapshot.guid => Ok(()),
-            Some(s) => anyhow::bail!("restore drill: {scratch}@{} has GUID {}, the manifest says {}", s.name, s.guid, target.snapshot.guid),
-            None => anyhow::bail!("restore drill: {scratch}@{} is missing after receiving the chain", target.snapshot.name),
+            Some(s) => anyhow::bail!(
+                "restore drill: {scratch}@{} has GUID {}, the manifest says {}",
+                s.name,
+                s.guid,
+                target.snapshot.guid
+            ),
+            None => {
+                anyhow::bail!("restore drill: {scratch}@{} is missing after receiving the chain", target.snapshot.name)
+            }
         }
     })();
     if let Ok(true) = zfs.exists(&scratch)
@@ -111,6 +134,8 @@ fn drill(ctx: &Context, store: &Store, zfs: &Zfs, instance: &str, chain: &Chain)
         snapshot: target.snapshot.name.clone(),
         streams: chain.links.len(),
         ok: outcome.is_ok(),
-        error: outcome.err().map(|e| format!("instance {instance}: restore drill of {} failed: {e:#}", target.snapshot.name)),
+        error: outcome
+            .err()
+            .map(|e| format!("instance {instance}: restore drill of {} failed: {e:#}", target.snapshot.name)),
     }
 }

@@ -142,7 +142,10 @@ fn serve(mut client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> s
     match fault {
         Some(Fault::Status500) => {
             let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>";
-            let reply = format!("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}", xml.len());
+            let reply = format!(
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            );
             client.write_all(reply.as_bytes())?;
             return client.shutdown(Shutdown::Both);
         }

@@ -32,7 +32,12 @@ impl Host {
         host.write_config(&endpoint);
         std::fs::create_dir_all(host.root.path().join("etc")).unwrap();
         std::fs::write(host.root.path().join("etc/hostname"), format!("{HOST}\n")).unwrap();
-        terrarium_common::fs::atomic_write(&host.root.path().join("etc/terrarium/secrets/s3-secret-key"), host.s3.secret_key().as_bytes(), 0o600).unwrap();
+        terrarium_common::fs::atomic_write(
+            &host.root.path().join("etc/terrarium/secrets/s3-secret-key"),
+            host.s3.secret_key().as_bytes(),
+            0o600,
+        )
+        .unwrap();
         host.pool.zfs(&["create", &host.pool.dataset("containers")]);
         host
     }
@@ -46,7 +51,12 @@ impl Host {
             region = self.s3.region(),
             access = self.s3.access_key(),
         );
-        terrarium_common::fs::atomic_write(&self.root.path().join("etc/terrarium/config.yaml"), config.as_bytes(), 0o600).unwrap();
+        terrarium_common::fs::atomic_write(
+            &self.root.path().join("etc/terrarium/config.yaml"),
+            config.as_bytes(),
+            0o600,
+        )
+        .unwrap();
     }
 
     pub fn dataset(&self, instance: &str) -> String {
@@ -68,7 +78,12 @@ impl Host {
     /// The tool with `--root` and a PATH that has zfs; logs as logfmt.
     pub fn tool(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_terrarium-backup"));
-        command.arg("--root").arg(self.root.path()).args(args).env("PATH", tool_path()).env("TERRARIUM_LOG_FORMAT", "logfmt");
+        command
+            .arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .env("PATH", tool_path())
+            .env("TERRARIUM_LOG_FORMAT", "logfmt");
         command
     }
 
@@ -82,8 +97,14 @@ impl Host {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.run(&all);
-        assert!(out.status.success(), "terrarium-backup {args:?} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        assert!(
+            out.status.success(),
+            "terrarium-backup {args:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     pub fn state(&self, rel: &str) -> PathBuf {
@@ -118,14 +139,19 @@ impl Host {
     pub fn restore_with_standard_tools(&self, keys: &[String], dataset: &str) {
         require("zstd");
         for key in keys {
-            let script = r#"set -euo pipefail; aws --endpoint-url "$1" s3 cp "s3://$2/$3" - | zstd -d -q | zfs receive -F "$4""#;
+            let script =
+                r#"set -euo pipefail; aws --endpoint-url "$1" s3 cp "s3://$2/$3" - | zstd -d -q | zfs receive -F "$4""#;
             let out = Command::new("bash")
                 .args(["-c", script, "restore", &self.s3.endpoint(), self.s3.bucket(), key, dataset])
                 .envs(self.s3.aws_env())
                 .env("PATH", tool_path())
                 .output()
                 .expect("bash");
-            assert!(out.status.success(), "restoring {key} with aws | zstd -d | zfs receive failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "restoring {key} with aws | zstd -d | zfs receive failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }

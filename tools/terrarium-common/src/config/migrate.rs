@@ -21,7 +21,11 @@ pub(super) fn to_current<'a>(text: &'a str, origin: &str) -> Result<Cow<'a, str>
     let version = match document.get("schema_version") {
         None => 1,
         Some(value) => value.as_u64().ok_or_else(|| {
-            ConfigError::invalid("schema_version", "is not a whole number", format!("set `schema_version: {SCHEMA_VERSION}`"))
+            ConfigError::invalid(
+                "schema_version",
+                "is not a whole number",
+                format!("set `schema_version: {SCHEMA_VERSION}`"),
+            )
         })?,
     };
     match version {
@@ -35,7 +39,11 @@ pub(super) fn to_current<'a>(text: &'a str, origin: &str) -> Result<Cow<'a, str>
             format!("{v} was written by a newer Terrarium (this one reads up to {SCHEMA_VERSION})"),
             "upgrade the terrarium packages",
         )),
-        v => Err(ConfigError::invalid("schema_version", format!("{v} is not a known version"), format!("set `schema_version: {SCHEMA_VERSION}`"))),
+        v => Err(ConfigError::invalid(
+            "schema_version",
+            format!("{v} is not a known version"),
+            format!("set `schema_version: {SCHEMA_VERSION}`"),
+        )),
     }
 }
 
@@ -78,7 +86,11 @@ fn from_v1(document: Map<String, Value>) -> Result<Value, ConfigError> {
             continue;
         }
         let Some((_, section, field)) = V1_KEYS.iter().find(|(old, _, _)| *old == key) else {
-            return Err(ConfigError::invalid(&key, "is not a key of config schema version 1", "remove it, or write the file in the current layout"));
+            return Err(ConfigError::invalid(
+                &key,
+                "is not a key of config schema version 1",
+                "remove it, or write the file in the current layout",
+            ));
         };
         let entry = sections.entry(section.to_string()).or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(fields) = entry {
@@ -86,12 +98,11 @@ fn from_v1(document: Map<String, Value>) -> Result<Value, ConfigError> {
         }
     }
     // Version 1 had one e-mail for everything.
-    if let Some(Value::Object(emails)) = sections.get_mut("emails") {
-        if !emails.contains_key("contact") {
-            if let Some(acme) = emails.get("acme").cloned() {
-                emails.insert("contact".into(), acme);
-            }
-        }
+    if let Some(Value::Object(emails)) = sections.get_mut("emails")
+        && !emails.contains_key("contact")
+        && let Some(acme) = emails.get("acme").cloned()
+    {
+        emails.insert("contact".into(), acme);
     }
     sections.insert("schema_version".into(), Value::from(SCHEMA_VERSION));
     Ok(Value::Object(sections))

@@ -227,7 +227,11 @@ pub struct Backup {
 
 impl Default for Backup {
     fn default() -> Self {
-        Self { zstd_level: default_zstd_level(), local_retention: LocalRetention::default(), s3_retention: S3Retention::default() }
+        Self {
+            zstd_level: default_zstd_level(),
+            local_retention: LocalRetention::default(),
+            s3_retention: S3Retention::default(),
+        }
     }
 }
 
@@ -330,14 +334,19 @@ impl Config {
 
     /// Render as YAML, as it is saved.
     pub fn to_yaml(&self) -> Result<String, ConfigError> {
-        Ok(format!("# Terrarium host configuration. Change it with `terrarium-set`; secrets live in\n# {}.\n{}", crate::paths::host::SECRETS_DIR, yaml::to_string(self)?))
+        Ok(format!(
+            "# Terrarium host configuration. Change it with `terrarium-set`; secrets live in\n# {}.\n{}",
+            crate::paths::host::SECRETS_DIR,
+            yaml::to_string(self)?
+        ))
     }
 
     /// Validate, then write atomically with mode 0600. Returns whether the file changed.
     pub fn save(&self, paths: &Paths) -> Result<bool, ConfigError> {
         self.validate()?;
         let path = paths.config_file();
-        crate::fs::write_if_changed(&path, self.to_yaml()?.as_bytes(), 0o600).map_err(|source| ConfigError::Write { path, source })
+        crate::fs::write_if_changed(&path, self.to_yaml()?.as_bytes(), 0o600)
+            .map_err(|source| ConfigError::Write { path, source })
     }
 
     /// The OIDC issuer: explicit, or `https://<auth domain>` in local mode.

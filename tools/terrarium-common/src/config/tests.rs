@@ -60,7 +60,13 @@ fn twenty_malformed_configs_each_name_their_key_in_one_line() {
         (broken("mode: oidc", "mode: ldap"), "identity.mode"),
         (broken("issuer: https://id.example.com", "issuer: id.example.com"), "identity.issuer"),
         (broken("admin_group: terrarium-admins", "admin_group: terrarium admins"), "identity.admin_group"),
-        (broken("  client_secret_file: /etc/terrarium/secrets/oidc-client-secret\n", "  client_secret: hunter2\n  client_secret_file: /x\n"), "identity.client_secret"),
+        (
+            broken(
+                "  client_secret_file: /etc/terrarium/secrets/oidc-client-secret\n",
+                "  client_secret: hunter2\n  client_secret_file: /x\n",
+            ),
+            "identity.client_secret",
+        ),
         (broken("  client_id: terrarium\n", ""), "identity.client_id"),
         (broken("pool: terrarium", "pool: mirror"), "storage.pool"),
         (broken("mode: file", "mode: disk"), "storage.source"),
@@ -86,7 +92,9 @@ fn twenty_malformed_configs_each_name_their_key_in_one_line() {
 
 #[test]
 fn yaml_errors_carry_line_and_column() {
-    let err = Config::from_yaml(&broken("  manage: manage.example.com\n", "  mange: manage.example.com\n"), "config.yaml").unwrap_err();
+    let err =
+        Config::from_yaml(&broken("  manage: manage.example.com\n", "  mange: manage.example.com\n"), "config.yaml")
+            .unwrap_err();
     assert!(err.to_string().starts_with("config.yaml:4:"), "{err}");
     assert_eq!(err.key(), Some("domains.mange"));
 }

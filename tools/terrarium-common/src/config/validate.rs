@@ -59,16 +59,19 @@ pub fn is_url(url: &str, allow_http: bool) -> bool {
         Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (host, Some(port)),
         _ => (authority, None),
     };
-    if let Some(port) = port {
-        if parse_port(port).is_none() {
-            return false;
-        }
+    if let Some(port) = port
+        && parse_port(port).is_none()
+    {
+        return false;
     }
     let host = host.to_ascii_lowercase();
     host == "localhost"
         || is_hostname(&host)
         || host.parse::<std::net::Ipv4Addr>().is_ok()
-        || host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+        || host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// A TCP/UDP port, 1..=65535.
@@ -110,7 +113,9 @@ pub fn is_zfs_dataset_name(name: &str) -> bool {
 
 /// A group name as used in OIDC `groups` claims and `@auth:` labels.
 pub fn is_group_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// A size such as `64G`, `512M`, `1T` or a byte count.

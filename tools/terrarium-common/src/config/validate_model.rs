@@ -12,7 +12,11 @@ fn fail(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Check 
 
 pub(super) fn check(config: &Config) -> Check {
     if config.schema_version != SCHEMA_VERSION {
-        return fail("schema_version", format!("is {}", config.schema_version), format!("set `schema_version: {SCHEMA_VERSION}`"));
+        return fail(
+            "schema_version",
+            format!("is {}", config.schema_version),
+            format!("set `schema_version: {SCHEMA_VERSION}`"),
+        );
     }
     check_domains(config)?;
     check_emails(config)?;
@@ -30,7 +34,11 @@ fn hostname(key: &str, value: &str) -> Check {
     } else if is_hostname(&value.to_ascii_lowercase()) {
         fail(key, format!("`{value}` has upper-case letters"), format!("write it as `{}`", value.to_ascii_lowercase()))
     } else {
-        fail(key, format!("`{value}` is not a valid host name"), "use a fully qualified name such as `manage.example.com`")
+        fail(
+            key,
+            format!("`{value}` is not a valid host name"),
+            "use a fully qualified name such as `manage.example.com`",
+        )
     }
 }
 
@@ -46,7 +54,11 @@ fn check_domains(config: &Config) -> Check {
 }
 
 fn email(key: &str, value: &str) -> Check {
-    if is_email(value) { Ok(()) } else { fail(key, format!("`{value}` is not a valid e-mail address"), "use an address such as `ops@example.com`") }
+    if is_email(value) {
+        Ok(())
+    } else {
+        fail(key, format!("`{value}` is not a valid e-mail address"), "use an address such as `ops@example.com`")
+    }
 }
 
 fn check_emails(config: &Config) -> Check {
@@ -59,7 +71,15 @@ fn check_emails(config: &Config) -> Check {
 }
 
 fn absolute_file(key: &str, path: &std::path::Path) -> Check {
-    if path.is_absolute() { Ok(()) } else { fail(key, format!("`{}` is not an absolute path", path.display()), format!("name a file under {}", crate::paths::host::SECRETS_DIR)) }
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        fail(
+            key,
+            format!("`{}` is not an absolute path", path.display()),
+            format!("name a file under {}", crate::paths::host::SECRETS_DIR),
+        )
+    }
 }
 
 fn inline_secret(key: &str, file_key: &str, value: &Option<String>) -> Check {
@@ -67,7 +87,10 @@ fn inline_secret(key: &str, file_key: &str, value: &Option<String>) -> Check {
         Some(_) => fail(
             key,
             "a secret may not be written in the config",
-            format!("put it in a file under {} (mode 0600) and set `{file_key}` to its path", crate::paths::host::SECRETS_DIR),
+            format!(
+                "put it in a file under {} (mode 0600) and set `{file_key}` to its path",
+                crate::paths::host::SECRETS_DIR
+            ),
         ),
         None => Ok(()),
     }
@@ -77,12 +100,20 @@ fn check_identity(config: &Config) -> Check {
     let identity = &config.identity;
     inline_secret("identity.client_secret", "identity.client_secret_file", &identity.client_secret)?;
     if !is_group_name(&identity.admin_group) {
-        return fail("identity.admin_group", format!("`{}` is not a valid group name", identity.admin_group), "use letters, digits, `.`, `_` and `-` only");
+        return fail(
+            "identity.admin_group",
+            format!("`{}` is not a valid group name", identity.admin_group),
+            "use letters, digits, `.`, `_` and `-` only",
+        );
     }
-    if let Some(issuer) = &identity.issuer {
-        if !is_url(issuer, false) {
-            return fail("identity.issuer", format!("`{issuer}` is not an https URL"), "use the issuer URL from the provider's discovery document, such as `https://id.example.com`");
-        }
+    if let Some(issuer) = &identity.issuer
+        && !is_url(issuer, false)
+    {
+        return fail(
+            "identity.issuer",
+            format!("`{issuer}` is not an https URL"),
+            "use the issuer URL from the provider's discovery document, such as `https://id.example.com`",
+        );
     }
     if let Some(file) = &identity.client_secret_file {
         absolute_file("identity.client_secret_file", file)?;
@@ -92,10 +123,18 @@ fn check_identity(config: &Config) -> Check {
             return fail("identity.issuer", "is required in oidc mode", "set it to your provider's issuer URL");
         }
         if identity.client_id.as_deref().is_none_or(str::is_empty) {
-            return fail("identity.client_id", "is required in oidc mode", "set it to the client id registered with your provider");
+            return fail(
+                "identity.client_id",
+                "is required in oidc mode",
+                "set it to the client id registered with your provider",
+            );
         }
         if identity.client_secret_file.is_none() {
-            return fail("identity.client_secret_file", "is required in oidc mode", "name the file that holds the client secret");
+            return fail(
+                "identity.client_secret_file",
+                "is required in oidc mode",
+                "name the file that holds the client secret",
+            );
         }
     }
     Ok(())
@@ -104,22 +143,38 @@ fn check_identity(config: &Config) -> Check {
 fn check_storage(config: &Config) -> Check {
     let storage = &config.storage;
     if !is_zfs_pool_name(&storage.pool) {
-        return fail("storage.pool", format!("`{}` is not a valid ZFS pool name", storage.pool), "start with a letter, use letters, digits, `_`, `-`, `.` and `:` only, and avoid reserved words such as `mirror`, `raidz`, `log`");
+        return fail(
+            "storage.pool",
+            format!("`{}` is not a valid ZFS pool name", storage.pool),
+            "start with a letter, use letters, digits, `_`, `-`, `.` and `:` only, and avoid reserved words such as `mirror`, `raidz`, `log`",
+        );
     }
     match storage.mode {
         StorageMode::Disk | StorageMode::Partition => match storage.source.as_deref() {
             Some(device) if device.starts_with("/dev/") => Ok(()),
-            Some(other) => fail("storage.source", format!("`{other}` is not a device path"), "name a block device such as `/dev/sdb` or `/dev/sdb2`"),
+            Some(other) => fail(
+                "storage.source",
+                format!("`{other}` is not a device path"),
+                "name a block device such as `/dev/sdb` or `/dev/sdb2`",
+            ),
             None => fail("storage.source", "is required in disk and partition mode", "name the block device to use"),
         },
         StorageMode::File => {
-            if let Some(source) = &storage.source {
-                if !source.starts_with('/') {
-                    return fail("storage.source", format!("`{source}` is not an absolute path"), "name the pool file, such as `/var/lib/terrarium/pool.img`");
-                }
+            if let Some(source) = &storage.source
+                && !source.starts_with('/')
+            {
+                return fail(
+                    "storage.source",
+                    format!("`{source}` is not an absolute path"),
+                    "name the pool file, such as `/var/lib/terrarium/pool.img`",
+                );
             }
             match storage.size.as_deref().map(parse_size) {
-                Some(None) => fail("storage.size", format!("`{}` is not a size", storage.size.as_deref().unwrap_or_default()), "write it as a number with a unit, such as `64G`"),
+                Some(None) => fail(
+                    "storage.size",
+                    format!("`{}` is not a size", storage.size.as_deref().unwrap_or_default()),
+                    "write it as a number with a unit, such as `64G`",
+                ),
                 _ => Ok(()),
             }
         }
@@ -129,10 +184,14 @@ fn check_storage(config: &Config) -> Check {
 fn check_s3(config: &Config) -> Check {
     let s3 = &config.s3;
     inline_secret("s3.secret_key", "s3.secret_key_file", &s3.secret_key)?;
-    if let Some(endpoint) = &s3.endpoint {
-        if !is_url(endpoint, true) {
-            return fail("s3.endpoint", format!("`{endpoint}` is not a URL"), "use the endpoint URL, such as `https://s3.eu-central-1.amazonaws.com`");
-        }
+    if let Some(endpoint) = &s3.endpoint
+        && !is_url(endpoint, true)
+    {
+        return fail(
+            "s3.endpoint",
+            format!("`{endpoint}` is not a URL"),
+            "use the endpoint URL, such as `https://s3.eu-central-1.amazonaws.com`",
+        );
     }
     if let Some(bucket) = &s3.bucket {
         let valid = (3..=63).contains(&bucket.len())
@@ -140,13 +199,21 @@ fn check_s3(config: &Config) -> Check {
             && !bucket.starts_with(['-', '.'])
             && !bucket.ends_with(['-', '.']);
         if !valid {
-            return fail("s3.bucket", format!("`{bucket}` is not a valid bucket name"), "use 3 to 63 lower-case letters, digits, `-` and `.`");
+            return fail(
+                "s3.bucket",
+                format!("`{bucket}` is not a valid bucket name"),
+                "use 3 to 63 lower-case letters, digits, `-` and `.`",
+            );
         }
     }
-    if let Some(prefix) = &s3.prefix {
-        if prefix.starts_with('/') || prefix.contains("//") || prefix.contains(char::is_whitespace) {
-            return fail("s3.prefix", format!("`{prefix}` is not a valid key prefix"), "use a relative prefix such as `terrarium/host1`");
-        }
+    if let Some(prefix) = &s3.prefix
+        && (prefix.starts_with('/') || prefix.contains("//") || prefix.contains(char::is_whitespace))
+    {
+        return fail(
+            "s3.prefix",
+            format!("`{prefix}` is not a valid key prefix"),
+            "use a relative prefix such as `terrarium/host1`",
+        );
     }
     if let Some(file) = &s3.secret_key_file {
         absolute_file("s3.secret_key_file", file)?;
@@ -159,7 +226,11 @@ fn check_s3(config: &Config) -> Check {
             ("s3.secret_key_file", s3.secret_key_file.is_some()),
         ] {
             if !present {
-                return fail(key, "is required when s3.enabled is true", "set it, or disable S3 export with `terrarium-set s3 --disable`");
+                return fail(
+                    key,
+                    "is required when s3.enabled is true",
+                    "set it, or disable S3 export with `terrarium-set s3 --disable`",
+                );
             }
         }
     }
@@ -169,25 +240,41 @@ fn check_s3(config: &Config) -> Check {
 fn check_syncoid(config: &Config) -> Check {
     let syncoid = &config.syncoid;
     inline_secret("syncoid.ssh_key", "syncoid.ssh_key_file", &syncoid.ssh_key)?;
-    if let Some(dataset) = &syncoid.target_dataset {
-        if !is_zfs_dataset_name(dataset) {
-            return fail("syncoid.target_dataset", format!("`{dataset}` is not a valid ZFS dataset name"), "use a name such as `backup/terrarium`");
-        }
+    if let Some(dataset) = &syncoid.target_dataset
+        && !is_zfs_dataset_name(dataset)
+    {
+        return fail(
+            "syncoid.target_dataset",
+            format!("`{dataset}` is not a valid ZFS dataset name"),
+            "use a name such as `backup/terrarium`",
+        );
     }
     if let Some(target) = &syncoid.target {
         let host = target.rsplit_once('@').map_or(target.as_str(), |(_, host)| host);
         let host_ok = is_hostname(host) || host.parse::<std::net::IpAddr>().is_ok();
         if !host_ok || target.contains(char::is_whitespace) {
-            return fail("syncoid.target", format!("`{target}` is not `user@host`"), "use the ssh destination, such as `backup@zfs.example.com`");
+            return fail(
+                "syncoid.target",
+                format!("`{target}` is not `user@host`"),
+                "use the ssh destination, such as `backup@zfs.example.com`",
+            );
         }
     }
     if let Some(file) = &syncoid.ssh_key_file {
         absolute_file("syncoid.ssh_key_file", file)?;
     }
     if syncoid.enabled {
-        for (key, present) in [("syncoid.target", syncoid.target.is_some()), ("syncoid.target_dataset", syncoid.target_dataset.is_some()), ("syncoid.ssh_key_file", syncoid.ssh_key_file.is_some())] {
+        for (key, present) in [
+            ("syncoid.target", syncoid.target.is_some()),
+            ("syncoid.target_dataset", syncoid.target_dataset.is_some()),
+            ("syncoid.ssh_key_file", syncoid.ssh_key_file.is_some()),
+        ] {
             if !present {
-                return fail(key, "is required when syncoid.enabled is true", "set it, or disable replication with `terrarium-set syncoid --disable`");
+                return fail(
+                    key,
+                    "is required when syncoid.enabled is true",
+                    "set it, or disable replication with `terrarium-set syncoid --disable`",
+                );
             }
         }
     }
@@ -211,11 +298,17 @@ fn check_ports(config: &Config) -> Check {
             None => (entry.as_str(), None),
         };
         let valid = match port.split_once(':') {
-            Some((low, high)) => proto.is_some() && matches!((parse_port(low), parse_port(high)), (Some(l), Some(h)) if l < h),
+            Some((low, high)) => {
+                proto.is_some() && matches!((parse_port(low), parse_port(high)), (Some(l), Some(h)) if l < h)
+            }
             None => parse_port(port).is_some(),
         };
         if !valid || !matches!(proto, None | Some("tcp" | "udp")) {
-            return fail(&key, format!("`{entry}` is not a port or range"), "write `PORT`, `PORT/tcp`, `PORT/udp` or `LOW:HIGH/udp` with ports from 1 to 65535");
+            return fail(
+                &key,
+                format!("`{entry}` is not a port or range"),
+                "write `PORT`, `PORT/tcp`, `PORT/udp` or `LOW:HIGH/udp` with ports from 1 to 65535",
+            );
         }
     }
     Ok(())
@@ -223,14 +316,22 @@ fn check_ports(config: &Config) -> Check {
 
 fn check_backup(config: &Config) -> Check {
     if !(1..=19).contains(&config.backup.zstd_level) {
-        return fail("backup.zstd_level", format!("{} is out of range", config.backup.zstd_level), "use a level from 1 to 19 (3 is a good default)");
+        return fail(
+            "backup.zstd_level",
+            format!("{} is out of range", config.backup.zstd_level),
+            "use a level from 1 to 19 (3 is a good default)",
+        );
     }
     let retention = &config.backup.s3_retention;
     if retention.keep_last == 0 {
         return fail("backup.s3_retention.keep_last", "0 would delete every restore point", "keep at least 1");
     }
     if retention.full_every_days == 0 {
-        return fail("backup.s3_retention.full_every_days", "must be at least 1", "a new full stream every 30 days is a good default");
+        return fail(
+            "backup.s3_retention.full_every_days",
+            "must be at least 1",
+            "a new full stream every 30 days is a good default",
+        );
     }
     Ok(())
 }

@@ -28,9 +28,13 @@ use terrarium_common::secret::Secret;
 pub enum ZitadelError {
     #[error("ZITADEL at {url} is unreachable ({reason}); check that ZITADEL runs and that {url} is its address")]
     Unreachable { url: String, reason: String },
-    #[error("ZITADEL rejected the admin token ({method} {path}: HTTP 401); put a valid personal access token of the Terrarium service user into {token_file}")]
+    #[error(
+        "ZITADEL rejected the admin token ({method} {path}: HTTP 401); put a valid personal access token of the Terrarium service user into {token_file}"
+    )]
     BadToken { method: String, path: String, token_file: String },
-    #[error("ZITADEL denied {method} {path} (HTTP 403: {message}); the service user needs the ORG_OWNER role (or IAM_OWNER) in the organisation")]
+    #[error(
+        "ZITADEL denied {method} {path} (HTTP 403: {message}); the service user needs the ORG_OWNER role (or IAM_OWNER) in the organisation"
+    )]
     Forbidden { method: String, path: String, message: String },
     #[error("ZITADEL answered {method} {path} with HTTP {status}: {message}")]
     Api { method: String, path: String, status: u16, message: String },
@@ -81,7 +85,11 @@ impl Client {
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ZitadelError> {
         let url = format!("{}/management/v1{path}", self.base);
-        let mut request = self.agent.request(method, &url).set("Authorization", &format!("Bearer {}", self.token.expose())).set("Accept", "application/json");
+        let mut request = self
+            .agent
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token.expose()))
+            .set("Accept", "application/json");
         if let Some(org) = &self.org_id {
             request = request.set("x-zitadel-orgid", org);
         }
@@ -91,23 +99,40 @@ impl Client {
             None => request.call(),
         };
         let fail = |status: u16, text: String| {
-            let message = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string)).unwrap_or_else(|| text.trim().chars().take(200).collect());
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                .unwrap_or_else(|| text.trim().chars().take(200).collect());
             match status {
-                401 => ZitadelError::BadToken { method: method.into(), path: path.into(), token_file: self.token_file.clone() },
+                401 => ZitadelError::BadToken {
+                    method: method.into(),
+                    path: path.into(),
+                    token_file: self.token_file.clone(),
+                },
                 403 => ZitadelError::Forbidden { method: method.into(), path: path.into(), message },
                 _ => ZitadelError::Api { method: method.into(), path: path.into(), status, message },
             }
         };
         match result {
             Ok(response) => {
-                let text = response.into_string().map_err(|err| ZitadelError::BadResponse { method: method.into(), path: path.into(), reason: err.to_string() })?;
+                let text = response.into_string().map_err(|err| ZitadelError::BadResponse {
+                    method: method.into(),
+                    path: path.into(),
+                    reason: err.to_string(),
+                })?;
                 if text.trim().is_empty() {
                     return Ok(Value::Object(Default::default()));
                 }
-                serde_json::from_str(&text).map_err(|err| ZitadelError::BadResponse { method: method.into(), path: path.into(), reason: err.to_string() })
+                serde_json::from_str(&text).map_err(|err| ZitadelError::BadResponse {
+                    method: method.into(),
+                    path: path.into(),
+                    reason: err.to_string(),
+                })
             }
             Err(ureq::Error::Status(status, response)) => Err(fail(status, response.into_string().unwrap_or_default())),
-            Err(ureq::Error::Transport(transport)) => Err(ZitadelError::Unreachable { url: self.base.clone(), reason: transport.to_string() }),
+            Err(ureq::Error::Transport(transport)) => {
+                Err(ZitadelError::Unreachable { url: self.base.clone(), reason: transport.to_string() })
+            }
         }
     }
 }
@@ -119,5 +144,9 @@ pub fn results(answer: &Value) -> Vec<Value> {
 
 /// A string field, or an error naming what the documented answer lacked.
 pub fn field(value: &Value, name: &str, what: &str) -> Result<String, ZitadelError> {
-    value.get(name).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| ZitadelError::BadResponse { method: String::new(), path: what.to_string(), reason: format!("no `{name}`") })
+    value.get(name).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| ZitadelError::BadResponse {
+        method: String::new(),
+        path: what.to_string(),
+        reason: format!("no `{name}`"),
+    })
 }

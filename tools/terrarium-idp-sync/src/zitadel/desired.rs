@@ -250,7 +250,14 @@ mod tests {
     #[test]
     fn the_three_apps_have_the_contract_redirect_uris() {
         let uris: Vec<_> = apps("m.example", "l.example").into_iter().map(|a| a.redirect_uris[0].clone()).collect();
-        assert_eq!(uris, ["https://m.example/oauth2/callback", "https://m.example/oauth2/app/callback", "https://l.example/oidc/callback"]);
+        assert_eq!(
+            uris,
+            [
+                "https://m.example/oauth2/callback",
+                "https://m.example/oauth2/app/callback",
+                "https://l.example/oidc/callback"
+            ]
+        );
     }
 
     #[test]
@@ -261,7 +268,10 @@ mod tests {
         object.remove("accessTokenRoleAssertion");
         object.remove("postLogoutRedirectUris");
         object.remove("accessTokenType");
-        object.insert("grantTypes".into(), json!(["OIDC_GRANT_TYPE_REFRESH_TOKEN", "OIDC_GRANT_TYPE_AUTHORIZATION_CODE"]));
+        object.insert(
+            "grantTypes".into(),
+            json!(["OIDC_GRANT_TYPE_REFRESH_TOKEN", "OIDC_GRANT_TYPE_AUTHORIZATION_CODE"]),
+        );
         object.insert("clientId".into(), json!("123@terrarium"));
         assert_eq!(oidc_drift(&existing, &host()), Vec::<String>::new());
     }
@@ -277,7 +287,9 @@ mod tests {
     fn the_script_is_scoped_to_the_project_and_the_org() {
         let script = action_script("p1", "o1");
         assert!(script.contains("function terrariumGroups(ctx, api)"));
-        assert!(script.contains("grant.projectId !== 'p1'") && script.contains("grant.userGrantResourceOwner !== 'o1'"));
+        assert!(
+            script.contains("grant.projectId !== 'p1'") && script.contains("grant.userGrantResourceOwner !== 'o1'")
+        );
         assert!(script.contains("setClaim('groups', groups)"));
     }
 

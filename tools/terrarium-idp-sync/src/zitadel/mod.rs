@@ -58,12 +58,15 @@ pub enum SyncError {
 }
 
 /// Reconcile ZITADEL; changes (made, or planned in a dry run) go into `report`.
-pub fn reconcile(client: &mut Client, paths: &Paths, settings: &Settings, report: &mut Report) -> Result<Outcome, SyncError> {
+pub fn reconcile(
+    client: &mut Client,
+    paths: &Paths,
+    settings: &Settings,
+    report: &mut Report,
+) -> Result<Outcome, SyncError> {
     let org = client.get("/orgs/me")?;
-    let org_id = org.get("org").map(|o| field(o, "id", "/orgs/me org")).transpose()?.ok_or_else(|| ZitadelError::BadResponse {
-        method: "GET".into(),
-        path: "/orgs/me".into(),
-        reason: "no `org`".into(),
+    let org_id = org.get("org").map(|o| field(o, "id", "/orgs/me org")).transpose()?.ok_or_else(|| {
+        ZitadelError::BadResponse { method: "GET".into(), path: "/orgs/me".into(), reason: "no `org`".into() }
     })?;
     client.set_org(&org_id);
 
@@ -76,7 +79,8 @@ pub fn reconcile(client: &mut Client, paths: &Paths, settings: &Settings, report
         None => Vec::new(),
     };
     for spec in &specs {
-        let client_id = ensure_app(client, paths, project_id.as_deref(), spec, &existing_apps, settings.dry_run, report)?;
+        let client_id =
+            ensure_app(client, paths, project_id.as_deref(), spec, &existing_apps, settings.dry_run, report)?;
         if spec.secret_file.is_none() {
             outcome.lxd_client_id = client_id;
         }
@@ -88,14 +92,19 @@ pub fn reconcile(client: &mut Client, paths: &Paths, settings: &Settings, report
 }
 
 fn ensure_project(client: &Client, settings: &Settings, report: &mut Report) -> Result<Option<String>, ZitadelError> {
-    let query = json!({"queries": [{"nameQuery": {"name": desired::PROJECT_NAME, "method": "TEXT_QUERY_METHOD_EQUALS"}}]});
-    let found = results(&client.post("/projects/_search", &query)?).into_iter().find(|p| p.get("name").and_then(|n| n.as_str()) == Some(desired::PROJECT_NAME));
+    let query =
+        json!({"queries": [{"nameQuery": {"name": desired::PROJECT_NAME, "method": "TEXT_QUERY_METHOD_EQUALS"}}]});
+    let found = results(&client.post("/projects/_search", &query)?)
+        .into_iter()
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(desired::PROJECT_NAME));
     match found {
         Some(project) => {
             let id = field(&project, "id", "/projects/_search result")?;
             let drift = desired::project_drift(&project);
             if !drift.is_empty() {
-                report.record(Change::new(System::Zitadel, "update", "project", desired::PROJECT_NAME).detail(drift.join(", ")));
+                report.record(
+                    Change::new(System::Zitadel, "update", "project", desired::PROJECT_NAME).detail(drift.join(", ")),
+                );
                 if !settings.dry_run {
                     client.put(&format!("/projects/{id}"), &desired::project_update(&project))?;
                 }
@@ -115,10 +124,17 @@ fn ensure_project(client: &Client, settings: &Settings, report: &mut Report) -> 
     }
 }
 
-fn ensure_role(client: &Client, project_id: Option<&str>, settings: &Settings, report: &mut Report) -> Result<(), ZitadelError> {
+fn ensure_role(
+    client: &Client,
+    project_id: Option<&str>,
+    settings: &Settings,
+    report: &mut Report,
+) -> Result<(), ZitadelError> {
     let key = settings.admin_group.as_str();
     let existing = match project_id {
-        Some(id) => results(&client.post(&format!("/projects/{id}/roles/_search"), &json!({}))?).into_iter().find(|r| r.get("key").and_then(|k| k.as_str()) == Some(key)),
+        Some(id) => results(&client.post(&format!("/projects/{id}/roles/_search"), &json!({}))?)
+            .into_iter()
+            .find(|r| r.get("key").and_then(|k| k.as_str()) == Some(key)),
         None => None,
     };
     let body = json!({"displayName": desired::ROLE_DISPLAY_NAME, "group": desired::ROLE_GROUP});
@@ -144,7 +160,15 @@ fn ensure_role(client: &Client, project_id: Option<&str>, settings: &Settings, r
 }
 
 /// Returns the client id (when known).
-fn ensure_app(client: &Client, paths: &Paths, project_id: Option<&str>, spec: &AppSpec, existing: &[Value], dry_run: bool, report: &mut Report) -> Result<Option<String>, SyncError> {
+fn ensure_app(
+    client: &Client,
+    paths: &Paths,
+    project_id: Option<&str>,
+    spec: &AppSpec,
+    existing: &[Value],
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<Option<String>, SyncError> {
     let found = existing.iter().find(|a| a.get("name").and_then(|n| n.as_str()) == Some(spec.name));
     let Some(app) = found else {
         report.record(Change::new(System::Zitadel, "create", "app", spec.name).detail(spec.redirect_uris.join(" ")));
@@ -180,9 +204,15 @@ fn ensure_app(client: &Client, paths: &Paths, project_id: Option<&str>, spec: &A
         // ZITADEL shows a client secret only once; if our copy is gone, the only way
         // back is a new one (the old one stops working).
         if secrets::read(paths, secret_file).is_none() {
-            report.record(Change::new(System::Zitadel, "regenerate", "client-secret", spec.name).detail(format!("{secret_file} is missing")));
+            report.record(
+                Change::new(System::Zitadel, "regenerate", "client-secret", spec.name)
+                    .detail(format!("{secret_file} is missing")),
+            );
             if !dry_run {
-                let answer = client.post(&format!("/projects/{project_id}/apps/{app_id}/oidc_config/_generate_client_secret"), &json!({}))?;
+                let answer = client.post(
+                    &format!("/projects/{project_id}/apps/{app_id}/oidc_config/_generate_client_secret"),
+                    &json!({}),
+                )?;
                 let secret = field(&answer, "clientSecret", "_generate_client_secret")?;
                 secrets::store(paths, secret_file, &Secret::new(secret), dry_run, report)?;
             } else {
@@ -194,13 +224,19 @@ fn ensure_app(client: &Client, paths: &Paths, project_id: Option<&str>, spec: &A
 }
 
 /// Returns false when the bootstrap admin was named but does not exist.
-fn ensure_admin_grant(client: &Client, project_id: Option<&str>, settings: &Settings, report: &mut Report) -> Result<bool, ZitadelError> {
+fn ensure_admin_grant(
+    client: &Client,
+    project_id: Option<&str>,
+    settings: &Settings,
+    report: &mut Report,
+) -> Result<bool, ZitadelError> {
     let role = settings.admin_group.as_str();
     let Some(email) = &settings.admin_email else {
         report.note(format!("emails.zitadel_admin is not set: no user was granted `{role}`; grant it in the ZITADEL console to the people who manage this host"));
         return Ok(true);
     };
-    let query = json!({"queries": [{"emailQuery": {"emailAddress": email, "method": "TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE"}}]});
+    let query =
+        json!({"queries": [{"emailQuery": {"emailAddress": email, "method": "TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE"}}]});
     let user = results(&client.post("/users/_search", &query)?).into_iter().next();
     let Some(user) = user else {
         report.note(format!("the bootstrap admin {email} (emails.zitadel_admin) is not a ZITADEL user: create the user, then run terrarium-idp-sync again to grant `{role}`"));
@@ -210,15 +246,26 @@ fn ensure_admin_grant(client: &Client, project_id: Option<&str>, settings: &Sett
     let grant = match project_id {
         Some(project_id) => {
             let query = json!({"queries": [{"projectIdQuery": {"projectId": project_id}}, {"userIdQuery": {"userId": user_id}}]});
-            results(&client.post("/users/grants/_search", &query)?).into_iter().find(|g| g.get("projectId").and_then(|p| p.as_str()) == Some(project_id))
+            results(&client.post("/users/grants/_search", &query)?)
+                .into_iter()
+                .find(|g| g.get("projectId").and_then(|p| p.as_str()) == Some(project_id))
         }
         None => None,
     };
     match grant {
         Some(grant) => {
-            let mut roles: Vec<String> = grant.get("roleKeys").and_then(|r| r.as_array()).into_iter().flatten().filter_map(|r| r.as_str().map(str::to_string)).collect();
+            let mut roles: Vec<String> = grant
+                .get("roleKeys")
+                .and_then(|r| r.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect();
             if !roles.iter().any(|r| r == role) {
-                report.record(Change::new(System::Zitadel, "update", "user-grant", email.as_str()).detail(format!("add role {role}")));
+                report.record(
+                    Change::new(System::Zitadel, "update", "user-grant", email.as_str())
+                        .detail(format!("add role {role}")),
+                );
                 if !settings.dry_run {
                     let grant_id = field(&grant, "id", "/users/grants/_search result")?;
                     roles.push(role.to_string());
@@ -227,9 +274,12 @@ fn ensure_admin_grant(client: &Client, project_id: Option<&str>, settings: &Sett
             }
         }
         None => {
-            report.record(Change::new(System::Zitadel, "create", "user-grant", email.as_str()).detail(format!("role {role}")));
+            report.record(
+                Change::new(System::Zitadel, "create", "user-grant", email.as_str()).detail(format!("role {role}")),
+            );
             if let (Some(project_id), false) = (project_id, settings.dry_run) {
-                client.post(&format!("/users/{user_id}/grants"), &json!({"projectId": project_id, "roleKeys": [role]}))?;
+                client
+                    .post(&format!("/users/{user_id}/grants"), &json!({"projectId": project_id, "roleKeys": [role]}))?;
             }
         }
     }
@@ -237,9 +287,18 @@ fn ensure_admin_grant(client: &Client, project_id: Option<&str>, settings: &Sett
 }
 
 /// Returns the Action's id (when it exists or was created).
-fn ensure_action(client: &Client, project_id: Option<&str>, org_id: &str, dry_run: bool, report: &mut Report) -> Result<Option<String>, ZitadelError> {
-    let query = json!({"queries": [{"actionNameQuery": {"name": desired::ACTION_NAME, "method": "TEXT_QUERY_METHOD_EQUALS"}}]});
-    let found = results(&client.post("/actions/_search", &query)?).into_iter().find(|a| a.get("name").and_then(|n| n.as_str()) == Some(desired::ACTION_NAME));
+fn ensure_action(
+    client: &Client,
+    project_id: Option<&str>,
+    org_id: &str,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<Option<String>, ZitadelError> {
+    let query =
+        json!({"queries": [{"actionNameQuery": {"name": desired::ACTION_NAME, "method": "TEXT_QUERY_METHOD_EQUALS"}}]});
+    let found = results(&client.post("/actions/_search", &query)?)
+        .into_iter()
+        .find(|a| a.get("name").and_then(|n| n.as_str()) == Some(desired::ACTION_NAME));
     // In a dry run before the project exists, the script's project id is not known yet.
     let project_id = project_id.unwrap_or("<new project id>");
     match found {
@@ -247,7 +306,9 @@ fn ensure_action(client: &Client, project_id: Option<&str>, org_id: &str, dry_ru
             let id = field(&action, "id", "/actions/_search result")?;
             let drift = desired::action_drift(&action, project_id, org_id);
             if !drift.is_empty() {
-                report.record(Change::new(System::Zitadel, "update", "action", desired::ACTION_NAME).detail(drift.join(", ")));
+                report.record(
+                    Change::new(System::Zitadel, "update", "action", desired::ACTION_NAME).detail(drift.join(", ")),
+                );
                 if !dry_run {
                     client.put(&format!("/actions/{id}"), &desired::action_body(project_id, org_id))?;
                 }
@@ -265,7 +326,12 @@ fn ensure_action(client: &Client, project_id: Option<&str>, org_id: &str, dry_ru
     }
 }
 
-fn ensure_triggers(client: &Client, action_id: Option<&str>, dry_run: bool, report: &mut Report) -> Result<(), ZitadelError> {
+fn ensure_triggers(
+    client: &Client,
+    action_id: Option<&str>,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), ZitadelError> {
     // An organisation that never had a flow may answer 404: that is an empty flow.
     let flow = match client.get(&format!("/flows/{}", desired::FLOW_COMPLEMENT_TOKEN)) {
         Err(ZitadelError::Api { status: 404, .. }) => Value::Null,
@@ -276,12 +342,21 @@ fn ensure_triggers(client: &Client, action_id: Option<&str>, dry_run: bool, repo
         if action_id.is_some_and(|id| ids.iter().any(|have| have == id)) {
             continue;
         }
-        let name = if trigger == desired::TRIGGER_PRE_USERINFO { "complement-token/pre-userinfo" } else { "complement-token/pre-access-token" };
-        report.record(Change::new(System::Zitadel, "update", "trigger", name).detail(format!("add {}", desired::ACTION_NAME)));
+        let name = if trigger == desired::TRIGGER_PRE_USERINFO {
+            "complement-token/pre-userinfo"
+        } else {
+            "complement-token/pre-access-token"
+        };
+        report.record(
+            Change::new(System::Zitadel, "update", "trigger", name).detail(format!("add {}", desired::ACTION_NAME)),
+        );
         if let (Some(id), false) = (action_id, dry_run) {
             // SetTriggerActions replaces the list: keep the actions someone else set.
             ids.push(id.to_string());
-            client.post(&format!("/flows/{}/trigger/{trigger}", desired::FLOW_COMPLEMENT_TOKEN), &json!({"actionIds": ids}))?;
+            client.post(
+                &format!("/flows/{}/trigger/{trigger}", desired::FLOW_COMPLEMENT_TOKEN),
+                &json!({"actionIds": ids}),
+            )?;
         }
     }
     Ok(())

@@ -104,7 +104,8 @@ impl ZitadelStandIn {
         }
         let world = Arc::new(Mutex::new(world));
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let (serving, w, c, expected) = (Arc::clone(&server), Arc::clone(&world), Arc::clone(&calls), format!("Bearer {token}"));
+        let (serving, w, c, expected) =
+            (Arc::clone(&server), Arc::clone(&world), Arc::clone(&calls), format!("Bearer {token}"));
         let thread = std::thread::spawn(move || {
             for request in serving.incoming_requests() {
                 answer(request, &w, &c, &expected);
@@ -147,16 +148,24 @@ fn error(status: u16, code: u32, message: &str) -> Answer {
 }
 
 fn answer(mut request: tiny_http::Request, world: &Mutex<World>, calls: &Mutex<Vec<Call>>, expected_auth: &str) {
-    let header = |name: &'static str| request.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str().to_string());
+    let header = |name: &'static str| {
+        request.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str().to_string())
+    };
     let authorization = header("Authorization");
     let org_header = header("x-zitadel-orgid");
     let method = request.method().as_str().to_string();
     let full = request.url().to_string();
     let mut text = String::new();
     let _ = std::io::Read::read_to_string(request.as_reader(), &mut text);
-    let body: Value = if text.trim().is_empty() { json!({}) } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+    let body: Value =
+        if text.trim().is_empty() { json!({}) } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
     let path = full.strip_prefix("/management/v1").unwrap_or(&full).to_string();
-    calls.lock().unwrap().push(Call { method: method.clone(), path: path.clone(), org_header: org_header.clone(), body: body.clone() });
+    calls.lock().unwrap().push(Call {
+        method: method.clone(),
+        path: path.clone(),
+        org_header: org_header.clone(),
+        body: body.clone(),
+    });
 
     let (status, json) = if authorization.as_deref() != Some(expected_auth) {
         error(401, 16, "Errors.Token.Invalid (AUTH-7fs1e)")
@@ -189,7 +198,11 @@ fn text_query<'a>(body: &'a Value, query: &str, field: &str) -> Option<&'a str> 
 
 fn list(items: Vec<Value>) -> Answer {
     // proto3 JSON: an empty repeated field is left out.
-    if items.is_empty() { (200, json!({"details": {"totalResult": "0"}})) } else { (200, json!({"details": {"totalResult": items.len().to_string()}, "result": items})) }
+    if items.is_empty() {
+        (200, json!({"details": {"totalResult": "0"}}))
+    } else {
+        (200, json!({"details": {"totalResult": items.len().to_string()}, "result": items}))
+    }
 }
 
 /// Drop fields at their proto3 default, as ZITADEL's JSON does.
@@ -212,7 +225,9 @@ fn details() -> Value {
 fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
     let s = segments(path);
     match (method, s.as_slice()) {
-        ("GET", ["orgs", "me"]) => (200, json!({"org": {"id": world.org_id, "name": "Terrarium", "state": "ORG_STATE_ACTIVE"}})),
+        ("GET", ["orgs", "me"]) => {
+            (200, json!({"org": {"id": world.org_id, "name": "Terrarium", "state": "ORG_STATE_ACTIVE"}}))
+        }
 
         ("POST", ["projects", "_search"]) => {
             let name = text_query(body, "nameQuery", "name");
@@ -232,10 +247,13 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             (200, json!({"id": id, "details": details()["details"]}))
         }
         ("PUT", ["projects", id]) => {
-            let Some(project) = world.projects.iter_mut().find(|p| p["id"] == *id) else { return error(404, 5, "Errors.Project.NotFound") };
+            let Some(project) = world.projects.iter_mut().find(|p| p["id"] == *id) else {
+                return error(404, 5, "Errors.Project.NotFound");
+            };
             let mut updated = project.clone();
             for key in ["name", "projectRoleAssertion", "projectRoleCheck", "hasProjectCheck"] {
-                updated[key] = if key == "name" { body[key].clone() } else { json!(body[key].as_bool().unwrap_or(false)) };
+                updated[key] =
+                    if key == "name" { body[key].clone() } else { json!(body[key].as_bool().unwrap_or(false)) };
             }
             if &updated == project {
                 return error(400, 9, "No changes (COMMAND-1m88i)");
@@ -244,17 +262,26 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             (200, details())
         }
 
-        ("POST", ["projects", pid, "roles", "_search"]) => list(world.roles.iter().filter(|(p, _)| p == pid).map(|(_, r)| r.clone()).collect()),
+        ("POST", ["projects", pid, "roles", "_search"]) => {
+            list(world.roles.iter().filter(|(p, _)| p == pid).map(|(_, r)| r.clone()).collect())
+        }
         ("POST", ["projects", pid, "roles"]) => {
-            let Some(key) = body["roleKey"].as_str() else { return error(400, 3, "invalid AddProjectRoleRequest.RoleKey") };
+            let Some(key) = body["roleKey"].as_str() else {
+                return error(400, 3, "invalid AddProjectRoleRequest.RoleKey");
+            };
             if world.roles.iter().any(|(p, r)| p == pid && r["key"] == key) {
                 return error(409, 6, "Errors.Project.Role.AlreadyExists");
             }
-            world.roles.push((pid.to_string(), json!({"key": key, "displayName": body["displayName"], "group": body["group"]})));
+            world.roles.push((
+                pid.to_string(),
+                json!({"key": key, "displayName": body["displayName"], "group": body["group"]}),
+            ));
             (200, details())
         }
         ("PUT", ["projects", pid, "roles", key]) => {
-            let Some((_, role)) = world.roles.iter_mut().find(|(p, r)| p == pid && r["key"] == *key) else { return error(404, 5, "Errors.Project.Role.NotFound") };
+            let Some((_, role)) = world.roles.iter_mut().find(|(p, r)| p == pid && r["key"] == *key) else {
+                return error(404, 5, "Errors.Project.Role.NotFound");
+            };
             let updated = json!({"key": key, "displayName": body["displayName"], "group": body["group"]});
             if &updated == role {
                 return error(400, 9, "No changes");
@@ -263,7 +290,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             (200, details())
         }
 
-        ("POST", ["projects", pid, "apps", "_search"]) => list(world.apps.iter().filter(|(p, _, _)| p == pid).map(|(_, a, _)| strip_defaults(a)).collect()),
+        ("POST", ["projects", pid, "apps", "_search"]) => {
+            list(world.apps.iter().filter(|(p, _, _)| p == pid).map(|(_, a, _)| strip_defaults(a)).collect())
+        }
         ("POST", ["projects", pid, "apps", "oidc"]) => {
             let Some(name) = body["name"].as_str() else { return error(400, 3, "invalid AddOIDCAppRequest.Name") };
             if world.apps.iter().any(|(p, a, _)| p == pid && a["name"] == name) {
@@ -277,8 +306,13 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             object.remove("version");
             object.insert("clientId".into(), json!(client_id));
             object.insert("version".into(), json!("OIDC_VERSION_1_0"));
-            let secret = (body["authMethodType"] != "OIDC_AUTH_METHOD_TYPE_NONE").then(|| format!("secret-of-{app_id}-1"));
-            world.apps.push((pid.to_string(), json!({"id": app_id, "name": name, "state": "APP_STATE_ACTIVE", "oidcConfig": config}), secret.clone()));
+            let secret =
+                (body["authMethodType"] != "OIDC_AUTH_METHOD_TYPE_NONE").then(|| format!("secret-of-{app_id}-1"));
+            world.apps.push((
+                pid.to_string(),
+                json!({"id": app_id, "name": name, "state": "APP_STATE_ACTIVE", "oidcConfig": config}),
+                secret.clone(),
+            ));
             let mut answer = json!({"appId": app_id, "clientId": client_id, "noneCompliant": false});
             if let Some(secret) = secret {
                 answer["clientSecret"] = json!(secret);
@@ -286,7 +320,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             (200, answer)
         }
         ("PUT", ["projects", pid, "apps", app_id, "oidc_config"]) => {
-            let Some((_, app, _)) = world.apps.iter_mut().find(|(p, a, _)| p == pid && a["id"] == *app_id) else { return error(404, 5, "Errors.Project.App.NotFound") };
+            let Some((_, app, _)) = world.apps.iter_mut().find(|(p, a, _)| p == pid && a["id"] == *app_id) else {
+                return error(404, 5, "Errors.Project.App.NotFound");
+            };
             let mut config = body.clone();
             for keep in ["clientId", "version"] {
                 config[keep] = app["oidcConfig"][keep].clone();
@@ -298,7 +334,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             (200, details())
         }
         ("POST", ["projects", pid, "apps", app_id, "oidc_config", "_generate_client_secret"]) => {
-            let Some((_, _, secret)) = world.apps.iter_mut().find(|(p, a, _)| p == pid && a["id"] == *app_id) else { return error(404, 5, "Errors.Project.App.NotFound") };
+            let Some((_, _, secret)) = world.apps.iter_mut().find(|(p, a, _)| p == pid && a["id"] == *app_id) else {
+                return error(404, 5, "Errors.Project.App.NotFound");
+            };
             let fresh = format!("secret-of-{app_id}-regenerated");
             *secret = Some(fresh.clone());
             (200, json!({"clientSecret": fresh, "details": details()["details"]}))
@@ -306,12 +344,30 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
 
         ("POST", ["users", "_search"]) => {
             let email = text_query(body, "emailQuery", "emailAddress").map(str::to_lowercase);
-            list(world.users.iter().filter(|u| email.as_deref().is_none_or(|e| u["human"]["email"]["email"].as_str().map(str::to_lowercase).as_deref() == Some(e))).cloned().collect())
+            list(
+                world
+                    .users
+                    .iter()
+                    .filter(|u| {
+                        email.as_deref().is_none_or(|e| {
+                            u["human"]["email"]["email"].as_str().map(str::to_lowercase).as_deref() == Some(e)
+                        })
+                    })
+                    .cloned()
+                    .collect(),
+            )
         }
         ("POST", ["users", "grants", "_search"]) => {
             let project = text_query(body, "projectIdQuery", "projectId");
             let user = text_query(body, "userIdQuery", "userId");
-            list(world.grants.iter().filter(|g| project.is_none_or(|p| g["projectId"] == p) && user.is_none_or(|u| g["userId"] == u)).cloned().collect())
+            list(
+                world
+                    .grants
+                    .iter()
+                    .filter(|g| project.is_none_or(|p| g["projectId"] == p) && user.is_none_or(|u| g["userId"] == u))
+                    .cloned()
+                    .collect(),
+            )
         }
         ("POST", ["users", uid, "grants"]) => {
             if !world.users.iter().any(|u| u["id"] == *uid) {
@@ -325,7 +381,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             (200, json!({"userGrantId": id, "details": details()["details"]}))
         }
         ("PUT", ["users", uid, "grants", gid]) => {
-            let Some(grant) = world.grants.iter_mut().find(|g| g["userId"] == *uid && g["id"] == *gid) else { return error(404, 5, "Errors.UserGrant.NotFound") };
+            let Some(grant) = world.grants.iter_mut().find(|g| g["userId"] == *uid && g["id"] == *gid) else {
+                return error(404, 5, "Errors.UserGrant.NotFound");
+            };
             if grant["roleKeys"] == body["roleKeys"] {
                 return error(400, 9, "No changes");
             }
@@ -344,7 +402,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             (200, json!({"id": id, "details": details()["details"]}))
         }
         ("PUT", ["actions", id]) => {
-            let Some(action) = world.actions.iter_mut().find(|a| a["id"] == *id) else { return error(404, 5, "Errors.Action.NotFound") };
+            let Some(action) = world.actions.iter_mut().find(|a| a["id"] == *id) else {
+                return error(404, 5, "Errors.Action.NotFound");
+            };
             let updated = json!({"id": id, "name": body["name"], "script": body["script"], "timeout": body["timeout"], "allowedToFail": body["allowedToFail"].as_bool().unwrap_or(false), "state": "ACTION_STATE_ACTIVE"});
             if &updated == action {
                 return error(400, 9, "No changes");
@@ -363,10 +423,20 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
                     json!({"triggerType": {"id": trigger, "name": {"key": format!("trigger.{trigger}")}}, "actions": actions})
                 })
                 .collect();
-            (200, strip_defaults(&json!({"flow": {"type": {"id": "2"}, "state": "FLOW_STATE_ACTIVE", "triggerActions": trigger_actions}})))
+            (
+                200,
+                strip_defaults(
+                    &json!({"flow": {"type": {"id": "2"}, "state": "FLOW_STATE_ACTIVE", "triggerActions": trigger_actions}}),
+                ),
+            )
         }
         ("POST", ["flows", "2", "trigger", trigger]) => {
-            let ids: Vec<String> = body["actionIds"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect();
+            let ids: Vec<String> = body["actionIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect();
             if ids.iter().any(|id| !world.actions.iter().any(|a| a["id"] == id.as_str())) {
                 return error(404, 5, "Errors.Action.NotFound");
             }

@@ -29,7 +29,8 @@ pub fn cli() -> clap::Command {
 }
 
 /// Services that should be running on an installed host.
-pub const SERVICES: [&str; 4] = ["traefik.service", "cockpit.socket", "terrarium-oauth2-proxy.service", "terrarium-oauth2-proxy-routes.service"];
+pub const SERVICES: [&str; 4] =
+    ["traefik.service", "cockpit.socket", "terrarium-oauth2-proxy.service", "terrarium-oauth2-proxy-routes.service"];
 /// LXD is the snap on Ubuntu, a Debian package elsewhere.
 pub const LXD_UNITS: [&str; 2] = ["snap.lxd.daemon.service", "lxd.service"];
 pub const PROXY_SYNC_TIMER: &str = "terrarium-proxy-sync.timer";
@@ -108,14 +109,24 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
 pub fn gather(paths: &Paths) -> Status {
     let mut missing = Vec::new();
     let (config, config_state) = match Config::load(paths) {
-        Ok(config) => (Some(config), ConfigState { path: paths.config_file().display().to_string(), state: "present", error: None }),
+        Ok(config) => (
+            Some(config),
+            ConfigState { path: paths.config_file().display().to_string(), state: "present", error: None },
+        ),
         Err(err @ ConfigError::Missing { .. }) => {
             missing.push(format!("config: {err}"));
             (None, ConfigState { path: paths.config_file().display().to_string(), state: "missing", error: None })
         }
         Err(err) => {
             missing.push(format!("config: invalid: {err}"));
-            (None, ConfigState { path: paths.config_file().display().to_string(), state: "invalid", error: Some(err.to_string()) })
+            (
+                None,
+                ConfigState {
+                    path: paths.config_file().display().to_string(),
+                    state: "invalid",
+                    error: Some(err.to_string()),
+                },
+            )
         }
     };
 
@@ -135,7 +146,8 @@ pub fn gather(paths: &Paths) -> Status {
             units.iter().map(|u| UnitState::unknown(u)).collect()
         }
     };
-    let state = |unit: &str| states.iter().find(|s| s.unit == unit).cloned().unwrap_or_else(|| UnitState::unknown(unit));
+    let state =
+        |unit: &str| states.iter().find(|s| s.unit == unit).cloned().unwrap_or_else(|| UnitState::unknown(unit));
     let systemd_answered = states.iter().any(|s| s.load != "unknown");
 
     let mut services: Vec<UnitState> = SERVICES.iter().map(|u| state(u)).collect();
@@ -144,7 +156,11 @@ pub fn gather(paths: &Paths) -> Status {
     if systemd_answered {
         for service in &services {
             if !service.installed() {
-                let name = if LXD_UNITS.contains(&service.unit.as_str()) { "LXD (snap.lxd.daemon or lxd.service)".to_string() } else { service.unit.clone() };
+                let name = if LXD_UNITS.contains(&service.unit.as_str()) {
+                    "LXD (snap.lxd.daemon or lxd.service)".to_string()
+                } else {
+                    service.unit.clone()
+                };
                 missing.push(format!("{name} is not installed"));
             } else if service.active != "active" {
                 missing.push(format!("{} is {} ({})", service.unit, service.active, service.sub));
@@ -153,7 +169,12 @@ pub fn gather(paths: &Paths) -> Status {
     }
 
     let mut timers = Vec::new();
-    for (timer, expected) in [(SANOID_TIMER, true), (PROXY_SYNC_TIMER, true), (BACKUP_EXPORT_TIMER, s3_enabled), (BACKUP_REPLICATE_TIMER, syncoid_enabled)] {
+    for (timer, expected) in [
+        (SANOID_TIMER, true),
+        (PROXY_SYNC_TIMER, true),
+        (BACKUP_EXPORT_TIMER, s3_enabled),
+        (BACKUP_REPLICATE_TIMER, syncoid_enabled),
+    ] {
         let mut timer_state = state(timer);
         let service = state(&timer.replace(".timer", ".service"));
         timer_state.result = service.result.clone().or(timer_state.result);
@@ -164,7 +185,11 @@ pub fn gather(paths: &Paths) -> Status {
                 missing.push(format!("{timer} is {}", timer_state.active));
             }
             if service.active == "failed" || service.result.as_deref().is_some_and(|r| r != "success") {
-                missing.push(format!("the last run of {} failed ({})", service.unit, service.result.as_deref().unwrap_or(&service.active)));
+                missing.push(format!(
+                    "the last run of {} failed ({})",
+                    service.unit,
+                    service.result.as_deref().unwrap_or(&service.active)
+                ));
             }
         }
         if expected || timer_state.installed() {
@@ -197,7 +222,18 @@ pub fn gather(paths: &Paths) -> Status {
         s3_enabled: c.s3.enabled,
         syncoid_enabled: c.syncoid.enabled,
     });
-    Status { healthy: missing.is_empty(), config: config_state, settings, endpoints, services, timers, proxy_sync, backup_export, pool, missing }
+    Status {
+        healthy: missing.is_empty(),
+        config: config_state,
+        settings,
+        endpoints,
+        services,
+        timers,
+        proxy_sync,
+        backup_export,
+        pool,
+        missing,
+    }
 }
 
 fn endpoints(config: &Config) -> Vec<Endpoint> {
@@ -225,9 +261,17 @@ fn pool_health(pool: Option<&str>) -> PoolHealth {
             let healthy = detail.contains("is healthy") || detail == "all pools are healthy";
             PoolHealth { pool: Some(pool.to_string()), healthy: Some(healthy), detail }
         }
-        Err(ProcessError::NotFound { .. }) => PoolHealth { pool: Some(pool.to_string()), healthy: None, detail: "zpool is not installed (zfsutils-linux)".into() },
+        Err(ProcessError::NotFound { .. }) => PoolHealth {
+            pool: Some(pool.to_string()),
+            healthy: None,
+            detail: "zpool is not installed (zfsutils-linux)".into(),
+        },
         Err(ProcessError::Failed { stderr, .. }) => {
-            let detail = if stderr.contains("no such pool") { format!("pool '{pool}' does not exist") } else { stderr.trim().replace('\n', " | ") };
+            let detail = if stderr.contains("no such pool") {
+                format!("pool '{pool}' does not exist")
+            } else {
+                stderr.trim().replace('\n', " | ")
+            };
             PoolHealth { pool: Some(pool.to_string()), healthy: Some(false), detail }
         }
         Err(err) => PoolHealth { pool: Some(pool.to_string()), healthy: None, detail: err.to_string() },
@@ -244,13 +288,26 @@ pub fn render(status: &Status) -> String {
     line(&mut out, format!("config: {} ({})", status.config.path, status.config.state));
     if let Some(settings) = &status.settings {
         let d = &settings.domains;
-        line(&mut out, format!("domains: root={} manage={} proxy={} lxd={} auth={}", d.root.as_deref().unwrap_or("-"), d.manage, d.proxy, d.lxd, d.auth));
+        line(
+            &mut out,
+            format!(
+                "domains: root={} manage={} proxy={} lxd={} auth={}",
+                d.root.as_deref().unwrap_or("-"),
+                d.manage,
+                d.proxy,
+                d.lxd,
+                d.auth
+            ),
+        );
         let mode = match settings.identity_mode {
             IdentityMode::Local => "local (ZITADEL)",
             IdentityMode::Oidc => "oidc (external)",
         };
         line(&mut out, format!("identity: {mode}, issuer {}, admin group {}", settings.issuer, settings.admin_group));
-        line(&mut out, format!("backups: S3 export {}, syncoid {}", on_off(settings.s3_enabled), on_off(settings.syncoid_enabled)));
+        line(
+            &mut out,
+            format!("backups: S3 export {}, syncoid {}", on_off(settings.s3_enabled), on_off(settings.syncoid_enabled)),
+        );
     }
     if !status.endpoints.is_empty() {
         line(&mut out, "endpoints:".into());

@@ -53,7 +53,10 @@ pub fn summary(run: &LastRun) -> String {
             Value::Object(entries) => {
                 parts.push(format!("{key}: {}", entries.len()));
                 for (name, entry) in entries {
-                    details.push(format!("    {key} {name}: {}", if entry.is_object() { scalars(entry) } else { entry.to_string() }));
+                    details.push(format!(
+                        "    {key} {name}: {}",
+                        if entry.is_object() { scalars(entry) } else { entry.to_string() }
+                    ));
                 }
             }
             other => parts.push(format!("{key}={}", plain(other))),
@@ -70,7 +73,13 @@ pub fn summary(run: &LastRun) -> String {
 fn scalars(value: &Value) -> String {
     value
         .as_object()
-        .map(|m| m.iter().filter(|(_, v)| !v.is_object() && !v.is_array()).map(|(k, v)| format!("{k}={}", plain(v))).collect::<Vec<_>>().join(" "))
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| !v.is_object() && !v.is_array())
+                .map(|(k, v)| format!("{k}={}", plain(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -90,7 +99,9 @@ mod tests {
     fn any_json_is_summarised_without_assuming_fields() {
         let run = LastRun {
             path: "r".into(),
-            value: Some(serde_json::json!({"finished_at": "2026-11-28T18:00:00Z", "routes": [{"host": "a.example.com"}], "rejected": [], "instances": {"web": {"snapshot": "s1", "bytes": 10}}})),
+            value: Some(
+                serde_json::json!({"finished_at": "2026-11-28T18:00:00Z", "routes": [{"host": "a.example.com"}], "rejected": [], "instances": {"web": {"snapshot": "s1", "bytes": 10}}}),
+            ),
             error: None,
         };
         let text = summary(&run);

@@ -6,7 +6,8 @@ use serde::Serialize;
 use terrarium_common::process::Cmd;
 
 /// The properties status reads.
-pub const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,LastTriggerUSec,NextElapseUSecRealtime,ExecMainExitTimestamp";
+pub const PROPERTIES: &str =
+    "Id,LoadState,ActiveState,SubState,Result,LastTriggerUSec,NextElapseUSecRealtime,ExecMainExitTimestamp";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnitState {
@@ -26,7 +27,15 @@ pub struct UnitState {
 
 impl UnitState {
     pub fn unknown(unit: &str) -> Self {
-        Self { unit: unit.to_string(), load: "unknown".into(), active: "unknown".into(), sub: "unknown".into(), result: None, last_run: None, next_run: None }
+        Self {
+            unit: unit.to_string(),
+            load: "unknown".into(),
+            active: "unknown".into(),
+            sub: "unknown".into(),
+            result: None,
+            last_run: None,
+            next_run: None,
+        }
     }
     pub fn installed(&self) -> bool {
         self.load == "loaded"
@@ -48,7 +57,9 @@ pub fn parse_show(text: &str, units: &[&str]) -> Vec<UnitState> {
             match block {
                 None => UnitState::unknown(unit),
                 Some(block) => {
-                    let value = |key: &str| block.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty() && v != "n/a" && v != "0");
+                    let value = |key: &str| {
+                        block.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty() && v != "n/a" && v != "0")
+                    };
                     UnitState {
                         unit: unit.to_string(),
                         load: value("LoadState").unwrap_or_else(|| "unknown".into()),

@@ -38,7 +38,9 @@ impl Target {
         match self.kind {
             TargetKind::Disk => format!("{} (whole disk, {}, will be wiped)", self.path, human_size(self.size)),
             TargetKind::Partition => format!("{} (unused partition, {})", self.path, human_size(self.size)),
-            TargetKind::FreeSpace { .. } => format!("{} (free space, {}, a new partition)", self.path, human_size(self.size)),
+            TargetKind::FreeSpace { .. } => {
+                format!("{} (free space, {}, a new partition)", self.path, human_size(self.size))
+            }
         }
     }
 }
@@ -67,8 +69,12 @@ impl Discovery {
         if source == "auto" {
             return self.largest().cloned().ok_or_else(|| {
                 let why: Vec<String> = self.refused.iter().map(|r| format!("{} {}", r.path, r.reason)).collect();
-                let why = if why.is_empty() { "no block devices besides the root disk".to_string() } else { why.join("; ") };
-                format!("auto found no usable {} target ({why}); attach a disk, or use --storage-mode file", mode_word(mode))
+                let why =
+                    if why.is_empty() { "no block devices besides the root disk".to_string() } else { why.join("; ") };
+                format!(
+                    "auto found no usable {} target ({why}); attach a disk, or use --storage-mode file",
+                    mode_word(mode)
+                )
             });
         }
         if let Some(target) = self.targets.iter().find(|t| t.path == source) {
@@ -82,7 +88,10 @@ impl Discovery {
 
     fn alternatives(&self) -> String {
         match self.largest() {
-            Some(best) => format!("; usable: {}", self.targets.iter().map(|t| t.path.as_str()).collect::<Vec<_>>().join(", ")).replace(&best.path, &format!("{} (largest)", best.path)),
+            Some(best) => {
+                format!("; usable: {}", self.targets.iter().map(|t| t.path.as_str()).collect::<Vec<_>>().join(", "))
+                    .replace(&best.path, &format!("{} (largest)", best.path))
+            }
             None => "; no usable target was found, consider --storage-mode file".to_string(),
         }
     }
@@ -136,7 +145,8 @@ fn whole_device_refusal(device: &BlockDevice) -> Option<String> {
     }
     let mounts = device.mounts_in_tree();
     if let Some(system) = SYSTEM_MOUNTS.iter().find(|system| mounts.iter().any(|m| m == *system)) {
-        let what = if *system == "[SWAP]" { "holds swap".to_string() } else { format!("is the root disk (holds {system})") };
+        let what =
+            if *system == "[SWAP]" { "holds swap".to_string() } else { format!("is the root disk (holds {system})") };
         return Some(what);
     }
     None
@@ -155,13 +165,21 @@ fn consider_disk(facts: &StorageFacts, device: &BlockDevice, discovery: &mut Dis
         return refuse(discovery, &device.path, format!("is mounted (at {mount})"));
     }
     if !device.children.is_empty() {
-        return refuse(discovery, &device.path, format!("has {} partition(s); use --storage-mode partition", device.children.len()));
+        return refuse(
+            discovery,
+            &device.path,
+            format!("has {} partition(s); use --storage-mode partition", device.children.len()),
+        );
     }
     if let Some(kind) = signature(facts, device) {
         return refuse(discovery, &device.path, format!("holds a {kind} signature (in use)"));
     }
     if device.size < MIN_TARGET_BYTES {
-        return refuse(discovery, &device.path, format!("is too small ({}, at least {} needed)", human_size(device.size), human_size(MIN_TARGET_BYTES)));
+        return refuse(
+            discovery,
+            &device.path,
+            format!("is too small ({}, at least {} needed)", human_size(device.size), human_size(MIN_TARGET_BYTES)),
+        );
     }
     discovery.targets.push(Target { path: device.path.clone(), kind: TargetKind::Disk, size: device.size });
 }
@@ -186,16 +204,27 @@ fn consider_partitions(facts: &StorageFacts, device: &BlockDevice, discovery: &m
         } else if let Some(kind) = signature(facts, part) {
             refuse(discovery, &part.path, format!("holds a {kind} signature (in use)"));
         } else if part.size < MIN_TARGET_BYTES {
-            refuse(discovery, &part.path, format!("is too small ({}, at least {} needed)", human_size(part.size), human_size(MIN_TARGET_BYTES)));
+            refuse(
+                discovery,
+                &part.path,
+                format!("is too small ({}, at least {} needed)", human_size(part.size), human_size(MIN_TARGET_BYTES)),
+            );
         } else {
             discovery.targets.push(Target { path: part.path.clone(), kind: TargetKind::Partition, size: part.size });
         }
     }
     match facts.tables.get(&device.path) {
         Some(table) => {
-            let best = free_regions(table, device.size).into_iter().filter(|(_, size)| *size >= MIN_TARGET_BYTES).max_by_key(|(_, size)| *size);
+            let best = free_regions(table, device.size)
+                .into_iter()
+                .filter(|(_, size)| *size >= MIN_TARGET_BYTES)
+                .max_by_key(|(_, size)| *size);
             if let Some((start_byte, size)) = best {
-                discovery.targets.push(Target { path: device.path.clone(), kind: TargetKind::FreeSpace { start_byte }, size });
+                discovery.targets.push(Target {
+                    path: device.path.clone(),
+                    kind: TargetKind::FreeSpace { start_byte },
+                    size,
+                });
             } else if device.children.is_empty() {
                 refuse(discovery, &device.path, "has no free space of at least 1.0 GiB");
             }
@@ -225,7 +254,8 @@ pub fn free_regions(table: &PartitionTable, disk_bytes: u64) -> Vec<(u64, u64)> 
         Some(last) => (last + 1) * sector,
         None => disk_bytes,
     };
-    let mut used: Vec<(u64, u64)> = table.partitions.iter().map(|p| (p.start * sector, (p.start + p.size) * sector)).collect();
+    let mut used: Vec<(u64, u64)> =
+        table.partitions.iter().map(|p| (p.start * sector, (p.start + p.size) * sector)).collect();
     used.sort();
     let mut regions = Vec::new();
     let mut cursor = first;

@@ -128,7 +128,10 @@ fn is_whole(device: &BlockDevice) -> bool {
 
 /// Read the facts from the block devices of this machine.
 pub fn probe() -> Result<StorageFacts, FactsError> {
-    let out = Cmd::new("lsblk").args(["--json", "--bytes", "-o", LSBLK_COLUMNS]).install_hint("with `apt install util-linux`").run()?;
+    let out = Cmd::new("lsblk")
+        .args(["--json", "--bytes", "-o", LSBLK_COLUMNS])
+        .install_hint("with `apt install util-linux`")
+        .run()?;
     let devices = parse_lsblk(&out)?;
     let mut facts = StorageFacts { devices, ..StorageFacts::default() };
     let mut unmounted = Vec::new();
@@ -168,7 +171,9 @@ fn collect_unmounted(device: &BlockDevice, out: &mut Vec<String>) {
 /// Captured facts: `lsblk.json`, `sfdisk-<name>.json` for disks with a table and
 /// `blkid-<name>` holding a signature type.
 pub fn from_dir(dir: &Path) -> Result<StorageFacts, FactsError> {
-    let read = |path: &Path| std::fs::read_to_string(path).map_err(|source| FactsError::Read { path: path.display().to_string(), source });
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| FactsError::Read { path: path.display().to_string(), source })
+    };
     let devices = parse_lsblk(&read(&dir.join("lsblk.json"))?)?;
     let mut facts = StorageFacts { devices, ..StorageFacts::default() };
     let mut all = Vec::new();

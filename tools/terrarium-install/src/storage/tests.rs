@@ -23,7 +23,14 @@ fn reason<'a>(discovery: &'a Discovery, path: &str) -> &'a str {
 
 #[test]
 fn every_layout_snapshot() {
-    for name in ["single-root-disk", "root-plus-blank-volume", "mounted-volume", "partitioned-second-disk", "lvm-root-and-spare-disks", "mbr-half-used"] {
+    for name in [
+        "single-root-disk",
+        "root-plus-blank-volume",
+        "mounted-volume",
+        "partitioned-second-disk",
+        "lvm-root-and-spare-disks",
+        "mbr-half-used",
+    ] {
         let facts = layout(name);
         let both = serde_json::json!({
             "disk": discover(&facts, StorageMode::Disk),
@@ -53,7 +60,10 @@ fn a_blank_volume_is_the_disk_target() {
     assert_eq!(paths(&discovery.targets), ["/dev/sdb"]);
     assert_eq!(discovery.select("auto", StorageMode::Disk).unwrap().path, "/dev/sdb");
     let err = discovery.select("/dev/sda", StorageMode::Disk).unwrap_err();
-    assert!(err.starts_with("/dev/sda cannot be used: it is the root disk") && err.contains("/dev/sdb (largest)"), "{err}");
+    assert!(
+        err.starts_with("/dev/sda cannot be used: it is the root disk") && err.contains("/dev/sdb (largest)"),
+        "{err}"
+    );
     let err = discovery.select("/dev/sdz", StorageMode::Disk).unwrap_err();
     assert!(err.starts_with("/dev/sdz is not a block device"), "{err}");
 }

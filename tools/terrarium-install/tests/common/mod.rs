@@ -74,7 +74,12 @@ pub fn assert_tree(actual: &Path, expected: &Path) {
         return;
     }
     let want = tree(expected);
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "files differ from {}", expected.display());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "files differ from {}",
+        expected.display()
+    );
     for rel in want.keys() {
         let a = std::fs::read_to_string(actual.join(rel)).unwrap();
         let e = std::fs::read_to_string(expected.join(rel)).unwrap();
@@ -100,7 +105,8 @@ pub fn case_exit(case: &Path) -> i32 {
 /// Run every golden case under `dir` with `binary`; each case runs on a copy of its
 /// `input` tree and must leave exactly its `expected` tree.
 pub fn run_golden_cases(dir: &Path, binary: &str, extra_env: &[(&str, &str)]) {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     cases.sort();
     assert!(!cases.is_empty(), "no golden cases in {}", dir.display());
     for case in cases {
@@ -115,13 +121,25 @@ pub fn run_golden_cases(dir: &Path, binary: &str, extra_env: &[(&str, &str)]) {
             }
         }
         let mut command = assert_cmd::Command::cargo_bin(binary).unwrap();
-        command.arg("--root").arg(root.path()).args(case_args(&case)).env("TERRARIUM_LOG_FORMAT", "logfmt").env_remove("TERRARIUM_ROOT");
+        command
+            .arg("--root")
+            .arg(root.path())
+            .args(case_args(&case))
+            .env("TERRARIUM_LOG_FORMAT", "logfmt")
+            .env_remove("TERRARIUM_ROOT");
         for (key, value) in extra_env {
             command.env(key, value);
         }
         let output = command.output().unwrap();
         let code = output.status.code().unwrap_or(-1);
-        assert_eq!(code, case_exit(&case), "{}: exit {code}\nstdout: {}\nstderr: {}", case.display(), String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            code,
+            case_exit(&case),
+            "{}: exit {code}\nstdout: {}\nstderr: {}",
+            case.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert_tree(root.path(), &case.join("expected"));
     }
 }

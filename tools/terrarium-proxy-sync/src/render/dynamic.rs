@@ -21,7 +21,8 @@ pub const CALLBACK_PATH: &str = "/oauth2/app/callback";
 /// Routers oauth2-proxy serves on protected hosts win over any published path.
 const ROUTE_AUTH_PRIORITY: i64 = 1_000_000;
 /// Identity headers oauth2-proxy answers with (`set_xauthrequest`), handed to the app.
-const AUTH_HEADERS: [&str; 4] = ["X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"];
+const AUTH_HEADERS: [&str; 4] =
+    ["X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"];
 
 const HEADER: &str = "# Managed by terrarium-proxy-sync from the user.proxy labels of LXD instances.\n# Changes here are overwritten on the next sync; see docs/labels.md.\n";
 
@@ -198,15 +199,13 @@ pub fn render(plan: &Plan, manage_domain: &str) -> String {
             if let Some(auth) = &route.auth {
                 let name = auth_middleware_name(auth);
                 middlewares = vec![STRIP_MIDDLEWARE.to_string(), SIGNIN_MIDDLEWARE.to_string(), name.clone()];
-                http.middlewares.entry(name).or_insert_with(|| {
-                    Middleware {
-                        forward_auth: Some(ForwardAuth {
-                            address: auth_address(auth),
-                            trust_forward_header: true,
-                            auth_response_headers: AUTH_HEADERS.iter().map(|h| h.to_string()).collect(),
-                        }),
-                        ..Middleware::default()
-                    }
+                http.middlewares.entry(name).or_insert_with(|| Middleware {
+                    forward_auth: Some(ForwardAuth {
+                        address: auth_address(auth),
+                        trust_forward_header: true,
+                        auth_response_headers: AUTH_HEADERS.iter().map(|h| h.to_string()).collect(),
+                    }),
+                    ..Middleware::default()
                 });
                 // The sign-in flow runs on the protected host itself: /oauth2/* there goes
                 // to oauth2-proxy (start, sign_in, sign_out); the session cookie is set
@@ -232,7 +231,10 @@ pub fn render(plan: &Plan, manage_domain: &str) -> String {
                     tls: tls(route.scheme),
                 },
             );
-            http.services.insert(route.name.clone(), Service { load_balancer: LoadBalancer { servers: vec![UrlServer { url: route.target.clone() }] } });
+            http.services.insert(
+                route.name.clone(),
+                Service { load_balancer: LoadBalancer { servers: vec![UrlServer { url: route.target.clone() }] } },
+            );
         }
         if plan.needs_route_auth() {
             add_route_auth_shared(&mut http, manage_domain);
@@ -240,19 +242,27 @@ pub fn render(plan: &Plan, manage_domain: &str) -> String {
         config.http = Some(http);
     }
     for route in &plan.ports {
-        let service = Service { load_balancer: LoadBalancer { servers: vec![AddressServer { address: route.target.clone() }] } };
+        let service =
+            Service { load_balancer: LoadBalancer { servers: vec![AddressServer { address: route.target.clone() }] } };
         match route.protocol {
             Protocol::Tcp => {
                 let tcp = config.tcp.get_or_insert_with(TcpSection::default);
                 tcp.routers.insert(
                     route.name.clone(),
-                    TcpRouter { entry_points: vec![route.entrypoint()], rule: "HostSNI(`*`)".to_string(), service: route.name.clone() },
+                    TcpRouter {
+                        entry_points: vec![route.entrypoint()],
+                        rule: "HostSNI(`*`)".to_string(),
+                        service: route.name.clone(),
+                    },
                 );
                 tcp.services.insert(route.name.clone(), service);
             }
             Protocol::Udp => {
                 let udp = config.udp.get_or_insert_with(UdpSection::default);
-                udp.routers.insert(route.name.clone(), UdpRouter { entry_points: vec![route.entrypoint()], service: route.name.clone() });
+                udp.routers.insert(
+                    route.name.clone(),
+                    UdpRouter { entry_points: vec![route.entrypoint()], service: route.name.clone() },
+                );
                 udp.services.insert(route.name.clone(), service);
             }
         }
@@ -270,21 +280,38 @@ pub fn render(plan: &Plan, manage_domain: &str) -> String {
 fn add_route_auth_shared(http: &mut HttpSection, manage_domain: &str) {
     http.services.insert(
         ROUTE_AUTH_SERVICE.to_string(),
-        Service { load_balancer: LoadBalancer { servers: vec![UrlServer { url: format!("http://127.0.0.1:{}", ports::OAUTH2_PROXY_ROUTES) }] } },
+        Service {
+            load_balancer: LoadBalancer {
+                servers: vec![UrlServer { url: format!("http://127.0.0.1:{}", ports::OAUTH2_PROXY_ROUTES) }],
+            },
+        },
     );
     // Traefik removes a request header configured with an empty value.
     let strip = AUTH_HEADERS.iter().map(|h| (h.to_string(), String::new())).collect();
-    http.middlewares.insert(STRIP_MIDDLEWARE.to_string(), Middleware { headers: Some(Headers { custom_request_headers: strip }), ..Middleware::default() });
+    http.middlewares.insert(
+        STRIP_MIDDLEWARE.to_string(),
+        Middleware { headers: Some(Headers { custom_request_headers: strip }), ..Middleware::default() },
+    );
     // Only 401 (no session) leads to sign-in; 403 (signed in, not in a listed group)
     // stays a plain refusal.
     http.middlewares.insert(
         SIGNIN_MIDDLEWARE.to_string(),
         Middleware {
-            errors: Some(Errors { status: vec!["401".into()], service: ROUTE_AUTH_SERVICE.to_string(), query: "/oauth2/sign_in?rd={url}".into() }),
+            errors: Some(Errors {
+                status: vec!["401".into()],
+                service: ROUTE_AUTH_SERVICE.to_string(),
+                query: "/oauth2/sign_in?rd={url}".into(),
+            }),
             ..Middleware::default()
         },
     );
-    http.middlewares.insert(CALLBACK_MIDDLEWARE.to_string(), Middleware { replace_path: Some(ReplacePath { path: "/oauth2/callback".to_string() }), ..Middleware::default() });
+    http.middlewares.insert(
+        CALLBACK_MIDDLEWARE.to_string(),
+        Middleware {
+            replace_path: Some(ReplacePath { path: "/oauth2/callback".to_string() }),
+            ..Middleware::default()
+        },
+    );
     http.routers.insert(
         "terrarium-route-auth-callback".to_string(),
         HttpRouter {

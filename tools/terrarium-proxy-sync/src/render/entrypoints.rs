@@ -36,10 +36,15 @@ pub fn block_lines(ports: &BTreeSet<(u16, Protocol)>) -> Vec<String> {
 pub fn splice(text: &str, lines: &[String], file: &str) -> Result<(String, bool), StaticFileError> {
     let error = |problem: &str| StaticFileError { file: file.to_string(), problem: problem.to_string() };
     let all: Vec<&str> = text.split_inclusive('\n').collect();
-    let begin = all.iter().position(|line| line.trim() == MANAGED_BEGIN).ok_or_else(|| error(&format!("the marker line `{MANAGED_BEGIN}` is missing")))?;
-    let end = all[begin..].iter().position(|line| line.trim() == MANAGED_END).map(|offset| begin + offset).ok_or_else(|| {
-        error(&format!("the marker line `{MANAGED_END}` is missing after `{MANAGED_BEGIN}`"))
-    })?;
+    let begin = all
+        .iter()
+        .position(|line| line.trim() == MANAGED_BEGIN)
+        .ok_or_else(|| error(&format!("the marker line `{MANAGED_BEGIN}` is missing")))?;
+    let end = all[begin..]
+        .iter()
+        .position(|line| line.trim() == MANAGED_END)
+        .map(|offset| begin + offset)
+        .ok_or_else(|| error(&format!("the marker line `{MANAGED_END}` is missing after `{MANAGED_BEGIN}`")))?;
     // The block must sit inside the top-level entryPoints mapping: the nearest top-level
     // key above the begin marker is `entryPoints:`, and no top-level key interrupts it.
     let top_level = |line: &str| !line.starts_with([' ', '\t', '#', '\n', '\r']) && !line.trim().is_empty();
@@ -75,7 +80,9 @@ mod tests {
     use super::*;
 
     fn file(block: &str) -> String {
-        format!("global:\n  checkNewVersion: false\nentryPoints:\n  web:\n    address: \":80\"\n  {MANAGED_BEGIN}\n{block}  {MANAGED_END}\n  websecure:\n    address: \":443\"\nproviders:\n  file:\n    directory: /etc/traefik/dynamic\n")
+        format!(
+            "global:\n  checkNewVersion: false\nentryPoints:\n  web:\n    address: \":80\"\n  {MANAGED_BEGIN}\n{block}  {MANAGED_END}\n  websecure:\n    address: \":443\"\nproviders:\n  file:\n    directory: /etc/traefik/dynamic\n"
+        )
     }
 
     #[test]
@@ -84,7 +91,12 @@ mod tests {
         let lines = block_lines(&ports);
         let (out, changed) = splice(&file(""), &lines, "traefik.yml").unwrap();
         assert!(changed);
-        assert_eq!(out, file("  tcp-1053:\n    address: \":1053\"\n  udp-1053:\n    address: \":1053/udp\"\n  tcp-10022:\n    address: \":10022\"\n"));
+        assert_eq!(
+            out,
+            file(
+                "  tcp-1053:\n    address: \":1053\"\n  udp-1053:\n    address: \":1053/udp\"\n  tcp-10022:\n    address: \":10022\"\n"
+            )
+        );
         let (again, changed) = splice(&out, &lines, "traefik.yml").unwrap();
         assert!(!changed);
         assert_eq!(again, out);
@@ -96,7 +108,10 @@ mod tests {
     #[test]
     fn missing_or_misplaced_markers_name_the_file_and_the_fix() {
         let err = splice("entryPoints:\n  web: {}\n", &[], "/etc/traefik/traefik.yml").unwrap_err();
-        assert!(err.to_string().contains("/etc/traefik/traefik.yml") && err.to_string().contains("terrarium-reconfigure"), "{err}");
+        assert!(
+            err.to_string().contains("/etc/traefik/traefik.yml") && err.to_string().contains("terrarium-reconfigure"),
+            "{err}"
+        );
         let misplaced = format!("providers:\n  {MANAGED_BEGIN}\n  {MANAGED_END}\n");
         assert!(splice(&misplaced, &[], "f").unwrap_err().problem.contains("entryPoints"));
         let no_end = format!("entryPoints:\n  {MANAGED_BEGIN}\n");

@@ -67,7 +67,8 @@ providers:
     watch: true
 ";
 
-const SYSTEMCTL: &str = "#!/bin/sh\n# Stand-in: systemd is not PID 1 here. Records the call.\necho \"systemctl $*\" >> \"$SHIM_LOG\"\n";
+const SYSTEMCTL: &str =
+    "#!/bin/sh\n# Stand-in: systemd is not PID 1 here. Records the call.\necho \"systemctl $*\" >> \"$SHIM_LOG\"\n";
 
 const UFW: &str = r#"#!/bin/bash
 # Stand-in for ufw in file-focused tests (the real ufw is tested in its sandbox):
@@ -258,7 +259,8 @@ pub struct Schemas {
 impl Schemas {
     pub fn load() -> Self {
         let load = |name: &str| {
-            let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data(name)).unwrap()).unwrap();
+            let schema: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(data(name)).unwrap()).unwrap();
             jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name}: {e}"))
         };
         Self { dynamic: load("traefik-v3-file-provider.json"), static_config: load("traefik-v3.json") }
@@ -266,7 +268,8 @@ impl Schemas {
 
     /// Panic with every violation when `yaml` does not satisfy `schema`.
     pub fn check(schema: &jsonschema::Validator, yaml: &str, what: &str) {
-        let value: serde_json::Value = terrarium_common::yaml::from_str(yaml, what).unwrap_or_else(|e| panic!("{what}: not YAML: {e}"));
+        let value: serde_json::Value =
+            terrarium_common::yaml::from_str(yaml, what).unwrap_or_else(|e| panic!("{what}: not YAML: {e}"));
         let errors: Vec<String> = schema.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path)).collect();
         assert!(errors.is_empty(), "{what} violates the Traefik schema:\n{}\n---\n{yaml}", errors.join("\n"));
     }

@@ -33,10 +33,22 @@ fn the_newest_point_is_the_default() {
 #[test]
 fn timestamps_and_fragments_are_told_apart() {
     assert_eq!(parse_at(Some("2026-11-28")), AtSpec::By { text: "2026-11-28".into(), until: DAY + 86_399 });
-    assert_eq!(parse_at(Some("2026-11-28T12:00")), AtSpec::By { text: "2026-11-28T12:00".into(), until: DAY + 12 * 3600 + 59 });
-    assert_eq!(parse_at(Some("2026-11-28 12")), AtSpec::By { text: "2026-11-28 12".into(), until: DAY + 13 * 3600 - 1 });
-    assert_eq!(parse_at(Some("2026-11-28T12:00:05Z")), AtSpec::By { text: "2026-11-28T12:00:05Z".into(), until: DAY + 12 * 3600 + 5 });
-    assert_eq!(parse_at(Some("2026-11-28T13:00:00+01:00")), AtSpec::By { text: "2026-11-28T13:00:00+01:00".into(), until: DAY + 12 * 3600 });
+    assert_eq!(
+        parse_at(Some("2026-11-28T12:00")),
+        AtSpec::By { text: "2026-11-28T12:00".into(), until: DAY + 12 * 3600 + 59 }
+    );
+    assert_eq!(
+        parse_at(Some("2026-11-28 12")),
+        AtSpec::By { text: "2026-11-28 12".into(), until: DAY + 13 * 3600 - 1 }
+    );
+    assert_eq!(
+        parse_at(Some("2026-11-28T12:00:05Z")),
+        AtSpec::By { text: "2026-11-28T12:00:05Z".into(), until: DAY + 12 * 3600 + 5 }
+    );
+    assert_eq!(
+        parse_at(Some("2026-11-28T13:00:00+01:00")),
+        AtSpec::By { text: "2026-11-28T13:00:00+01:00".into(), until: DAY + 12 * 3600 }
+    );
     // sanoid's own spelling (underscore) is a fragment of the name, not a time.
     assert_eq!(parse_at(Some("2026-11-28_12:00")), AtSpec::Fragment("2026-11-28_12:00".into()));
     assert_eq!(parse_at(Some("hourly")), AtSpec::Fragment("hourly".into()));

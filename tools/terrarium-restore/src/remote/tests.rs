@@ -78,8 +78,16 @@ fn in_place_receives_the_whole_chain_before_stopping_and_swapping() {
 #[test]
 fn a_middle_point_needs_only_its_part_of_the_chain() {
     let plan = plan_remote(&facts(), &parse_at(Some("11:00")), None, true).unwrap();
-    assert_eq!(keys(&plan), ["host1/web/autosnap_2026-11-28_10:00:00_hourly.zfs.zst", "host1/web/autosnap_2026-11-28_11:00:00_hourly.zfs.zst"]);
-    assert!(plan.steps.contains(&Step::KeepOld { dataset: "tank/terrarium-restore/web.replaced-20261128T140000Z".into() }));
+    assert_eq!(
+        keys(&plan),
+        [
+            "host1/web/autosnap_2026-11-28_10:00:00_hourly.zfs.zst",
+            "host1/web/autosnap_2026-11-28_11:00:00_hourly.zfs.zst"
+        ]
+    );
+    assert!(
+        plan.steps.contains(&Step::KeepOld { dataset: "tank/terrarium-restore/web.replaced-20261128T140000Z".into() })
+    );
 }
 
 #[test]
@@ -119,7 +127,11 @@ fn a_fresh_host_has_nothing_to_set_aside_and_stale_staging_goes_first() {
     fresh.state = InstanceState::Unknown;
     let plan = plan_remote(&fresh, &AtSpec::Newest, None, false).unwrap();
     assert_eq!(plan.steps[0], Step::DestroyStale { dataset: "tank/terrarium-restore/web.staging".into() });
-    assert!(plan.steps.contains(&Step::Swap { staging: "tank/terrarium-restore/web.staging".into(), dataset: "tank/containers/web".into(), aside: None }));
+    assert!(plan.steps.contains(&Step::Swap {
+        staging: "tank/terrarium-restore/web.staging".into(),
+        dataset: "tank/containers/web".into(),
+        aside: None
+    }));
     assert!(!plan.is_destructive());
 }
 
@@ -127,7 +139,14 @@ fn a_fresh_host_has_nothing_to_set_aside_and_stale_staging_goes_first() {
 fn as_new_builds_the_new_dataset_and_hands_off() {
     let plan = plan_remote(&facts(), &AtSpec::Newest, Some("web2"), false).unwrap();
     assert_eq!(plan.steps.len(), 3);
-    assert_eq!(plan.steps[1], Step::Swap { staging: "tank/terrarium-restore/web2.staging".into(), dataset: "tank/containers/web2".into(), aside: None });
+    assert_eq!(
+        plan.steps[1],
+        Step::Swap {
+            staging: "tank/terrarium-restore/web2.staging".into(),
+            dataset: "tank/containers/web2".into(),
+            aside: None
+        }
+    );
     assert_eq!(plan.steps[2], Step::LxdRecover { instance: "web2".into(), dataset: "tank/containers/web2".into() });
 }
 

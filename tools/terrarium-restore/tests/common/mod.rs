@@ -47,9 +47,11 @@ impl Host {
             "schema_version: 2\ndomains:\n  root: example.com\n  manage: manage.example.com\n  proxy: proxy.example.com\n  lxd: lxd.example.com\n  auth: auth.example.com\nemails:\n  contact: ops@example.com\n  acme: acme@example.com\nidentity:\n  mode: oidc\n  issuer: https://id.example.com\n  client_id: terrarium\n  client_secret_file: /etc/terrarium/secrets/oidc-client-secret\nstorage:\n  mode: file\n  size: 1G\n  pool: {}\n{s3_section}",
             pool.name()
         );
-        terrarium_common::fs::atomic_write(&root.path().join("etc/terrarium/config.yaml"), config.as_bytes(), 0o600).unwrap();
+        terrarium_common::fs::atomic_write(&root.path().join("etc/terrarium/config.yaml"), config.as_bytes(), 0o600)
+            .unwrap();
         // The name terrarium-backup files exports under (and the restore's default --from-host).
-        terrarium_common::fs::atomic_write(&root.path().join("etc/hostname"), format!("{HOST}\n").as_bytes(), 0o644).unwrap();
+        terrarium_common::fs::atomic_write(&root.path().join("etc/hostname"), format!("{HOST}\n").as_bytes(), 0o644)
+            .unwrap();
         pool.zfs(&["create", &pool.dataset("containers")]);
         Self { pool, s3, root }
     }
@@ -110,8 +112,10 @@ impl Host {
     /// else an incremental from `base`, the previous export. Returns its manifest.
     pub fn export(&self, instance: &str, snapshot: &str, base: Option<&str>) -> Manifest {
         let root = self.root.path().to_string_lossy().into_owned();
-        let exit = terrarium_backup::run(["terrarium-backup", "--root", &root, "export", "--instance", instance].map(std::ffi::OsString::from))
-            .unwrap_or_else(|err| panic!("terrarium-backup export: {err:#}"));
+        let exit = terrarium_backup::run(
+            ["terrarium-backup", "--root", &root, "export", "--instance", instance].map(std::ffi::OsString::from),
+        )
+        .unwrap_or_else(|err| panic!("terrarium-backup export: {err:#}"));
         assert_eq!(exit, terrarium_common::Exit::Success, "terrarium-backup export");
         let key = self.keys().manifest_key(instance, snapshot);
         let text = self.store().get_bytes(&key).unwrap_or_else(|err| panic!("manifest {key}: {err}"));
@@ -133,7 +137,10 @@ impl Host {
     /// The tool, pointed at this host (and at `lxd` when given).
     pub fn restore(&self, env: &[(String, String)]) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::cargo_bin("terrarium-restore").expect("the binary");
-        cmd.env("TERRARIUM_ROOT", self.root.path()).env("TERRARIUM_LOG_FORMAT", "human").env("PATH", test_path(None)).envs(env.iter().cloned());
+        cmd.env("TERRARIUM_ROOT", self.root.path())
+            .env("TERRARIUM_LOG_FORMAT", "human")
+            .env("PATH", test_path(None))
+            .envs(env.iter().cloned());
         cmd
     }
 }
@@ -148,7 +155,11 @@ impl Drop for Host {
             for _ in 0..100 {
                 let out = std::process::Command::new(&zfs).args(["destroy", "-R", "-f", &dataset]).output();
                 match out {
-                    Ok(out) if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("does not exist") => break,
+                    Ok(out)
+                        if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("does not exist") =>
+                    {
+                        break;
+                    }
                     _ => std::thread::sleep(std::time::Duration::from_millis(300)),
                 }
             }
@@ -202,7 +213,10 @@ pub fn version(n: u8, random_kib: usize) -> Vec<(&'static str, Vec<u8>)> {
 /// sha256 of every file (and the list of directories) under `dir`, by relative path.
 pub fn tree_checksums(dir: &Path) -> BTreeMap<String, String> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for path in entries {
             let rel = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
@@ -250,7 +264,8 @@ pub fn lxd_stand_in(dir: &Path) -> PathBuf {
 
 /// `pid` of a running container, from LXD (changes when it restarts).
 pub fn container_pid(lxd: &terrarium_testkit::Lxd, name: &str) -> (String, i64) {
-    let state: serde_json::Value = serde_json::from_str(&lxd.lxc(&["query", &format!("/1.0/instances/{name}/state")])).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&lxd.lxc(&["query", &format!("/1.0/instances/{name}/state")])).unwrap();
     (state["status"].as_str().unwrap_or_default().to_string(), state["pid"].as_i64().unwrap_or(-1))
 }
 

@@ -51,10 +51,25 @@ fn lxd_architecture() -> &'static str {
 pub(super) fn build_busybox_image(work: &Path) -> PathBuf {
     let busybox = require("busybox");
     let rootfs = work.join("rootfs");
-    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "tmp", "run", "root", "www", "var/log"] {
+    for dir in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "etc/init.d",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "run",
+        "root",
+        "www",
+        "var/log",
+    ] {
         std::fs::create_dir_all(rootfs.join(dir)).unwrap_or_else(|e| panic!("testkit: create image dir {dir}: {e}"));
     }
-    std::fs::copy(&busybox, rootfs.join("bin/busybox")).unwrap_or_else(|e| panic!("testkit: copy {}: {e}", busybox.display()));
+    std::fs::copy(&busybox, rootfs.join("bin/busybox"))
+        .unwrap_or_else(|e| panic!("testkit: copy {}: {e}", busybox.display()));
     let applets = run_or_panic(&Cmd::new(&busybox).arg("--list-full"));
     for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "bin/busybox") {
         let link = rootfs.join(applet);

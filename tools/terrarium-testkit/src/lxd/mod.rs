@@ -10,7 +10,9 @@ use std::time::Duration;
 use terrarium_common::process::Cmd;
 
 use crate::programs::require;
-use crate::support::{kill_child, kill_netns_processes, log_tail, netns_of, spawn_tied, temp_dir, tied_command, wait_until};
+use crate::support::{
+    kill_child, kill_netns_processes, log_tail, netns_of, spawn_tied, temp_dir, tied_command, wait_until,
+};
 
 /// The alias of the offline image every [`Lxd`] has.
 pub const BUSYBOX_IMAGE: &str = "busybox";
@@ -52,7 +54,8 @@ impl Lxd {
         for d in [&lxd_dir, &client_dir, &sys_aside] {
             std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("testkit: create {}: {e}", d.display()));
         }
-        std::fs::write(&script, include_str!("../../scripts/lxd-in-netns.sh")).unwrap_or_else(|e| panic!("testkit: write {}: {e}", script.display()));
+        std::fs::write(&script, include_str!("../../scripts/lxd-in-netns.sh"))
+            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", script.display()));
 
         let mut command = tied_command(&require("unshare"));
         command
@@ -69,7 +72,11 @@ impl Lxd {
         let daemon = spawn_tied(command).unwrap_or_else(|e| panic!("testkit: start lxd in a namespace: {e}"));
         let mut this = Self { daemon, lxd_dir, client_dir, netns: None, dir };
 
-        let ready = Cmd::new(&lxd).args(["waitready", "--timeout=60"]).envs_from(&this.env()).timeout(Duration::from_secs(70)).run();
+        let ready = Cmd::new(&lxd)
+            .args(["waitready", "--timeout=60"])
+            .envs_from(&this.env())
+            .timeout(Duration::from_secs(70))
+            .run();
         if let Err(err) = ready {
             panic!(
                 "testkit: LXD did not become ready: {err}\nnamespace log:\n{}\nlxd log:\n{}",
@@ -126,7 +133,12 @@ impl Lxd {
 
     /// Run `lxc ARGS`; `Err` holds the error message (command, status, stderr).
     pub fn try_lxc(&self, args: &[&str]) -> Result<String, String> {
-        Cmd::new(require("lxc")).args(args).envs_from(&self.env()).timeout(Duration::from_secs(120)).run().map_err(|e| e.to_string())
+        Cmd::new(require("lxc"))
+            .args(args)
+            .envs_from(&self.env())
+            .timeout(Duration::from_secs(120))
+            .run()
+            .map_err(|e| e.to_string())
     }
 
     /// `lxc launch busybox NAME -c KEY=VALUE...`, then wait for the container's IPv4
@@ -162,8 +174,10 @@ impl Lxd {
 
     /// Write `contents` to `path` inside container `name` (running or stopped).
     pub fn push_file(&self, name: &str, path: &str, contents: &[u8], mode: u32) {
-        let local = tempfile::NamedTempFile::new_in(self.dir.path()).unwrap_or_else(|e| panic!("testkit: temp file: {e}"));
-        std::fs::write(local.path(), contents).unwrap_or_else(|e| panic!("testkit: write {}: {e}", local.path().display()));
+        let local =
+            tempfile::NamedTempFile::new_in(self.dir.path()).unwrap_or_else(|e| panic!("testkit: temp file: {e}"));
+        std::fs::write(local.path(), contents)
+            .unwrap_or_else(|e| panic!("testkit: write {}: {e}", local.path().display()));
         let target = format!("{name}{path}");
         let mode = format!("{mode:o}");
         self.lxc(&["file", "push", "--create-dirs", "--mode", &mode, &local.path().to_string_lossy(), &target]);
@@ -215,10 +229,18 @@ impl Drop for Lxd {
     fn drop(&mut self) {
         let env = self.env();
         if let Some(lxc) = crate::programs::find_program("lxc") {
-            let _ = Cmd::new(&lxc).args(["stop", "--all", "--force"]).envs_from(&env).timeout(Duration::from_secs(60)).run();
+            let _ = Cmd::new(&lxc)
+                .args(["stop", "--all", "--force"])
+                .envs_from(&env)
+                .timeout(Duration::from_secs(60))
+                .run();
         }
         if let Some(lxd) = crate::programs::find_program("lxd") {
-            let _ = Cmd::new(&lxd).args(["shutdown", "--timeout=20"]).envs_from(&env).timeout(Duration::from_secs(30)).run();
+            let _ = Cmd::new(&lxd)
+                .args(["shutdown", "--timeout=20"])
+                .envs_from(&env)
+                .timeout(Duration::from_secs(30))
+                .run();
         }
         kill_child(&mut self.daemon);
         // dnsmasq, forkproxy and container monitors may outlive the daemon.
