@@ -50,7 +50,8 @@ push tests/ansible/fixtures/oauth2-proxy /root/test-files/oauth2-proxy 0644
 # else a stand-in; a stand-in for proxy sync (the real one needs LXD); units from
 # units/ when the packages' units exist there.
 backup=tests/ansible/fixtures/terrarium-backup
-for built in target/release/terrarium-backup target/debug/terrarium-backup; do
+target_dir=${CARGO_TARGET_DIR:-target} # where cargo builds (tests/lib/env.sh sets it)
+for built in "$target_dir/release/terrarium-backup" "$target_dir/debug/terrarium-backup"; do
   if [ -x "$built" ] && "$built" sanoid-config --help >/dev/null 2>&1; then backup=$built; break; fi
 done
 echo "converge: terrarium-backup from $backup"

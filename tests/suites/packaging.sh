@@ -7,7 +7,7 @@
 # `man terrarium-backup` works, every unit passes `systemd-analyze verify`.
 #
 #   bash tests/suites/packaging.sh
-#   TERRARIUM_PACKAGING_NO_BUILD=1 ...   reuse target/release (iterating on metadata)
+#   TERRARIUM_PACKAGING_NO_BUILD=1 ...   reuse the release build (iterating on metadata)
 #   TERRARIUM_UPDATE_GOLDEN=1 ...        rewrite tests/packaging/golden (then review the diff)
 #
 # Then, under a real systemd (tests/packaging/systemd-timer.sh): the proxy-sync package
