@@ -16,29 +16,31 @@ CHROOT_MIRROR=${TERRARIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CHROOT_INCLUDE=man-db,systemd
 CHROOT_APT="ansible python3-jsonschema"
 
-# chroot_tarball: path of the cached tarball, built on first use.
-chroot_tarball() {
-  local key dir tarball tmp
-  key=$(printf '%s %s %s %s' "$CHROOT_SUITE" "$CHROOT_MIRROR" "$CHROOT_INCLUDE" "$CHROOT_APT" | sha256sum | cut -c1-12)
-  dir="$TERRARIUM_TEST_CACHE/packaging"
+# debootstrap_tarball DIR LABEL [INCLUDE [APT]]: path of a cached tarball (under DIR) of
+# a Debian minbase root, with the packages INCLUDE names added by debootstrap and APT's
+# installed by apt after it; built on first use. LABEL prefixes its messages.
+debootstrap_tarball() {
+  local dir=$1 label=$2 include=${3:-} apt=${4:-} key tarball tmp
+  key=$(printf '%s %s %s %s' "$CHROOT_SUITE" "$CHROOT_MIRROR" "$include" "$apt" | sha256sum | cut -c1-12)
   tarball="$dir/$CHROOT_SUITE-$key.tar.zst"
   if [ ! -s "$tarball" ]; then
     mkdir -p "$dir"
     tmp=$(mktemp -d "$dir/build.XXXXXX")
-    echo "packaging: debootstrap $CHROOT_SUITE (once; cached as $tarball)" >&2
-    if ! debootstrap --variant=minbase --include="$CHROOT_INCLUDE" "$CHROOT_SUITE" "$tmp/root" "$CHROOT_MIRROR" >"$tmp/log" 2>&1; then
+    echo "$label: debootstrap --variant=minbase $CHROOT_SUITE (once; cached as $tarball)" >&2
+    if ! debootstrap --variant=minbase ${include:+"--include=$include"} "$CHROOT_SUITE" "$tmp/root" "$CHROOT_MIRROR" >"$tmp/log" 2>&1; then
       tail -n 20 "$tmp/log" >&2
       rm -rf "$tmp"
-      echo "packaging: debootstrap failed (log above); it needs $CHROOT_MIRROR" >&2
+      echo "$label: debootstrap failed (log above); it needs $CHROOT_MIRROR" >&2
       return 1
     fi
-    cp /etc/resolv.conf "$tmp/root/etc/resolv.conf"
-    # shellcheck disable=SC2086 # a word list
-    if ! chroot_run "$tmp/root" sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $CHROOT_APT" >"$tmp/log" 2>&1; then
-      tail -n 20 "$tmp/log" >&2
-      rm -rf "$tmp"
-      echo "packaging: apt-get install $CHROOT_APT in the chroot failed (log above)" >&2
-      return 1
+    if [ -n "$apt" ]; then
+      cp /etc/resolv.conf "$tmp/root/etc/resolv.conf"
+      if ! chroot_run "$tmp/root" sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $apt" >"$tmp/log" 2>&1; then
+        tail -n 20 "$tmp/log" >&2
+        rm -rf "$tmp"
+        echo "$label: apt-get install $apt in the chroot failed (log above)" >&2
+        return 1
+      fi
     fi
     # Keep the tarball small and apt honest: no cached .debs, no stale lists.
     rm -rf "$tmp/root/var/cache/apt/archives/"*.deb "$tmp/root/var/lib/apt/lists/"*
@@ -47,6 +49,11 @@ chroot_tarball() {
     rm -rf "$tmp"
   fi
   echo "$tarball"
+}
+
+# chroot_tarball: path of the packaging suite's cached tarball, built on first use.
+chroot_tarball() {
+  debootstrap_tarball "$TERRARIUM_TEST_CACHE/packaging" packaging "$CHROOT_INCLUDE" "$CHROOT_APT"
 }
 
 # chroot_create DIR: a fresh chroot from the cached tarball.

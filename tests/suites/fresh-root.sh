@@ -9,9 +9,10 @@
 #
 # Given to the root, as a new machine of this project's kind has them: the Rust toolchain
 # rust-toolchain.toml pins and Go (read-only binds of this machine's), the network's local
-# CA certificates and the environment naming them, the repository (read-only). Shared build caches, so a cold root does not download or compile the same
-# thing twice: apt's .deb archive, pip's cache, cargo's registry and target directory, Go's
-# module and build caches (caches only: nothing in them is on the root's PATH).
+# CA certificates and the environment naming them, the repository (read-only). Shared
+# build caches, so a cold root does not download or compile the same thing twice: apt's
+# .deb archive, pip's cache, cargo's registry and target directory, Go's module and build
+# caches (caches only: nothing in them is on the root's PATH).
 # The installed root is cached under $TERRARIUM_TEST_CACHE/fresh-root, keyed by the hash of
 # the lists, tests/install-deps, tests/lib/env.sh and this script: a warm run re-runs
 # install-deps (a no-op) and the check inside it; a changed list builds a new root.
@@ -110,7 +111,8 @@ build_root() {
   for old in "$cache"/root-* "$cache"/building-*; do
     [ -e "$old" ] && [ "$old" != "$root" ] && rm -rf --one-file-system "$old"
   done
-  tarball=$(fresh_base_tarball) || return 1
+  # A plain minbase (the packaging suite's tarball has Terrarium's dependencies in it).
+  tarball=$(debootstrap_tarball "$cache" fresh-root) || return 1
   mkdir -p "$tmp"
   zstd -q -d -c "$tarball" | tar -C "$tmp" --numeric-owner -xf -
   cp /etc/resolv.conf "$tmp/etc/resolv.conf"
@@ -128,26 +130,6 @@ build_root() {
   mv "$tmp" "$root"
 }
 
-# A plain debootstrap minbase, cached as a tarball (the packaging suite's chroot has
-# Terrarium's dependencies preinstalled, so it cannot serve here).
-fresh_base_tarball() {
-  local tarball tmp
-  tarball="$cache/base-$CHROOT_SUITE-$(printf '%s' "$CHROOT_MIRROR" | sha256sum | cut -c1-12).tar.zst"
-  if [ ! -s "$tarball" ]; then
-    tmp=$(mktemp -d "$cache/debootstrap.XXXXXX")
-    echo "fresh-root: debootstrap --variant=minbase $CHROOT_SUITE (once; cached as $tarball)" >&2
-    if ! debootstrap --variant=minbase "$CHROOT_SUITE" "$tmp/root" "$CHROOT_MIRROR" >"$tmp/log" 2>&1; then
-      tail -n 20 "$tmp/log" >&2
-      rm -rf "$tmp"
-      return 1
-    fi
-    rm -rf "$tmp/root/var/cache/apt/archives/"*.deb "$tmp/root/var/lib/apt/lists/"*
-    tar -C "$tmp/root" --numeric-owner -cf - . | zstd -q -T0 -o "$tarball.tmp"
-    mv "$tarball.tmp" "$tarball"
-    rm -rf "$tmp"
-  fi
-  echo "$tarball"
-}
 
 if [ ! -e "$root/.terrarium-installed" ]; then
   rm -rf --one-file-system "$root"
