@@ -35,14 +35,15 @@ if jsonschema.Draft7Validator(schema).is_valid(broken):
     errors.append("schema accepts oidc mode without a client id")
 
 ports_rs = (repo / "tools/terrarium-common/src/ports.rs").read_text()
-consts = dict(re.findall(r"pub const ([A-Z_0-9]+): (?:u16|&str) = ([^;]+);", ports_rs))
-consts = {k: v.strip('"') for k, v in consts.items()}
+consts = dict(re.findall(r"pub const ([A-Z_0-9]+): (?:u16|u32|&str) = ([^;]+);", ports_rs))
+consts = {k: v.strip('"').replace("_", "") if v[0].isdigit() else v.strip('"') for k, v in consts.items()}
 ports = yaml.safe_load((repo / "ansible/group_vars/all/ports.yml").read_text())
 pairs = {
     "terrarium_port_traefik_api": "TRAEFIK_API", "terrarium_port_lxd": "LXD", "terrarium_port_cockpit": "COCKPIT",
     "terrarium_port_oauth2_proxy": "OAUTH2_PROXY", "terrarium_port_oauth2_proxy_routes": "OAUTH2_PROXY_ROUTES",
     "terrarium_port_zitadel": "ZITADEL", "terrarium_traefik_web_entrypoint": "WEB_ENTRYPOINT",
     "terrarium_traefik_websecure_entrypoint": "WEBSECURE_ENTRYPOINT", "terrarium_traefik_cert_resolver": "CERT_RESOLVER",
+    "terrarium_traefik_priority_core": "CORE_PRIORITY", "terrarium_traefik_priority_core_signin": "CORE_SIGNIN_PRIORITY",
 }
 for var, const in pairs.items():
     if str(ports.get(var)) != consts.get(const):

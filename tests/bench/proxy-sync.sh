@@ -72,6 +72,8 @@ identity:
   client_secret_file: /etc/terrarium/secrets/oidc-client-secret
 storage:
   mode: file
+proxy:
+  max_ports_per_host: 65535   # every tenth synthetic instance has a port: publish them all
 YAML
   chmod 600 "$root/etc/terrarium/config.yaml"
   mkdir -p "$root/etc/terrarium/secrets" && (umask 077; echo bench-secret > "$root/etc/terrarium/secrets/oidc-client-secret")

@@ -40,7 +40,9 @@ fn main() -> anyhow::Result<()> {
     let hash = match args.next().as_deref() {
         None => false,
         Some("--sha256") => true,
-        Some(other) => anyhow::bail!("unknown argument {other}; usage: download_floor KEY SIZE [--sha256]"),
+        Some(other) => {
+            anyhow::bail!("unknown argument {other}; usage: download_floor KEY SIZE [--sha256]")
+        }
     };
     let size: u64 = size.parse().context("SIZE: a number of bytes")?;
     let paths = Paths::resolve(None);

@@ -91,7 +91,7 @@ pub enum Command {
     },
     /// Replicate <pool>/containers with syncoid to the configured target
     Replicate {
-        /// Replicate to this local dataset instead of syncoid.target (a second pool)
+        /// Replicate to this local dataset (a second pool) or `user@host:pool/dataset` instead of syncoid.target
         #[arg(long, value_name = "DATASET")]
         to: Option<String>,
         /// Print the syncoid command; run nothing
@@ -117,10 +117,11 @@ pub fn cli() -> clap::Command {
     Args::command()
 }
 
-/// The exit code for an error `run` returned: an unknown `--instance` is bad input (2),
+/// The exit code for an error `run` returned: an unknown `--instance` or a refused flag
+/// value is bad input (2),
 /// the rest as every tool classifies them.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
-    if err.chain().any(|cause| cause.is::<cmd::UnknownInstance>()) {
+    if err.chain().any(|cause| cause.is::<cmd::UnknownInstance>() || cause.is::<cmd::BadInput>()) {
         return Exit::Usage;
     }
     Exit::classify(err.chain())

@@ -132,7 +132,9 @@ impl Manifest {
         check_snapshot_name("snapshot.name", &self.snapshot.name).or_else(|p| invalid("snapshot.name", p))?;
         match (self.kind, &self.base) {
             (Kind::Full, Some(_)) => return invalid("base", "a full stream has no base".into()),
-            (Kind::Incremental, None) => return invalid("base", "an incremental stream needs a base".into()),
+            (Kind::Incremental, None) => {
+                return invalid("base", "an incremental stream needs a base".into());
+            }
             (Kind::Incremental, Some(base)) => {
                 check_snapshot_name("base.name", &base.name).or_else(|p| invalid("base.name", p))?;
                 if base.createtxg >= self.snapshot.createtxg {

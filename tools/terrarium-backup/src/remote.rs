@@ -52,14 +52,37 @@ pub fn load_instance(store: &Store, keys: &KeyLayout, instance: &str) -> Result<
     let objects: BTreeMap<String, u64> = listing.iter().map(|o| (o.key.clone(), o.size)).collect();
     let mut manifests = Vec::new();
     let mut unreadable = Vec::new();
-    let keys: Vec<String> = objects.keys().filter(|k| k.ends_with(MANIFEST_SUFFIX)).cloned().collect();
-    for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
+    let manifest_keys: Vec<String> = objects.keys().filter(|k| k.ends_with(MANIFEST_SUFFIX)).cloned().collect();
+    for (key, bytes) in manifest_keys.iter().zip(store.get_many(&manifest_keys)) {
         let bytes = bytes?;
-        match Manifest::parse(&String::from_utf8_lossy(&bytes), key) {
+        match Manifest::parse(&String::from_utf8_lossy(&bytes), key)
+            .map_err(|err| err.to_string())
+            .and_then(|m| check_location(keys, instance, key, m))
+        {
             Ok(manifest) => manifests.push(manifest),
-            Err(err) => unreadable.push((key.clone(), err.to_string())),
+            Err(problem) => unreadable.push((key.clone(), problem)),
         }
     }
     manifests.sort_by_key(|m| (m.snapshot.createtxg, m.finished_at));
     Ok(RemoteInstance { instance: instance.to_string(), manifests, objects, unreadable })
+}
+
+/// A manifest is trusted only for the place it was read from: its instance, snapshot
+/// and stream key must be the ones its own key implies. Otherwise a manifest written
+/// by hand, by another tool or by someone with write access to the bucket could make
+/// `prune` delete (or `restore` read) any object it names.
+fn check_location(keys: &KeyLayout, instance: &str, key: &str, manifest: Manifest) -> Result<Manifest, String> {
+    let expected_stream = keys.stream_key(instance, &manifest.snapshot.name);
+    let problem = if manifest.instance != instance {
+        format!("names instance `{}`, but it is stored under instance `{instance}`", manifest.instance)
+    } else if keys.manifest_key(instance, &manifest.snapshot.name) != key {
+        format!("names snapshot `{}`, which is not the one its key names", manifest.snapshot.name)
+    } else if manifest.object_key != expected_stream {
+        format!("names stream `{}`, but a manifest at this key must name `{expected_stream}`", manifest.object_key)
+    } else {
+        return Ok(manifest);
+    };
+    Err(format!(
+        "{key}: {problem}; it was not written by terrarium-backup export for this place: remove it, or move it back to where it belongs"
+    ))
 }

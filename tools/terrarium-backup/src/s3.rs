@@ -322,7 +322,9 @@ impl Store {
                     let Some(key) = next.next() else { break };
                     pending.push_back((key, tokio::spawn(self.fetcher(key).bytes())));
                 }
-                let Some((key, task)) = pending.pop_front() else { break };
+                let Some((key, task)) = pending.pop_front() else {
+                    break;
+                };
                 results.push(task.await.unwrap_or_else(|join| {
                     Err(S3Error::Download {
                         bucket: self.bucket.clone(),
@@ -462,7 +464,9 @@ impl Store {
                         next_start = end;
                     }
                 }
-                let Some(RangeTask { task, mut chunks }) = pending.0.pop_front() else { break };
+                let Some(RangeTask { task, mut chunks }) = pending.0.pop_front() else {
+                    break;
+                };
                 while let Some(chunk) = chunks.recv().await {
                     if let Err(source) = out.write_all(&chunk) {
                         task.abort();

@@ -18,19 +18,23 @@ pub fn catalog_file(paths: &Paths, instance: &str, snapshot: &str) -> PathBuf {
 /// The instance's manifests in the local catalog (unreadable files are skipped with a warning).
 pub fn read_catalog(paths: &Paths, instance: &str) -> Vec<Manifest> {
     let dir = paths.catalog_dir().join(instance);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
     let mut manifests = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if !path.to_string_lossy().ends_with(crate::keys::MANIFEST_SUFFIX) {
             continue;
         }
-        match std::fs::read_to_string(&path)
+        match terrarium_common::fs::read_regular_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|t| Manifest::parse(&t, &path.display().to_string()).map_err(|e| e.to_string()))
         {
             Ok(manifest) => manifests.push(manifest),
-            Err(err) => log::warn!(path = path.display().to_string(); "skipping an unreadable catalog entry: {err}"),
+            Err(err) => {
+                log::warn!(path = path.display().to_string(); "skipping an unreadable catalog entry: {err}")
+            }
         }
     }
     manifests.sort_by_key(|m| m.snapshot.createtxg);
@@ -54,7 +58,7 @@ pub fn last_file(paths: &Paths, instance: &str) -> PathBuf {
 }
 
 pub fn read_last(paths: &Paths, instance: &str) -> Option<String> {
-    let text = std::fs::read_to_string(last_file(paths, instance)).ok()?;
+    let text = terrarium_common::fs::read_regular_to_string(&last_file(paths, instance)).ok()?;
     let name = text.trim();
     (!name.is_empty()).then(|| name.to_string())
 }
@@ -90,13 +94,15 @@ pub fn clear_pending(paths: &Paths, instance: &str) -> anyhow::Result<()> {
 
 /// Every recorded pending upload, as (instance, upload).
 pub fn pending_uploads(paths: &Paths) -> Vec<(String, PendingUpload)> {
-    let Ok(entries) = std::fs::read_dir(pending_dir(paths)) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(pending_dir(paths)) else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|entry| {
             let path = entry.path();
             let instance = path.file_name()?.to_str()?.strip_suffix(".json")?.to_string();
-            let pending = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+            let pending = serde_json::from_str(&terrarium_common::fs::read_regular_to_string(&path).ok()?).ok()?;
             Some((instance, pending))
         })
         .collect()

@@ -6,6 +6,10 @@
 //! `zfs`'s own usage text, never assumed, and numbers are read in parsable form: with
 //! `list -Hp` where it exists, else with `get -Hp` (which both have).
 //!
+//! Every command line ends its options with `--` before the names it takes, so no name
+//! (from the config, a flag or a label) can ever be read as an option. (zfs-fuse's
+//! `zfs set` alone parses no options and refuses `--`; its callers pass validated names.)
+//!
 //! Streams are started with [`Zfs::send`] / [`Zfs::receive`], which return the running
 //! process with a pipe to read from or write to; call `finish()` to check its exit.
 
@@ -163,7 +167,7 @@ impl Zfs {
 
     /// Whether a dataset or snapshot exists.
     pub fn exists(&self, name: &str) -> Result<bool, ZfsError> {
-        match self.quick().args(["list", "-H", "-o", "name"]).arg(name).output() {
+        match self.quick().args(["list", "-H", "-o", "name", "--"]).arg(name).output() {
             Ok(_) => Ok(true),
             Err(err) if err.stderr().contains("does not exist") => Ok(false),
             Err(err) => Err(err.into()),
@@ -172,7 +176,7 @@ impl Zfs {
 
     /// One property in parsable form (`zfs get -Hp -o value PROP NAME`).
     pub fn get(&self, name: &str, property: &str) -> Result<String, ZfsError> {
-        let out = self.quick().args(["get", "-Hp", "-o", "value", property, name]).run()?;
+        let out = self.quick().args(["get", "-Hp", "-o", "value", "--", property, name]).run()?;
         Ok(out.trim_end_matches('\n').to_string())
     }
 
@@ -182,7 +186,7 @@ impl Zfs {
         let parent = format!("{pool}/{CONTAINERS}");
         let out = match self
             .quick()
-            .args(["list", "-H", "-o", "name", "-t", "filesystem", "-r", "-d", "1"])
+            .args(["list", "-H", "-o", "name", "-t", "filesystem", "-r", "-d", "1", "--"])
             .arg(&parent)
             .output()
         {
@@ -208,14 +212,14 @@ impl Zfs {
         let mut snapshots = if self.capabilities()?.list_parsable {
             let out = self
                 .quick()
-                .args(["list", "-Hp", "-o", "name,guid,createtxg", "-t", "snapshot", "-d", "1"])
+                .args(["list", "-Hp", "-o", "name,guid,createtxg", "-t", "snapshot", "-d", "1", "--"])
                 .arg(dataset)
                 .run()?;
             parse_snapshot_list(&out, dataset)?
         } else {
             let out = self
                 .quick()
-                .args(["get", "-Hp", "-r", "-d", "1", "-o", "name,property,value", "guid,createtxg"])
+                .args(["get", "-Hp", "-r", "-d", "1", "-o", "name,property,value", "--", "guid,createtxg"])
                 .arg(dataset)
                 .run()?;
             parse_snapshot_get(&out, dataset)?
@@ -226,7 +230,7 @@ impl Zfs {
 
     /// Take a snapshot `dataset@name`.
     pub fn snapshot(&self, full_name: &str) -> Result<(), ZfsError> {
-        self.quick().args(["snapshot", full_name]).run()?;
+        self.quick().args(["snapshot", "--", full_name]).run()?;
         Ok(())
     }
 
@@ -238,7 +242,7 @@ impl Zfs {
             if let Some(base) = base {
                 cmd = cmd.args(["-I", base]);
             }
-            let out = cmd.arg(snapshot).output()?;
+            let out = cmd.args(["--", snapshot]).output()?;
             let text = format!("{}\n{}", out.stdout, out.stderr);
             if let Some(size) = text.lines().find_map(|l| l.strip_prefix("size\t").and_then(|n| n.trim().parse().ok()))
             {
@@ -256,7 +260,7 @@ impl Zfs {
         if let Some(base) = base {
             cmd = cmd.args(["-I", base]);
         }
-        cmd.arg(snapshot)
+        cmd.args(["--", snapshot])
     }
 
     /// Start `zfs send`; read the stream from `take_stdout()`.
@@ -270,7 +274,7 @@ impl Zfs {
         if force {
             cmd = cmd.arg("-F");
         }
-        let running = cmd.arg(target).spawn(Stdio::piped(), Stdio::null())?;
+        let running = cmd.args(["--", target]).spawn(Stdio::piped(), Stdio::null())?;
         if let Some(stdin) = running.stdin() {
             // Linux's default 64 KiB pipe makes the writer and `zfs receive` take turns
             // far more often; 1 MiB measured faster. Best effort: the default still works.
@@ -281,7 +285,7 @@ impl Zfs {
 
     /// `zfs hold TAG snapshot`; an existing hold with the same tag is fine.
     pub fn hold(&self, tag: &str, snapshot: &str) -> Result<(), ZfsError> {
-        match self.quick().args(["hold", tag, snapshot]).output() {
+        match self.quick().args(["hold", "--", tag, snapshot]).output() {
             Ok(_) => Ok(()),
             Err(err) if err.stderr().contains("tag already exists") => Ok(()),
             Err(err) => Err(err.into()),
@@ -290,10 +294,31 @@ impl Zfs {
 
     /// `zfs release TAG snapshot`; a missing hold or snapshot is fine (already released).
     pub fn release(&self, tag: &str, snapshot: &str) -> Result<(), ZfsError> {
-        match self.quick().args(["release", tag, snapshot]).output() {
+        match self.quick().args(["release", "--", tag, snapshot]).output() {
             Ok(_) => Ok(()),
             Err(err) if err.stderr().contains("no such tag") || err.stderr().contains("does not exist") => Ok(()),
             Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The short names of the snapshots of `dataset` that carry a hold tagged `tag`.
+    /// `userrefs` (one `get` for all snapshots) finds the held ones; `zfs holds` then
+    /// tells whose holds they are. Where `zfs holds` fails, every held snapshot counts
+    /// (releasing a tag a snapshot does not carry is harmless).
+    pub fn held_snapshots(&self, dataset: &str, tag: &str) -> Result<Vec<String>, ZfsError> {
+        let out =
+            self.quick().args(["get", "-Hp", "-r", "-d", "1", "-o", "name,value", "--", "userrefs", dataset]).run()?;
+        let held = parse_held(&out, dataset);
+        if held.is_empty() {
+            return Ok(held);
+        }
+        let full: Vec<String> = held.iter().map(|name| format!("{dataset}@{name}")).collect();
+        match self.quick().args(["holds", "-H", "--"]).args(&full).output() {
+            Ok(out) => Ok(parse_holds(&out.stdout, dataset, tag)),
+            Err(err) => {
+                log::debug!("`zfs holds` failed ({err}); counting every held snapshot of {dataset}");
+                Ok(held)
+            }
         }
     }
 
@@ -304,7 +329,7 @@ impl Zfs {
         if recursive {
             cmd = cmd.arg("-r");
         }
-        let cmd = cmd.arg(name);
+        let cmd = cmd.args(["--", name]);
         let mut attempt = 0;
         loop {
             match cmd.output() {
@@ -320,7 +345,7 @@ impl Zfs {
 
     /// `zfs rename from to`.
     pub fn rename(&self, from: &str, to: &str) -> Result<(), ZfsError> {
-        self.quick().args(["rename", from, to]).run()?;
+        self.quick().args(["rename", "--", from, to]).run()?;
         Ok(())
     }
 
@@ -330,15 +355,40 @@ impl Zfs {
         if destroy_later {
             cmd = cmd.arg("-r");
         }
-        cmd.arg(snapshot).run()?;
+        cmd.args(["--", snapshot]).run()?;
         Ok(())
     }
 
     /// `zfs clone snapshot target`.
     pub fn clone_snapshot(&self, snapshot: &str, target: &str) -> Result<(), ZfsError> {
-        self.quick().args(["clone", snapshot, target]).run()?;
+        self.quick().args(["clone", "--", snapshot, target]).run()?;
         Ok(())
     }
+}
+
+/// The short names of the snapshots of `dataset` with `userrefs` above 0, from
+/// `zfs get -Hp -r -d 1 -o name,value userrefs DATASET` output.
+pub fn parse_held(out: &str, dataset: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|line| line.split_once('\t'))
+        .filter(|(_, refs)| refs.trim().parse::<u64>().is_ok_and(|n| n > 0))
+        .filter_map(|(name, _)| name.strip_prefix(dataset)?.strip_prefix('@').map(str::to_string))
+        .collect()
+}
+
+/// The short names of the snapshots of `dataset` holding `tag`, from `zfs holds -H`
+/// output (`NAME<TAB>TAG<TAB>TIMESTAMP`; zfs-fuse pads with spaces, so any whitespace).
+pub fn parse_holds(out: &str, dataset: &str, tag: &str) -> Vec<String> {
+    let mut names: Vec<String> = out
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (name, held_by) = (fields.next()?, fields.next()?);
+            (held_by == tag).then(|| name.strip_prefix(dataset)?.strip_prefix('@').map(str::to_string))?
+        })
+        .collect();
+    names.dedup();
+    names
 }
 
 fn parse_u64(what: &str, line: &str, value: &str) -> Result<u64, ZfsError> {
@@ -353,7 +403,9 @@ pub fn parse_snapshot_list(out: &str, dataset: &str) -> Result<Vec<Snapshot>, Zf
         let [name, guid, createtxg] = fields[..] else {
             return Err(ZfsError::Parse { what: "snapshot list".into(), line: line.into() });
         };
-        let Some(short) = name.strip_prefix(&format!("{dataset}@")) else { continue };
+        let Some(short) = name.strip_prefix(&format!("{dataset}@")) else {
+            continue;
+        };
         snapshots.push(Snapshot {
             dataset: dataset.to_string(),
             name: short.to_string(),
@@ -373,7 +425,9 @@ pub fn parse_snapshot_get(out: &str, dataset: &str) -> Result<Vec<Snapshot>, Zfs
         let [name, property, value] = fields[..] else {
             return Err(ZfsError::Parse { what: "snapshot properties".into(), line: line.into() });
         };
-        let Some(short) = name.strip_prefix(&format!("{dataset}@")) else { continue };
+        let Some(short) = name.strip_prefix(&format!("{dataset}@")) else {
+            continue;
+        };
         let entry = by_name.entry(short.to_string()).or_default();
         match property {
             "guid" => entry.0 = Some(parse_u64("guid", line, value)?),
@@ -454,9 +508,17 @@ mod tests {
     }
 
     #[test]
+    fn held_snapshots_are_read_from_userrefs_and_holds() {
+        let refs = "t/c/web\t-\nt/c/web@a\t0\nt/c/web@b\t1\nt/c/web@c\t2\nt/c/web/x@d\t1\n";
+        assert_eq!(parse_held(refs, "t/c/web"), vec!["b", "c"]);
+        let holds = "t/c/web@b\tterrarium-backup\tWed Dec  2 18:00 2026\nt/c/web@c\tkeep\tWed Dec  2 18:00 2026\nt/c/web@c  terrarium-backup  Wed Dec  2 18:00 2026\n";
+        assert_eq!(parse_holds(holds, "t/c/web", HOLD_TAG), vec!["b", "c"]);
+    }
+
+    #[test]
     fn sends_are_full_or_incremental_with_intermediates() {
         let zfs = Zfs::new();
-        assert_eq!(zfs.send_cmd("t/c/w@b", None).display(), "zfs send t/c/w@b");
-        assert_eq!(zfs.send_cmd("t/c/w@b", Some("t/c/w@a")).display(), "zfs send -I t/c/w@a t/c/w@b");
+        assert_eq!(zfs.send_cmd("t/c/w@b", None).display(), "zfs send -- t/c/w@b");
+        assert_eq!(zfs.send_cmd("t/c/w@b", Some("t/c/w@a")).display(), "zfs send -I t/c/w@a -- t/c/w@b");
     }
 }

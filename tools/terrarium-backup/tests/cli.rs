@@ -162,3 +162,104 @@ fn files(dir: &Path) -> std::collections::BTreeMap<String, String> {
     walk(dir, dir, &mut out);
     out
 }
+
+#[test]
+fn a_replication_target_that_is_an_option_or_shell_syntax_is_refused_before_syncoid_runs() {
+    let root = root("");
+    for to in [
+        "--to=--sshkey=/tmp/k",
+        "--to=-r",
+        "--to=a;touch${IFS}x@zfs.example.com:backup/t",
+        "--to=backup@zfs.example.com:backup/t;id",
+    ] {
+        for dry_run in [false, true] {
+            let mut args = vec!["replicate", to];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let output = run(root.path(), &args);
+            let shown = stderr(&output, root.path());
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {shown}");
+            assert!(shown.contains("--to: ") && shown.contains("user@host:pool/dataset"), "{args:?}: {shown}");
+            assert!(
+                output.stdout.is_empty(),
+                "{args:?} printed a command: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+    }
+}
+
+#[test]
+fn sanoid_config_takes_its_lock_and_a_dry_run_does_not() {
+    let root = root("");
+    let paths = terrarium_common::Paths::new(root.path());
+    let held = terrarium_common::locks::SANOID_CONFIG.acquire(&paths, "sanoid-config").unwrap();
+    let dry = run(root.path(), &["sanoid-config", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry, root.path()));
+    let busy = run(root.path(), &["sanoid-config"]);
+    let shown = stderr(&busy, root.path());
+    assert_eq!(busy.status.code(), Some(4), "{shown}");
+    assert!(shown.contains(&format!("pid {} (", std::process::id())) && shown.contains(" sanoid-config)"), "{shown}");
+    assert!(!root.path().join("etc/sanoid/sanoid.conf").exists(), "written while another run held the lock");
+    drop(held);
+    assert_eq!(run(root.path(), &["sanoid-config"]).status.code(), Some(0));
+    assert!(root.path().join("etc/sanoid/sanoid.conf").is_file());
+}
+
+/// One bad config file per case; what `list` says about each, root replaced.
+fn bad_config_messages(cases: &[(&str, &dyn Fn(&Path))]) -> String {
+    let mut shown = String::new();
+    for (name, make) in cases {
+        let root = tempfile::tempdir().unwrap();
+        make(root.path());
+        let output = run(root.path(), &["list"]);
+        let message = stderr(&output, root.path());
+        assert!(output.status.code().is_some_and(|code| code != 0), "{name} exited 0: {message}");
+        assert_eq!(message.lines().count(), 1, "{name}: one line: {message}");
+        for library_words in ["DuplicateKeyPolicy", "from_str_multiple", "Options"] {
+            assert!(!message.contains(library_words), "{name}: library wording: {message}");
+        }
+        shown.push_str(&format!("{name} (exit {}):\n{message}\n", output.status.code().unwrap_or(-1)));
+    }
+    shown
+}
+
+fn config_file(root: &Path) -> std::path::PathBuf {
+    root.join("etc/terrarium/config.yaml")
+}
+
+fn write_config(root: &Path, text: &str) {
+    terrarium_common::fs::atomic_write(&config_file(root), text.as_bytes(), 0o600).unwrap();
+}
+
+#[test]
+fn bad_config_files_are_named_with_the_fix_and_each_cause_once() {
+    let cases: &[(&str, &dyn Fn(&Path))] = &[
+        ("a duplicate key", &|root| write_config(root, &format!("{BASE_CONFIG}storage:\n  mode: file\n"))),
+        ("two documents", &|root| write_config(root, &format!("{BASE_CONFIG}---\nschema_version: 2\n"))),
+        ("a syntax error", &|root| write_config(root, &BASE_CONFIG.replace("domains:\n", "domains: [\n"))),
+        ("an unknown key of schema version 1", &|root| {
+            write_config(root, "manage_domain: a.example.com\nfrobnicate: 1\n")
+        }),
+        ("a schema version from the future", &|root| {
+            write_config(root, &BASE_CONFIG.replace("schema_version: 2", "schema_version: 7"))
+        }),
+        ("a control character in the S3 access key", &|root| {
+            write_config(
+                root,
+                &format!("{BASE_CONFIG}{}", s3_section("http://127.0.0.1:9", "bucket", "\"AKIA\\x01\"")),
+            );
+        }),
+        ("a FIFO instead of the config", &|root| {
+            std::fs::create_dir_all(root.join("etc/terrarium")).unwrap();
+            assert!(Command::new("mkfifo").arg(config_file(root)).status().unwrap().success());
+        }),
+        ("a directory instead of the config", &|root| std::fs::create_dir_all(config_file(root)).unwrap()),
+        ("a file where the config directory belongs", &|root| {
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            std::fs::write(root.join("etc/terrarium"), "").unwrap();
+        }),
+    ];
+    insta::assert_snapshot!(bad_config_messages(cases));
+}

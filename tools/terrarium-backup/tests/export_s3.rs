@@ -128,9 +128,10 @@ fn a_second_run_while_one_holds_the_lock_exits_4() {
             .unwrap();
     let out = host.run(&["export"]);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("another terrarium-backup run holds"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("another terrarium-backup run holds")
+            && stderr.contains(&format!("pid {} (", std::process::id())),
+        "{stderr}"
     );
 }

@@ -82,3 +82,38 @@ fn verify_names_the_missing_link_and_exits_5() {
     let problems = report["instances"][0]["problems"].to_string();
     assert!(problems.contains("s1.zfs.zst of restore point s1 has 9 bytes"), "{problems}");
 }
+
+#[test]
+fn prune_refuses_a_manifest_that_names_another_restore_points_stream() {
+    let host = Host::new(128);
+    host.create_instance("web");
+    for snapshot in ["s1", "s2", "s3"] {
+        write_text(&host.files("web").join(format!("{snapshot}.txt")), 20_000, snapshot);
+        host.snapshot("web", snapshot);
+        host.run_json(&["export", "--full"]);
+    }
+    // keep_last: 2 would delete s1. Its manifest is tampered with to name s3's stream,
+    // the newest restore point: a prune that trusted the body would delete it.
+    let s1_manifest = host.object(&host.key("web", "s1.manifest.json"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s1_manifest).unwrap()).unwrap();
+    let s3_stream = host.key("web", "s3.zfs.zst");
+    manifest["object_key"] = serde_json::Value::from(s3_stream.clone());
+    std::fs::write(&s1_manifest, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+
+    let out = host.run(&["prune", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "a skipped instance is a partial run: {stderr}");
+    assert!(
+        stderr.contains("not pruning this instance") && stderr.contains(&format!("names stream `{s3_stream}`")),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["skipped"], serde_json::json!(["web"]), "{report:#}");
+    for kept in ["s1.manifest.json", "s1.zfs.zst", "s2.zfs.zst", "s3.zfs.zst", "s3.manifest.json"] {
+        assert!(host.object(&host.key("web", kept)).exists(), "{kept} was deleted");
+    }
+    // verify names the manifest too.
+    let verify = host.run(&["verify"]);
+    assert_eq!(verify.status.code(), Some(5), "{}", String::from_utf8_lossy(&verify.stderr));
+}

@@ -94,7 +94,7 @@ fn replicate_copies_the_containers_to_a_second_pool_with_syncoid() {
     };
     let dry = host.run(&["replicate", "--to", &destination, "--dry-run"]);
     assert!(String::from_utf8_lossy(&dry.stdout).contains(&format!(
-        "syncoid --recursive --no-privilege-elevation --quiet {} {destination}",
+        "syncoid --recursive --no-privilege-elevation --quiet -- {} {destination}",
         host.pool.dataset("containers")
     )));
     run("one");

@@ -86,6 +86,7 @@ fn a_killed_export_records_nothing_and_the_next_run_cleans_up_and_succeeds() {
     child.wait().unwrap();
     assert_nothing_recorded(&host);
     assert!(!host.incomplete_uploads().is_empty(), "the killed run should have left its upload on the server");
+    assert!(host.held("web").is_empty(), "a send killed midway left a hold: {:?}", host.held("web"));
 
     let report = host.run_json(&["export"]);
     assert_eq!(report["instances"][0]["status"], "exported", "{report:#}");
@@ -95,4 +96,5 @@ fn a_killed_export_records_nothing_and_the_next_run_cleans_up_and_succeeds() {
         host.incomplete_uploads()
     );
     assert!(host.object(&host.key("web", "s1.manifest.json")).exists());
+    assert_eq!(host.held("web"), ["s1"], "the exported snapshot is held once its export is recorded");
 }

@@ -39,6 +39,48 @@ pub fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> io::Result<b
     }
 }
 
+/// Read a whole file that must be a regular file (a config, a report, a manifest).
+/// A FIFO, a device or a socket in its place is refused at once, instead of a read
+/// that waits forever for a writer: the open does not block and the type is checked
+/// on the opened file, so nothing can be swapped in between.
+pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    let mut file = OpenOptions::new().read(true).custom_flags(nonblock).open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {}, not a regular file; replace it with a file", describe_type(kind)),
+        ));
+    }
+    // O_NONBLOCK means nothing for a regular file's reads.
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_regular`] as UTF-8 text.
+pub fn read_regular_to_string(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_regular(path)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+}
+
+fn describe_type(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
 /// Remove a file, treating "already gone" as success. Returns whether it existed.
 pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
     match std::fs::remove_file(path) {
@@ -80,7 +122,14 @@ pub struct RunLock {
 
 impl RunLock {
     /// Take `locks/<name>.lock`, waiting up to `wait` for a running holder to finish.
+    /// The holder is named by this program's name (see [`RunLock::acquire_as`]).
     pub fn acquire(locks_dir: &Path, name: &str, wait: Duration) -> Result<Self, LockError> {
+        Self::acquire_as(locks_dir, name, wait, &program_name())
+    }
+
+    /// Take `locks/<name>.lock` as `tool` (`terrarium-backup export`): the pid and `tool`
+    /// are written into the lock file, for the message a waiting run gives up with.
+    pub fn acquire_as(locks_dir: &Path, name: &str, wait: Duration, tool: &str) -> Result<Self, LockError> {
         let path = locks_dir.join(format!("{name}.lock"));
         let io_err = |source| LockError::Io { path: path.clone(), source };
         create_dir_all(locks_dir, 0o755).map_err(io_err)?;
@@ -107,7 +156,7 @@ impl RunLock {
             }
         }
         // Record who holds it, for the message another run prints.
-        let holder = format!("pid {} since unix time {}", std::process::id(), unix_now());
+        let holder = format!("pid {} ({tool}) since unix time {}", std::process::id(), unix_now());
         file.set_len(0).map_err(io_err)?;
         file.write_all(holder.as_bytes()).map_err(io_err)?;
         Ok(Self { file, path })
@@ -123,6 +172,15 @@ impl Drop for RunLock {
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
+}
+
+/// The file name this process was started as (`terrarium-backup`).
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|path| path.file_name().map(|name| name.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown program".to_string())
 }
 
 fn unix_now() -> u64 {
@@ -156,12 +214,33 @@ mod tests {
     }
 
     #[test]
+    fn reading_a_fifo_or_a_directory_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("config.yaml");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR).unwrap();
+        let started = Instant::now();
+        let err = read_regular(&fifo).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), "it is a FIFO, not a regular file; replace it with a file");
+        assert!(read_regular(dir.path()).unwrap_err().to_string().contains("a directory"));
+        let file = dir.path().join("f");
+        std::fs::write(&file, "text").unwrap();
+        assert_eq!(read_regular_to_string(&file).unwrap(), "text");
+        assert_eq!(read_regular(&dir.path().join("missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
     fn a_second_lock_is_refused_with_the_holder_named() {
         let dir = tempfile::tempdir().unwrap();
         let first = RunLock::acquire(dir.path(), "proxy-sync", Duration::ZERO).unwrap();
         let err = RunLock::acquire(dir.path(), "proxy-sync", Duration::from_millis(50)).unwrap_err();
         let shown = err.to_string();
-        assert!(shown.contains(&format!("pid {}", std::process::id())), "{shown}");
+        assert!(shown.contains(&format!("pid {} ({})", std::process::id(), program_name())), "{shown}");
+        let named = RunLock::acquire_as(dir.path(), "other", Duration::ZERO, "terrarium-backup export").unwrap();
+        let shown = RunLock::acquire(dir.path(), "other", Duration::ZERO).unwrap_err().to_string();
+        assert!(shown.contains(&format!("pid {} (terrarium-backup export)", std::process::id())), "{shown}");
+        drop(named);
         drop(first);
         RunLock::acquire(dir.path(), "proxy-sync", Duration::ZERO).unwrap();
     }

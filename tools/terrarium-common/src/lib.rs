@@ -7,18 +7,22 @@
 //! - [`paths`]: every host path and environment variable name, resolved under a root prefix;
 //! - [`process`]: running external programs from argument vectors, with timeouts and redaction;
 //! - [`fs`]: atomic writes, write-if-changed and the exclusive run lock;
+//! - [`locks`]: every run lock by name, what it guards and who takes it;
 //! - [`output`]: exit codes, `--json` helpers, logging and progress conventions;
 //! - [`yaml`]: the one place YAML is parsed and written;
+//! - [`terminal`]: escaping untrusted text before it is printed for people;
 //! - [`cli`]: the arguments every tool shares (`--root`, `--json`, verbosity).
 
 pub mod cli;
 pub mod config;
 pub mod fs;
+pub mod locks;
 pub mod output;
 pub mod paths;
 pub mod ports;
 pub mod process;
 pub mod secret;
+pub mod terminal;
 pub mod yaml;
 
 pub use config::Config;

@@ -169,7 +169,9 @@ fn human_line(level: log::Level, message: &str, fields: &[(String, String)]) -> 
         log::Level::Warn => "warning: ",
         _ => "",
     };
-    let mut line = format!("{prefix}{message}");
+    // Messages quote labels and other tools' text: escaped, so none of it reaches the
+    // terminal as a control sequence.
+    let mut line = format!("{prefix}{}", crate::terminal::escape(message));
     for (key, value) in fields {
         line.push_str(&format!(" {key}={}", logfmt_value(value)));
     }
@@ -186,20 +188,74 @@ pub fn logfmt_line(tool: &str, level: log::Level, message: &str, fields: &[(Stri
 }
 
 fn logfmt_value(value: &str) -> String {
-    let plain =
-        !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control());
-    if plain { value.to_string() } else { format!("{value:?}") }
+    let plain = !value.is_empty()
+        && !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || crate::terminal::is_unsafe(c));
+    // Debug quoting escapes the controls; `escape` the bidi characters it keeps.
+    if plain { value.to_string() } else { crate::terminal::escape(&format!("{value:?}")).into_owned() }
+}
+
+/// An error and its causes on one line, `: `-joined, each cause once. Many error
+/// types show their cause in their own message (`cannot read X: {source}`) and also
+/// return it as `source()`, so a plain walk of the chain (`{err:#}`) would print it
+/// twice; a cause whose text the line already holds is left out.
+pub fn error_chain<'a>(chain: impl IntoIterator<Item = &'a (dyn Error + 'static)>) -> String {
+    let mut line = String::new();
+    for cause in chain {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Print the error that ended a run, once, in the current log format, and return the
-/// exit code. `message` is the whole chain (`format!("{err:#}")` at the edge).
+/// exit code. `message` is the whole chain ([`error_chain`] at the edge).
 pub fn report_error(tool: &str, message: &str, exit: Exit) -> std::process::ExitCode {
     let line = match log_format() {
-        LogFormat::Human => format!("{tool}: error: {message}"),
+        LogFormat::Human => format!("{tool}: error: {}", crate::terminal::escape(message)),
         LogFormat::Logfmt => format!("{} exit={}", logfmt_line(tool, log::Level::Error, message, &[]), exit.code()),
     };
     let _ = writeln!(std::io::stderr().lock(), "{line}");
     exit.into()
+}
+
+/// Make a panic end the run like any other failure: one line naming the tool and the
+/// place, exit code 1 (not Rust's 101), and a backtrace only when `RUST_BACKTRACE`
+/// asks for one. Call it first in every tool's `main`. A panic is a bug in Terrarium
+/// or a library it uses, so the line asks for a report.
+pub fn install_panic_hook(tool: &'static str) {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let wants_backtrace = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| !v.is_empty() && v != "0");
+        if wants_backtrace {
+            default_hook(info);
+        }
+        let _ = writeln!(std::io::stderr().lock(), "{}", panic_line(tool, info));
+        // Exit here rather than unwinding to a 101: other threads may still hold the
+        // run lock or a pipe; the kernel releases both.
+        std::process::exit(i32::from(Exit::Failure.code()));
+    }));
+}
+
+fn panic_line(tool: &str, info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic");
+    let first_line = message.lines().next().unwrap_or(message);
+    let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    format!(
+        "{tool}: internal error: {}{place} (please report it at {}/issues)",
+        first_line.escape_debug(),
+        env!("CARGO_PKG_REPOSITORY")
+    )
 }
 
 /// A progress bar on stderr when it is a terminal and logs are human; hidden otherwise.
@@ -237,6 +293,33 @@ mod tests {
             &[("count".into(), "3".into()), ("name".into(), "a b".into())],
         );
         assert_eq!(line, r#"level=info tool=terrarium-x msg="synced routes" count=3 name="a b""#);
+    }
+
+    #[test]
+    fn log_lines_escape_terminal_controls_and_bidi_characters() {
+        let fields = [("rule".to_string(), "https://a\u{1b}]8;;x\u{7}\u{202e}".to_string())];
+        let human = human_line(log::Level::Warn, "rejected `\u{1b}[2J\rok`", &fields);
+        assert_eq!(human, r#"warning: rejected `\u{1b}[2J\rok` rule="https://a\u{1b}]8;;x\u{7}\u{202e}""#);
+        let logfmt = logfmt_line("t", log::Level::Info, "m\u{2066}", &[("k".into(), "v\u{202e}".into())]);
+        assert_eq!(logfmt, r#"level=info tool=t msg="m\u{2066}" k="v\u{202e}""#);
+    }
+
+    #[test]
+    fn each_cause_is_shown_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read /etc/terrarium/config.yaml: {source}")]
+        struct Shows {
+            source: std::io::Error,
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("loading the config")]
+        struct Hides(#[source] Shows);
+        let inner = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let err = Hides(Shows { source: inner });
+        let chain: Vec<&(dyn Error + 'static)> =
+            std::iter::successors(Some(&err as &(dyn Error + 'static)), |e| (*e).source()).collect();
+        assert_eq!(chain.len(), 3);
+        assert_eq!(error_chain(chain), "loading the config: cannot read /etc/terrarium/config.yaml: permission denied");
     }
 
     #[test]

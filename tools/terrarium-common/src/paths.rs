@@ -22,6 +22,9 @@ pub mod env {
     pub const OIDC_CLIENT_SECRET: &str = "TERRARIUM_OIDC_CLIENT_SECRET";
     pub const S3_SECRET_KEY: &str = "TERRARIUM_S3_SECRET_KEY";
     pub const ROOT_PASSWORD: &str = "TERRARIUM_ROOT_PASSWORD";
+    /// The secret variables above: removed from the environment of every program a tool
+    /// starts (see [`crate::process`]), so Ansible and its modules never see them.
+    pub const SECRETS: &[&str] = &[OIDC_CLIENT_SECRET, S3_SECRET_KEY, ROOT_PASSWORD];
 }
 
 /// Absolute host paths, before the root prefix is applied.
@@ -48,6 +51,10 @@ pub mod host {
     pub const SYSTEMD_UNIT_DIR: &str = "/etc/systemd/system";
     pub const ANSIBLE_DIR: &str = "/usr/share/terrarium/ansible";
     pub const LIB_DIR: &str = "/usr/lib/terrarium";
+    /// Restarts a tool still owes (recorded before its files change, cleared after).
+    pub const PENDING_RESTARTS_DIR: &str = "/var/lib/terrarium/pending-restarts";
+    /// The kernel's socket tables (`tcp`, `tcp6`, `udp`, `udp6`); under `--root` tests supply them.
+    pub const PROC_NET_DIR: &str = "/proc/net";
 }
 
 /// Host paths resolved under a root prefix (`/` on a real host).
@@ -150,6 +157,14 @@ impl Paths {
     }
     pub fn lib_dir(&self) -> PathBuf {
         self.host(host::LIB_DIR)
+    }
+    /// The restarts `tool` still owes, e.g. `pending_restarts("proxy-sync")`.
+    pub fn pending_restarts(&self, tool: &str) -> PathBuf {
+        self.host(host::PENDING_RESTARTS_DIR).join(format!("{tool}.json"))
+    }
+    /// `/proc/net/NAME`, such as `proc_net("tcp6")`.
+    pub fn proc_net(&self, name: &str) -> PathBuf {
+        self.host(host::PROC_NET_DIR).join(name)
     }
 }
 

@@ -28,4 +28,20 @@ pub mod traefik {
     pub const MANAGED_END: &str = "# END terrarium-proxy-sync managed entrypoints";
     /// The ForwardAuth middleware (defined by Ansible) that admits only the admin group.
     pub const ADMIN_AUTH_MIDDLEWARE: &str = "terrarium-admin-auth@file";
+
+    // Router priorities. Traefik tries the router with the highest priority first; a
+    // router without one gets its rule's length. Container routers keep that default,
+    // and proxy sync bounds it (a label's host and path are length-limited, and
+    // Terrarium's own hosts are refused), so every explicit priority here outranks
+    // every container router.
+    /// The sign-in paths (`/oauth2/`) on hosts with `@auth` routes (proxy sync).
+    pub const ROUTE_AUTH_PRIORITY: u32 = 1_000_000;
+    /// Terrarium's own hosts (Ansible): Cockpit, the dashboard, ZITADEL, HTTP to HTTPS.
+    pub const CORE_PRIORITY: u32 = 2_000_000;
+    /// The admin gate's sign-in paths on the manage and proxy hosts (Ansible): they must
+    /// win over the gated routers of the same host.
+    pub const CORE_SIGNIN_PRIORITY: u32 = 2_000_100;
+    /// The shared route-auth callback, the one exact path (`/oauth2/app/callback`) on the
+    /// manage host that proxy sync (never a label) routes past the admin gate.
+    pub const ROUTE_AUTH_CALLBACK_PRIORITY: u32 = 2_000_200;
 }

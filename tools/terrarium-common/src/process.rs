@@ -140,6 +140,8 @@ impl Cmd {
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args);
+        prepare_child(&mut command);
+        // A secret variable the caller passes on purpose is set again here.
         for (key, value) in &self.envs {
             command.env(key, value);
         }
@@ -310,6 +312,46 @@ fn quote(arg: &str) -> String {
     if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
 }
 
+/// What every program a tool starts gets, whether through [`Cmd`] or a hand-built
+/// [`Command`] (Ansible): no secret environment variable of ours
+/// ([`crate::paths::env::SECRETS`]; set one again after this call to pass it on
+/// purpose), and death with the tool. A SIGKILLed tool cannot stop its children, and
+/// an orphaned `ansible-playbook` would go on changing the host after the config lock
+/// is released, so the kernel sends them SIGKILL when the tool dies
+/// (`PR_SET_PDEATHSIG`). The signal follows the thread that started the child: start
+/// long-running programs from a thread that outlives them (every tool starts them
+/// from its main thread).
+pub fn prepare_child(command: &mut Command) {
+    remove_secret_env(command);
+    die_with_parent(command);
+}
+
+/// Only the environment part of [`prepare_child`], for the rare child that must
+/// outlive the tool for a moment (a watchdog that cleans up after it).
+pub fn remove_secret_env(command: &mut Command) {
+    for name in crate::paths::env::SECRETS {
+        command.env_remove(name);
+    }
+}
+
+#[allow(unsafe_code)] // `pre_exec` is unsafe: the closure runs between fork and exec.
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure makes two system calls and allocates nothing, which is what
+    // may be done in a forked child of a multi-threaded process.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // The parent may have died before the line above: then nobody sends it.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(rustix::io::Errno::SRCH.into());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Whether `program` can be found on PATH (for capability checks and clear errors).
 pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
@@ -366,6 +408,85 @@ mod tests {
         producer.finish().unwrap();
         counter.finish().unwrap();
         assert_eq!(out.trim(), "2");
+    }
+
+    /// Run this test binary again as `test`, with `envs`; its stdout.
+    fn rerun(test: &str, envs: &[(&str, &str)]) -> String {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn secret_variables_are_not_inherited_unless_passed_on_purpose() {
+        let password = crate::paths::env::ROOT_PASSWORD;
+        if std::env::var_os("TERRARIUM_TEST_ENV_CHILD").is_some() {
+            print!("inherited:{}", Cmd::new("env").run().unwrap());
+            print!("passed:{}", Cmd::new("env").env(password, "on-purpose").run().unwrap());
+            let mut hand_built = Command::new("env");
+            prepare_child(&mut hand_built);
+            print!("hand-built:{}", String::from_utf8_lossy(&hand_built.output().unwrap().stdout));
+            return;
+        }
+        let shown = rerun(
+            "process::tests::secret_variables_are_not_inherited_unless_passed_on_purpose",
+            &[
+                ("TERRARIUM_TEST_ENV_CHILD", "1"),
+                (password, "hunter2"),
+                (crate::paths::env::S3_SECRET_KEY, "s3cret"),
+                ("TERRARIUM_LOG", "debug"),
+            ],
+        );
+        assert!(shown.contains("inherited:") && shown.contains("hand-built:"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "a secret variable was inherited: {shown}");
+        assert!(shown.contains(&format!("{password}=on-purpose")), "{shown}");
+        assert!(shown.contains("TERRARIUM_LOG=debug"), "other variables are inherited: {shown}");
+    }
+
+    #[test]
+    fn children_die_with_the_process_that_started_them() {
+        // `sh` starts `sleep` through Cmd (this test binary, run again as the middle
+        // process), then the middle process is SIGKILLed: its sleep must not survive.
+        if std::env::var_os("TERRARIUM_TEST_PDEATHSIG_MIDDLE").is_some() {
+            let running = Cmd::new("sleep").arg("30").spawn(Stdio::null(), Stdio::null()).unwrap();
+            println!("{}", running.id());
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        let mut middle = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "process::tests::children_die_with_the_process_that_started_them",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TERRARIUM_TEST_PDEATHSIG_MIDDLE", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = io::BufReader::new(middle.stdout.take().unwrap());
+        let sleep_pid = loop {
+            let mut line = String::new();
+            assert!(io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0, "the middle process ended early");
+            // libtest may print `test NAME ... ` on the same line first.
+            if let Some(Ok(pid)) = line.split_whitespace().last().map(str::parse::<i32>) {
+                break pid;
+            }
+        };
+        let alive =
+            |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "));
+        assert!(alive(sleep_pid));
+        middle.kill().unwrap();
+        middle.wait().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(sleep_pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(sleep_pid), "sleep {sleep_pid} outlived the process that started it");
     }
 
     #[test]

@@ -68,14 +68,36 @@ fn key_path_of<T: DeserializeOwned>(text: &str) -> Option<(String, String)> {
 }
 
 /// The parser's message without its own `error: line L column C:` prefix, which we
-/// already show as `origin:L:C`.
+/// already show as `origin:L:C`, and in an operator's words.
 fn parser_message(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message).trim();
     let without_error = first.strip_prefix("error: ").unwrap_or(first);
-    match without_error.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
-        Some((position, rest)) if position.contains(" column ") => rest.to_string(),
-        _ => without_error.to_string(),
+    let message = match without_error.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((position, rest)) if position.contains(" column ") => rest,
+        _ => without_error,
+    };
+    for_operators(message)
+}
+
+/// Some parser messages speak to the programmer who calls the library
+/// (`set DuplicateKeyPolicy in Options`, `use from_str_multiple`); say instead what
+/// is wrong with the file and how to fix it.
+fn for_operators(message: &str) -> String {
+    const DUPLICATE: &str = "duplicate mapping key";
+    if let Some(rest) = message.strip_prefix(DUPLICATE) {
+        let key = rest.strip_prefix(": ").and_then(|k| k.split_once(", set DuplicateKeyPolicy")).map(|(key, _)| key);
+        return match key {
+            Some(key) => format!("the key `{key}` appears twice here; keep one of them"),
+            None => "a key appears twice here; keep one of them".to_string(),
+        };
     }
+    if message.starts_with("multiple YAML documents detected")
+        || message.starts_with("only single YAML document expected")
+    {
+        return "the file holds more than one YAML document (a `---` line after the first); keep one document"
+            .to_string();
+    }
+    message.to_string()
 }
 
 /// For a syntax error, the dotted path of the block-mapping keys enclosing `line`
@@ -88,7 +110,9 @@ fn key_path_at_line(text: &str, line: u64) -> Option<String> {
             continue;
         }
         let indent = raw.len() - trimmed.len();
-        let Some((key, _)) = trimmed.split_once(':') else { continue };
+        let Some((key, _)) = trimmed.split_once(':') else {
+            continue;
+        };
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             continue;
         }
@@ -142,6 +166,26 @@ mod tests {
         let shown = err.to_string();
         assert!(shown.starts_with("c.yaml:4:"), "{shown}");
         assert!(shown.contains("inner.nmae: unknown field `nmae`"), "{shown}");
+    }
+
+    #[test]
+    fn duplicate_keys_and_extra_documents_are_explained_in_the_operators_words() {
+        let err = from_str::<Outer>("count: 1\ncount: 2\ninner:\n  name: a\n", "c.yaml").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("c.yaml:2:"), "{shown}");
+        assert!(shown.ends_with("the key `count` appears twice here; keep one of them"), "{shown}");
+        let err = from_str::<Outer>("count: 1\ninner:\n  name: a\n---\ncount: 2\n", "c.yaml").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("c.yaml"), "{shown}");
+        assert!(
+            shown.ends_with(
+                "the file holds more than one YAML document (a `---` line after the first); keep one document"
+            ),
+            "{shown}"
+        );
+        for library_words in ["DuplicateKeyPolicy", "from_str_multiple", "Options"] {
+            assert!(!shown.contains(library_words), "{shown}");
+        }
     }
 
     #[test]

@@ -15,9 +15,36 @@ pub struct StoreError {
     pub source: std::io::Error,
 }
 
-/// The stored value, if the file exists, is private and is not empty.
-pub fn read(paths: &Paths, name: &str) -> Option<Secret> {
-    read_secret_file(&paths.secret(name)).ok()
+/// Whether the stored secret `name` can be used as it is, after putting right the one
+/// thing that is safe to put right here: a mode other than 0600 (a `cp` or an editor
+/// that dropped it). The file is then made 0600 and that is recorded, since a
+/// secret that can only be shown once (a ZITADEL client secret) must not be
+/// replaced for a mode. False when the file is missing, empty or unreadable.
+pub fn usable_after_fixing_mode(
+    paths: &Paths,
+    name: &str,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<bool, StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    use terrarium_common::secret::SecretError;
+    let path = paths.secret(name);
+    match read_secret_file(&path) {
+        Ok(_) => Ok(true),
+        Err(SecretError::TooOpen { mode, .. }) => {
+            report.record(
+                Change::new(System::Secrets, "chmod", "secret", name).detail(format!("mode was {mode:o}, set to 600")),
+            );
+            if dry_run {
+                // It would be private after the chmod: usable unless empty.
+                return Ok(std::fs::metadata(&path).is_ok_and(|m| m.len() > 0));
+            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|source| StoreError { path: path.clone(), source })?;
+            Ok(read_secret_file(&path).is_ok())
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 /// Store `value` under `name`; records a change when the file was missing or differed

@@ -221,3 +221,31 @@ fn missing_permissions_are_named() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("denied POST /projects") && stderr.contains("ORG_OWNER"), "{stderr}");
 }
+
+#[test]
+fn a_client_secret_with_a_wrong_mode_is_made_private_not_rotated() {
+    let zitadel = ZitadelStandIn::start(TOKEN, &[ADMIN]);
+    let root = host(Some(ADMIN));
+    sync(root.path(), &zitadel, &[]).success();
+    let path = root.path().join("etc/terrarium/secrets/oidc-host-client-secret");
+    let before = std::fs::read_to_string(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    zitadel.clear_calls();
+
+    let dry = sync(root.path(), &zitadel, &["--dry-run"]).success();
+    assert!(
+        String::from_utf8_lossy(&dry.get_output().stdout)
+            .contains("secrets: chmod secret oidc-host-client-secret (mode was 644, set to 600)")
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644, "--dry-run changed the mode");
+
+    let out = sync(root.path(), &zitadel, &[]).success();
+    assert_eq!(zitadel.writes(), Vec::<String>::new(), "the client secret was rotated at ZITADEL");
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("secrets: chmod secret oidc-host-client-secret (mode was 644, set to 600)"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "the secret itself changed");
+    assert_eq!(
+        Some(secret(root.path(), "oidc-host-client-secret")),
+        zitadel.world.lock().unwrap().app_secret("terrarium-host")
+    );
+}

@@ -1,6 +1,7 @@
-//! The hand-off to Ansible: the `terrarium_*` variables of the persisted config plus
-//! the one-time secrets, each in a 0600 temporary file, and
+//! The hand-off to Ansible: the `terrarium_*` variables of the persisted config in a
+//! 0600 temporary file, the one-time secrets through a FIFO (never on disk), and
 //! `ansible-playbook -c local -i localhost, site.yml -e @vars -e @secrets`, streamed.
+//! The playbook inherits none of our secret environment variables and dies with us.
 
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
@@ -13,7 +14,7 @@ use terrarium_common::config::ansible_vars;
 use terrarium_common::secret::Secret;
 use terrarium_common::{Config, Paths};
 
-use crate::cleanup::{ChildGuard, SecretDir};
+use crate::cleanup::{ChildGuard, GroupLifeline, SecretDir};
 
 /// Run this playbook instead of the packaged `site.yml` (tests, development).
 pub const PLAYBOOK_ENV: &str = "TERRARIUM_PLAYBOOK";
@@ -48,6 +49,8 @@ pub enum AnsibleError {
     Io(#[from] std::io::Error),
     #[error("ansible-playbook failed ({0}); the config is saved: fix the cause and run `terrariumctl reconfigure`")]
     Failed(String),
+    #[error("the config is saved, but Ansible did not run (run `terrariumctl reconfigure` once the other run is done)")]
+    Busy(#[from] terrarium_common::fs::LockError),
 }
 
 /// The playbook to run: `TERRARIUM_PLAYBOOK`, else the packaged one under the root.
@@ -84,11 +87,16 @@ pub fn reconcile(
     if !playbook.is_file() {
         return Err(AnsibleError::NoPlaybook(playbook));
     }
+    crate::cleanup::remove_stale_dirs();
     let dir = SecretDir::new()?;
     let vars = dir.write("vars.json", vars_json(config).as_bytes())?;
-    let secrets = dir.write("secrets.json", once.to_json().as_bytes())?;
+    let (secrets, feed) = dir.fifo("secrets.json", once.to_json().into_bytes())?;
+    // The playbook renders /etc/traefik/traefik.yml, which proxy-sync also rewrites.
+    let traefik = terrarium_common::locks::TRAEFIK.acquire(paths, "ansible-playbook")?;
     log::info!(playbook = playbook.display().to_string().as_str(); "running ansible-playbook");
     let status = run_playbook(&playbook, &vars, &secrets, output_to_stderr);
+    drop(traefik);
+    feed.finish();
     drop(dir);
     status
 }
@@ -106,6 +114,7 @@ fn run_playbook(playbook: &Path, vars: &Path, secrets: &Path, output_to_stderr: 
         // Its own process group: an interrupt stops Ansible and its workers together
         // (see crate::cleanup), and only after the secrets are accounted for.
         .process_group(0);
+    terrarium_common::process::prepare_child(&mut command);
     if std::io::stdout().is_terminal() {
         command.env("ANSIBLE_FORCE_COLOR", "1");
     }
@@ -115,11 +124,20 @@ fn run_playbook(playbook: &Path, vars: &Path, secrets: &Path, output_to_stderr: 
     }
     let mut child = match command.spawn() {
         Ok(child) => child,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(AnsibleError::NotInstalled),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AnsibleError::NotInstalled);
+        }
         Err(err) => return Err(err.into()),
     };
     let guard = ChildGuard::new(child.id());
-    let status = child.wait()?;
+    let lifeline = GroupLifeline::new(child.id())
+        .map_err(|err| {
+            log::warn!("cannot start the watchdog ({err}); if this run is killed, Ansible's workers may run on")
+        })
+        .ok();
+    let status = child.wait();
+    drop(lifeline);
     drop(guard);
+    let status = status?;
     if status.success() { Ok(()) } else { Err(AnsibleError::Failed(status.to_string())) }
 }

@@ -2,12 +2,10 @@
 //! previous install, persist, then Ansible (or stop with `--render-only`).
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
 use terrarium_common::config::{ConfigError, StorageMode};
-use terrarium_common::fs::RunLock;
 use terrarium_common::paths::env;
 use terrarium_common::{Config, Exit, Paths};
 
@@ -21,9 +19,6 @@ use crate::preflight::{self, PreflightError, Verifiers};
 use crate::resolve::{self, HostFacts, Resolved, SecretInputs};
 use crate::secrets::{read_key_file, secret_from};
 use crate::storage;
-
-/// The lock install, set and reconfigure share: one config change at a time.
-pub const CONFIG_LOCK: &str = "config";
 
 /// What install did, for `--json`.
 #[derive(Debug, Serialize)]
@@ -82,7 +77,7 @@ pub fn discover_storage(args: &InstallArgs, mode: StorageMode) -> anyhow::Result
 }
 
 pub fn run(args: &mut InstallArgs, paths: &Paths, json: bool, verifiers: Verifiers<'_>) -> anyhow::Result<Exit> {
-    let _lock = RunLock::acquire(&paths.locks_dir(), CONFIG_LOCK, Duration::ZERO)?;
+    let _lock = terrarium_common::locks::CONFIG.acquire(paths, "install")?;
     let base = load_existing(paths)?;
     if !args.allow_unsupported_os {
         host_facts::check_os(paths).map_err(PreflightError::Os)?;

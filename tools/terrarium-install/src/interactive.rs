@@ -166,7 +166,9 @@ fn ask_identity(
                     secrets.oidc_client_secret = Some(client_secret);
                     break;
                 }
-                Err(message) => eprintln!("OIDC check of {issuer} failed: {message}. Enter the settings again."),
+                Err(message) => {
+                    eprintln!("OIDC check of {issuer} failed: {message}. Enter the settings again.")
+                }
             }
         }
         if idp.admin_group.is_none() {

@@ -62,7 +62,9 @@ pub fn verify_identity(
     let secret = match (new_secret, &identity.client_secret_file) {
         (Some(secret), _) => secret.clone(),
         (None, Some(file)) => config.read_secret(paths, "identity.client_secret_file", file)?,
-        (None, None) => return Err(PreflightError::Oidc { issuer, message: "no client secret was given".into() }),
+        (None, None) => {
+            return Err(PreflightError::Oidc { issuer, message: "no client secret was given".into() });
+        }
     };
     log::info!(issuer = issuer.as_str(); "checking the OIDC issuer");
     verifiers.oidc.verify(&issuer, &client_id, &secret).map_err(|message| PreflightError::Oidc { issuer, message })
@@ -84,7 +86,9 @@ pub fn verify_s3(
     let secret = match (new_secret, &s3.secret_key_file) {
         (Some(secret), _) => secret.clone(),
         (None, Some(file)) => config.read_secret(paths, "s3.secret_key_file", file)?,
-        (None, None) => return Err(PreflightError::S3 { endpoint, bucket, message: "no secret key was given".into() }),
+        (None, None) => {
+            return Err(PreflightError::S3 { endpoint, bucket, message: "no secret key was given".into() });
+        }
     };
     log::info!(endpoint = endpoint.as_str(), bucket = bucket.as_str(); "probing the S3 bucket");
     verifiers.s3.probe(s3, &secret).map_err(|message| PreflightError::S3 { endpoint, bucket, message })

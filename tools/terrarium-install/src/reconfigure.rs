@@ -2,15 +2,12 @@
 //! persisted config with Ansible, changing nothing in the config.
 
 use std::ffi::OsString;
-use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use terrarium_common::cli::GlobalArgs;
-use terrarium_common::fs::RunLock;
-use terrarium_common::{Config, Exit};
+use terrarium_common::{Config, Exit, locks};
 
 use crate::ansible::{self, OneTimeSecrets};
-use crate::install::CONFIG_LOCK;
 
 /// Converge this host to /etc/terrarium/config.yaml with the packaged Ansible playbook.
 #[derive(Debug, Parser)]
@@ -34,12 +31,15 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     };
     terrarium_common::output::init_logging("terrarium-reconfigure", args.global.verbosity());
     let paths = args.global.paths();
-    let _lock = RunLock::acquire(&paths.locks_dir(), CONFIG_LOCK, Duration::ZERO)?;
     let config = Config::load(&paths)?;
     if args.dry_run {
+        // Prints the variables only: no lock, so it never holds up a real run.
         print!("{}", ansible::vars_json(&config));
         return Ok(Exit::Success);
     }
+    let _lock = locks::CONFIG.acquire(&paths, "reconfigure")?;
+    // Read again under the lock: a set may have saved a change meanwhile.
+    let config = Config::load(&paths)?;
     ansible::reconcile(&paths, &config, &OneTimeSecrets::default(), args.global.json)?;
     if args.global.json {
         terrarium_common::output::print_json(&serde_json::json!({"reconciled": true}))?;

@@ -103,7 +103,7 @@ fn install_hands_the_variables_and_root_password_to_ansible_and_removes_them() {
         serde_json::from_str(&std::fs::read_to_string(scene.out().join("received.json")).unwrap()).unwrap();
     assert_eq!(
         received,
-        serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "got_root_password": true})
+        serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "got_root_password": true, "inherited_root_password_env": false})
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("host converged"));
     let all = output_text(&output);
@@ -125,7 +125,9 @@ fn a_failing_playbook_fails_install_and_leaves_no_secrets() {
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains(needle) {
             found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
@@ -160,7 +162,8 @@ fn sigint_during_ansible_removes_the_secrets_and_stops_the_playbook() {
     // While Ansible runs, the secrets directory exists.
     let during = scene.secret_dirs();
     assert_eq!(during.len(), 1, "{during:?}");
-    assert!(during[0].join("secrets.json").is_file() && during[0].join("vars.json").is_file());
+    assert!(during[0].join("vars.json").is_file());
+    assert_no_secret_on_disk(&scene.tmp());
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
@@ -168,6 +171,65 @@ fn sigint_during_ansible_removes_the_secrets_and_stops_the_playbook() {
     scene.assert_no_temp_files_left();
     let needle = playbook.display().to_string();
     wait_for("ansible-playbook to stop", Duration::from_secs(30), || processes_mentioning(&needle).is_empty());
+}
+
+/// The one-time secrets go through a FIFO: no regular file under `dir` holds them.
+fn assert_no_secret_on_disk(dir: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let mut fifos = 0;
+    for entry in walk(dir) {
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        if meta.file_type().is_fifo() {
+            fifos += 1;
+        } else if meta.is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
+            assert!(!text.contains("correct horse"), "{} holds the root password", entry.display());
+        }
+    }
+    assert!(fifos <= 1, "{fifos} FIFOs");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn sigkill_during_ansible_stops_the_playbook_and_the_next_run_cleans_up() {
+    let scene = Scene::new();
+    let playbook = scene.work.path().join("killed-playbook.yml");
+    std::fs::copy(common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml"), &playbook).unwrap();
+    let mut child = scene
+        .install()
+        .env("TERRARIUM_PLAYBOOK", &playbook)
+        .env("TERRARIUM_TEST_HANG", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the playbook to start hanging", Duration::from_secs(120), || scene.out().join("hanging").exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // No handler runs on SIGKILL: the playbook, its workers and its `sleep` must die
+    // anyway, and the root password was never in a file.
+    let needle = playbook.display().to_string();
+    wait_for("ansible-playbook to die with install", Duration::from_secs(15), || {
+        processes_mentioning(&needle).is_empty()
+    });
+    assert_no_secret_on_disk(&scene.tmp());
+    assert_eq!(scene.secret_dirs().len(), 1, "the killed run's directory (an empty FIFO and the vars) is left");
+    // The next run removes what the killed one left.
+    let output = scene.install().output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", output_text(&output));
+    scene.assert_no_temp_files_left();
 }
 
 #[test]
@@ -215,4 +277,48 @@ fn a_missing_playbook_is_named() {
         "{stderr}"
     );
     scene.assert_no_temp_files_left();
+}
+
+#[test]
+fn while_ansible_runs_the_config_and_traefik_locks_name_their_holder_and_a_second_run_exits_4() {
+    let scene = Scene::new();
+    let playbook = scene.work.path().join("lock-playbook.yml");
+    std::fs::copy(common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml"), &playbook).unwrap();
+    let mut child = scene
+        .install()
+        .env("TERRARIUM_PLAYBOOK", &playbook)
+        .env("TERRARIUM_TEST_HANG", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the playbook to start hanging", Duration::from_secs(120), || scene.out().join("hanging").exists());
+    let paths = terrarium_common::Paths::new(scene.root.path());
+    let pid = child.id();
+    // proxy-sync takes the traefik lock before it touches /etc/traefik: held for the playbook.
+    let traefik =
+        terrarium_common::locks::TRAEFIK.acquire_within(&paths, "test", Duration::ZERO).unwrap_err().to_string();
+    assert!(traefik.contains(&format!("pid {pid} (terrarium-install ansible-playbook)")), "{traefik}");
+    let config =
+        terrarium_common::locks::CONFIG.acquire_within(&paths, "test", Duration::ZERO).unwrap_err().to_string();
+    assert!(config.contains(&format!("pid {pid} (terrarium-install install)")), "{config}");
+    // A real second run waits its bound, then exits 4 naming the holder; a dry run is not held up.
+    let second = scene.command("terrarium-reconfigure").env("TERRARIUM_TEST_EXPECT_ROOT_PWD", "").output().unwrap();
+    assert_eq!(second.status.code(), Some(4), "{}", output_text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains(&format!("pid {pid} (terrarium-install install)")),
+        "{}",
+        output_text(&second)
+    );
+    let dry = scene.command("terrarium-reconfigure").arg("--dry-run").output().unwrap();
+    assert_eq!(dry.status.code(), Some(0), "{}", output_text(&dry));
+    assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let needle = playbook.display().to_string();
+    wait_for("ansible-playbook to stop", Duration::from_secs(30), || processes_mentioning(&needle).is_empty());
+    drop(
+        terrarium_common::locks::TRAEFIK
+            .acquire_within(&paths, "test", Duration::ZERO)
+            .expect("released when install ends"),
+    );
 }

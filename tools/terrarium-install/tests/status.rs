@@ -157,3 +157,26 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
         serde_json::json!(["the last run of terrarium-proxy-sync.service failed (exit-code)"])
     );
 }
+
+#[test]
+fn label_text_in_a_report_is_escaped_for_the_terminal_and_kept_in_json() {
+    // What a container can put in the world-readable proxy-sync report: a rejected rule
+    // stored verbatim, with an OSC title, a carriage return, a line wipe and a bidi override.
+    let rule = "https://x\u{1b}]0;pwned\u{7}\r\u{1b}[2Kok\u{202e}moc.elpmaxe\u{2066}";
+    let root = tempfile::tempdir().unwrap();
+    let report = serde_json::json!({"tool": "proxy-sync", "ok": true, "rejected": [{"instance": "evil\u{9b}31m", "rule": rule, "problem": "p", "fix": "f"}]});
+    common::write(&root.path().join("var/lib/terrarium/reports/proxy-sync.json"), &report.to_string(), 0o644);
+    let systemctl = SystemctlStandIn::new(false);
+
+    let (code, text) = status(root.path(), &systemctl, false);
+    assert_eq!(code, 0);
+    let unsafe_chars: Vec<char> =
+        text.chars().filter(|c| *c != '\n' && terrarium_common::terminal::is_unsafe(*c)).collect();
+    assert!(unsafe_chars.is_empty(), "raw {unsafe_chars:?} in:\n{text}");
+    assert!(text.contains(r"rule=https://x\u{1b}]0;pwned\u{7}\r\u{1b}[2Kok\u{202e}moc.elpmaxe\u{2066}"), "{text}");
+    assert!(text.contains(r"instance=evil\u{9b}31m"), "{text}");
+
+    let (_, json) = status(root.path(), &systemctl, true);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["proxy_sync"]["value"]["rejected"][0]["rule"], rule, "JSON keeps the exact text");
+}

@@ -58,6 +58,11 @@ fn main() {
         manage_domain: "manage.example.com".into(),
         reserved_ports: terrarium_common::ports::RESERVED.iter().copied().collect(),
         route_auth: Ok(()),
+        reserved_hosts: [("manage.example.com".to_string(), "the management host".to_string())].into(),
+        ports_in_use: Default::default(),
+        // Every synthetic port publishes, as with the limits raised in the config.
+        max_rules_per_label: 32,
+        max_ports_per_host: usize::MAX,
     };
     let rounds = (20_000 / n.max(1)).clamp(3, 200);
     let mut parse_only = Vec::new();

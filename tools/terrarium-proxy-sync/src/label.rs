@@ -12,6 +12,11 @@ use terrarium_common::config::validate::{is_hostname, parse_port};
 /// The container port an http(s) rule targets when it names none.
 pub const DEFAULT_CONTAINER_PORT: u16 = 80;
 
+/// The longest path prefix a rule may give. It bounds the length of the Traefik rule
+/// and so its default priority (see `terrarium_common::ports::traefik`): Terrarium's
+/// own routers must outrank every container router.
+pub const MAX_PATH_LEN: usize = 1024;
+
 const SCHEMES: [&str; 4] = ["https://", "http://", "tcp://", "udp://"];
 
 /// Who may pass an `@auth` route.
@@ -201,6 +206,12 @@ fn parse_host(host: &str) -> Result<String, RuleError> {
 }
 
 fn parse_path(path: &str) -> Result<Option<String>, RuleError> {
+    if path.len() > MAX_PATH_LEN {
+        return Err(RuleError::new(
+            format!("the path is {} characters long, more than {MAX_PATH_LEN}", path.len()),
+            "publish a shorter path prefix (routes match every path below it)",
+        ));
+    }
     if path.contains(char::is_whitespace) {
         return Err(RuleError::new(
             format!("path `{path}` contains a space"),
@@ -346,6 +357,7 @@ mod tests {
             ("tcp://x:22", "host port"),
             ("udp://1053:70000", "container port"),
             ("tcp://10022:22@auth", "@auth is not possible"),
+            (format!("https://a.example.com/{}", "a".repeat(MAX_PATH_LEN)).as_str(), "more than 1024"),
         ] {
             let err = parse_rule(rule).unwrap_err();
             assert!(err.problem.contains(problem), "{rule}: {err}");

@@ -1,11 +1,13 @@
 //! `terrarium-proxy-sync`: Publish user.proxy labels of LXD containers as Traefik routes, firewall rules and route auth.
 //!
-//! Functional core ([`label`], [`instances`], [`plan`], [`render`], the pure half of
-//! [`ufw`]) and imperative shell ([`sync`], [`watch`]): the labels become a plan, the
+//! Functional core ([`label`], [`instances`], [`listeners`], [`plan`], [`render`], the
+//! pure half of [`ufw`]) and imperative shell ([`sync`], [`watch`]): the labels become a plan, the
 //! plan becomes file contents and firewall rules, and only the difference is applied.
 
 pub mod instances;
 pub mod label;
+pub mod listeners;
+mod pending;
 pub mod plan;
 pub mod render;
 mod report;
@@ -21,6 +23,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use terrarium_common::Exit;
 use terrarium_common::cli::GlobalArgs;
+use terrarium_common::terminal::{escape, escape_lines};
 
 use crate::sync::{Options, Outcome, Source};
 
@@ -98,6 +101,9 @@ pub(crate) fn log_outcome(outcome: &Outcome) {
     for unpublished in &outcome.plan.unpublished {
         log::info!(instance = unpublished.instance.as_str(); "not published: {}", unpublished.reason);
     }
+    for command in &outcome.restarts_owed {
+        log::warn!(command = command.as_str(); "an earlier run did not finish this restart; running it now");
+    }
     for ignored in &outcome.firewall.ignored {
         log::warn!(rule = ignored.as_str(); "firewall rule carries the proxy-sync marker but has a shape proxy sync never writes; left alone");
     }
@@ -121,14 +127,17 @@ fn print_human(outcome: &Outcome) -> std::io::Result<()> {
     if !outcome.dry_run {
         return Ok(());
     }
+    // Diffs and paths can quote label text: escaped for the terminal (`--json` is not).
     let mut out = std::io::stdout().lock();
     for name in &outcome.secrets_created {
         writeln!(out, "create secret {name} (0600)")?;
     }
     for file in &outcome.files {
+        let path = file.path.display().to_string();
+        let path = escape(&path);
         match &file.diff {
-            Some(diff) => write!(out, "{} {}\n{diff}", file.action, file.path.display())?,
-            None => writeln!(out, "{} {} (holds secrets; diff not shown)", file.action, file.path.display())?,
+            Some(diff) => write!(out, "{} {path}\n{}", file.action, escape_lines(diff))?,
+            None => writeln!(out, "{} {path} (holds secrets; diff not shown)", file.action)?,
         }
     }
     for spec in &outcome.firewall.add {

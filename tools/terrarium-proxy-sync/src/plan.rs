@@ -22,6 +22,32 @@ pub struct Settings {
     pub reserved_ports: BTreeSet<u16>,
     /// `Err(reason)` when route auth cannot work on this host (no OIDC client yet).
     pub route_auth: Result<(), String>,
+    /// Terrarium's own host names, each with what it serves: no rule may publish on them.
+    pub reserved_hosts: BTreeMap<String, String>,
+    /// Host ports a socket on the host already holds (Traefik's published entrypoints
+    /// left out): Traefik could not bind them.
+    pub ports_in_use: BTreeSet<(u16, Protocol)>,
+    /// The most rules one label may hold; later ones are refused.
+    pub max_rules_per_label: usize,
+    /// The most `tcp://`/`udp://` host ports all labels together may claim.
+    pub max_ports_per_host: usize,
+}
+
+impl Settings {
+    /// The host names Terrarium serves itself (from `domains.*`): manage (Cockpit and
+    /// the route-auth callback), proxy (the Traefik dashboard), lxd, and auth when
+    /// ZITADEL runs here (in oidc mode the issuer lives elsewhere).
+    pub fn reserved_hosts(domains: &terrarium_common::config::Domains, local_idp: bool) -> BTreeMap<String, String> {
+        let mut hosts = BTreeMap::from([
+            (domains.manage.clone(), "Terrarium's management host (Cockpit and its sign-in)".to_string()),
+            (domains.proxy.clone(), "Terrarium's proxy host (the Traefik dashboard)".to_string()),
+            (domains.lxd.clone(), "Terrarium's LXD API host".to_string()),
+        ]);
+        if local_idp {
+            hosts.insert(domains.auth.clone(), "Terrarium's identity provider host (ZITADEL)".to_string());
+        }
+        hosts
+    }
 }
 
 /// An HTTP route to publish.
@@ -119,10 +145,26 @@ pub fn plan(instances: &[Instance], settings: &Settings) -> Plan {
 
     let mut plan = Plan::default();
     let mut claims: BTreeMap<ClaimKey, (String, String)> = BTreeMap::new();
+    let mut port_claims = 0usize;
     for instance in order {
         let label = instance.label.as_deref().unwrap_or_default();
         let mut accepted = 0usize;
-        for (index, raw) in label::split_rules(label).into_iter().enumerate() {
+        let rules = label::split_rules(label);
+        if let Some(first_excess) = rules.get(settings.max_rules_per_label) {
+            // One problem for all of them: a label of 5,000 rules must not become 5,000 entries.
+            plan.rejected.push(Problem {
+                instance: instance.name.clone(),
+                rule: first_excess.to_string(),
+                problem: format!(
+                    "the label has {} rules, more than the {} one label may hold; this rule and the {} after it are not published",
+                    rules.len(),
+                    settings.max_rules_per_label,
+                    rules.len() - settings.max_rules_per_label - 1
+                ),
+                fix: "remove rules from the label (or raise proxy.max_rules_per_label in /etc/terrarium/config.yaml)".to_string(),
+            });
+        }
+        for (index, raw) in rules.into_iter().enumerate().take(settings.max_rules_per_label) {
             let reject = |plan: &mut Plan, err: RuleError| {
                 plan.rejected.push(Problem {
                     instance: instance.name.clone(),
@@ -138,6 +180,16 @@ pub fn plan(instances: &[Instance], settings: &Settings) -> Plan {
                     continue;
                 }
             };
+            if matches!(rule, Rule::Port { .. }) && port_claims >= settings.max_ports_per_host {
+                reject(
+                    &mut plan,
+                    RuleError::new(
+                        format!("the host already publishes {port_claims} tcp/udp ports, the most it allows"),
+                        "remove port rules from other labels (or raise proxy.max_ports_per_host in /etc/terrarium/config.yaml)",
+                    ),
+                );
+                continue;
+            }
             let key = match &rule {
                 Rule::Http { scheme, host, path, .. } => ClaimKey::Http(*scheme, host.clone(), path.clone()),
                 Rule::Port { protocol, host_port, .. } => ClaimKey::Port(*protocol, *host_port),
@@ -172,9 +224,14 @@ pub fn plan(instances: &[Instance], settings: &Settings) -> Plan {
                 }
                 continue;
             }
+            if matches!(key, ClaimKey::Port(..)) {
+                port_claims += 1;
+            }
             claims.insert(key, (instance.name.clone(), raw.to_string()));
             accepted += 1;
-            let Some(address) = instance.address.filter(|_| instance.running) else { continue };
+            let Some(address) = instance.address.filter(|_| instance.running) else {
+                continue;
+            };
             push_route(&mut plan, instance, index, raw, rule, address);
         }
         if accepted > 0 && (!instance.running || instance.address.is_none()) {
@@ -195,9 +252,19 @@ fn claim_description(key: &ClaimKey) -> String {
     }
 }
 
-/// The checks that depend on the host: `@auth` hosts and reserved ports.
+/// The checks that depend on the host: Terrarium's own hosts, `@auth` hosts, reserved
+/// ports and ports already in use.
 fn check_with_settings(rule: Rule, settings: &Settings) -> Result<Rule, RuleError> {
     match &rule {
+        Rule::Http { host, .. } if settings.reserved_hosts.contains_key(host) => {
+            // Every path: `/` would be the whole host, and any prefix would take paths
+            // from the admin gate (Cockpit, `/oauth2/`) or the identity provider.
+            let role = &settings.reserved_hosts[host];
+            return Err(RuleError::new(
+                format!("{host} is {role}; labels cannot publish on it (no path either)"),
+                "publish the service on a host name of its own, e.g. app.<your domain>",
+            ));
+        }
         Rule::Http { host, auth: Some(_), .. } => {
             if let Err(reason) = &settings.route_auth {
                 return Err(RuleError::new(
@@ -205,17 +272,19 @@ fn check_with_settings(rule: Rule, settings: &Settings) -> Result<Rule, RuleErro
                     "publish without @auth until it is set up",
                 ));
             }
-            let allowed = match &settings.root_domain {
-                Some(root) => is_within_domain(host, root),
-                None => host == &settings.manage_domain,
-            };
-            if !allowed {
-                let scope = match &settings.root_domain {
-                    Some(root) => format!("{root} or its subdomains"),
-                    None => format!("{} (no root domain is configured)", settings.manage_domain),
-                };
+            let Some(root) = &settings.root_domain else {
+                // The shared cookie and callback need a domain above the protected host;
+                // without one only the manage host qualified, and that is Terrarium's own.
                 return Err(RuleError::new(
-                    format!("@auth works only for hosts on {scope}, not {host}"),
+                    format!(
+                        "@auth needs a root domain, and none is configured (domains.root), so {host} cannot have it"
+                    ),
+                    "set a root domain (`terrarium-set domains example.org`), or drop @auth",
+                ));
+            };
+            if !is_within_domain(host, root) {
+                return Err(RuleError::new(
+                    format!("@auth works only for hosts on {root} or its subdomains, not {host}"),
                     "use a host under the root domain, or drop @auth",
                 ));
             }
@@ -224,6 +293,17 @@ fn check_with_settings(rule: Rule, settings: &Settings) -> Result<Rule, RuleErro
             return Err(RuleError::new(
                 format!("host port {host_port}/{protocol} is reserved for the host's own services"),
                 "choose another host port (the reserved ones are listed in docs/labels.md)",
+            ));
+        }
+        Rule::Port { host_port, protocol, .. } if settings.ports_in_use.contains(&(*host_port, *protocol)) => {
+            return Err(RuleError::new(
+                format!(
+                    "host port {host_port}/{protocol} is already in use on the host (a service listens on it; Traefik could not bind it)"
+                ),
+                format!(
+                    "choose another host port, or stop what holds it (`ss -lnp{} 'sport = :{host_port}'` shows it)",
+                    if *protocol == Protocol::Tcp { "t" } else { "u" }
+                ),
             ));
         }
         _ => {}
@@ -275,6 +355,12 @@ mod tests {
             manage_domain: "manage.example.com".into(),
             reserved_ports: terrarium_common::ports::RESERVED.iter().copied().collect(),
             route_auth: Ok(()),
+            reserved_hosts: ["manage", "proxy", "lxd", "auth"]
+                .map(|h| (format!("{h}.example.com"), format!("the {h} host")))
+                .into(),
+            ports_in_use: BTreeSet::new(),
+            max_rules_per_label: 32,
+            max_ports_per_host: 256,
         }
     }
 
@@ -318,7 +404,7 @@ mod tests {
     }
 
     #[test]
-    fn auth_needs_the_root_domain_or_the_manage_host() {
+    fn auth_needs_the_root_domain_and_never_takes_the_manage_host() {
         let mut s = settings();
         let p = plan(
             &[instance("a", "1", "https://x.other.org@auth, https://x.example.com@auth:ops", Some("10.0.0.1"))],
@@ -330,10 +416,95 @@ mod tests {
             &[instance("a", "1", "https://x.example.com@auth, https://manage.example.com/app@auth", Some("10.0.0.1"))],
             &s,
         );
-        assert_eq!(p.http.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["manage.example.com"]);
+        assert!(p.http.is_empty());
+        assert!(p.rejected[0].problem.contains("needs a root domain"), "{}", p.rejected[0]);
+        assert!(p.rejected[1].problem.contains("is the manage host"), "{}", p.rejected[1]);
         s.route_auth = Err("no OIDC client".into());
-        let p = plan(&[instance("a", "1", "https://manage.example.com@auth", Some("10.0.0.1"))], &s);
+        let p = plan(&[instance("a", "1", "https://x.example.com@auth", Some("10.0.0.1"))], &s);
         assert!(p.rejected[0].problem.contains("no OIDC client"));
+    }
+
+    #[test]
+    fn terrariums_own_hosts_are_refused_on_every_path_and_the_rest_publishes() {
+        let label = "https://manage.example.com/cockpit, https://MANAGE.example.com:9090/oauth2/callback, https://auth.example.com/ui/login, \
+                     https://proxy.example.com/api, http://lxd.example.com, https://manage.example.com/app@auth, https://app.example.com";
+        let p = plan(&[instance("evil", "1", label, Some("10.0.0.1"))], &settings());
+        assert_eq!(p.http.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["app.example.com"]);
+        assert_eq!(p.rejected.len(), 6, "{:?}", p.rejected);
+        for problem in &p.rejected {
+            let host =
+                problem.rule.split("://").nth(1).unwrap().split(['/', ':', '@']).next().unwrap().to_ascii_lowercase();
+            assert!(problem.problem.starts_with(&format!("{host} is the ")), "{problem}");
+            assert!(problem.fix.contains("host name of its own"), "{problem}");
+        }
+        // Another instance's routes are untouched by the bad label.
+        let p = plan(
+            &[
+                instance("evil", "1", label, Some("10.0.0.1")),
+                instance("good", "2", "https://b.example.com", Some("10.0.0.2")),
+            ],
+            &settings(),
+        );
+        assert_eq!(p.http.len(), 2);
+    }
+
+    #[test]
+    fn no_container_router_can_outrank_an_explicit_priority() {
+        let longest = format!(
+            "https://{}.example.com/{}",
+            ["a".repeat(63), "b".repeat(63), "c".repeat(63)].join("."),
+            "p".repeat(label::MAX_PATH_LEN - 1)
+        );
+        let p = plan(&[instance("a", "1", &longest, Some("10.0.0.1"))], &settings());
+        let rendered = crate::render::dynamic::render(&p, "manage.example.com");
+        let rule = rendered.lines().find(|l| l.trim_start().starts_with("rule:")).unwrap();
+        // Traefik's default priority is the rule's length.
+        assert!(
+            rule.len() < 2_000 && (rule.len() as u32) < terrarium_common::ports::traefik::ROUTE_AUTH_PRIORITY,
+            "{}",
+            rule.len()
+        );
+    }
+
+    #[test]
+    fn ports_in_use_are_refused_with_the_way_to_find_the_holder() {
+        let mut s = settings();
+        s.ports_in_use = [(53, Protocol::Udp), (5000, Protocol::Tcp)].into();
+        let p =
+            plan(&[instance("a", "1", "udp://53:53, tcp://53:53, tcp://5000:80, udp://5000:80", Some("10.0.0.1"))], &s);
+        let published: Vec<String> = p.ports.iter().map(|r| r.entrypoint()).collect();
+        assert_eq!(published, ["tcp-53", "udp-5000"]);
+        assert!(p.rejected[0].problem.contains("53/udp is already in use"), "{}", p.rejected[0]);
+        assert!(p.rejected[0].fix.contains("ss -lnpu 'sport = :53'"), "{}", p.rejected[0]);
+        assert!(p.rejected[1].fix.contains("ss -lnpt 'sport = :5000'"), "{}", p.rejected[1]);
+    }
+
+    #[test]
+    fn labels_and_the_host_have_rule_limits() {
+        let mut s = settings();
+        s.max_rules_per_label = 3;
+        s.max_ports_per_host = 4;
+        let many: Vec<String> = (0..5000).map(|i| format!("tcp://{}:22", 20000 + i)).collect();
+        let p = plan(
+            &[
+                instance("big", "1", &many.join(", "), Some("10.0.0.1")),
+                instance("next", "2", "tcp://30000:1, tcp://30001:1, https://n.example.com", Some("10.0.0.2")),
+            ],
+            &s,
+        );
+        assert_eq!(p.ports.iter().map(|r| r.host_port).collect::<Vec<_>>(), [20000, 20001, 20002, 30000]);
+        assert_eq!(p.http.len(), 1, "http rules are not counted against the port limit");
+        assert_eq!(p.rejected.len(), 2, "{:?}", p.rejected);
+        assert_eq!(p.rejected[0].rule, "tcp://20003:22");
+        assert!(
+            p.rejected[0].problem.contains("5000 rules, more than the 3")
+                && p.rejected[0].problem.contains("4996 after it"),
+            "{}",
+            p.rejected[0]
+        );
+        assert!(p.rejected[0].fix.contains("proxy.max_rules_per_label"));
+        assert_eq!(p.rejected[1].rule, "tcp://30001:1");
+        assert!(p.rejected[1].fix.contains("proxy.max_ports_per_host"), "{}", p.rejected[1]);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn write(paths: &Paths, result: &anyhow::Result<Outcome>) -> std::io::Result
         time: String::new(),
         ok: result.is_ok(),
         exit,
-        error: result.as_ref().err().map(|err| format!("{err:#}")),
+        error: result.as_ref().err().map(|err| terrarium_common::output::error_chain(err.chain())),
         http_routes: http,
         port_routes: ports,
         rejected,

@@ -10,20 +10,21 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 use terrarium_common::config::secret_names;
-use terrarium_common::fs::{RunLock, atomic_write};
+use terrarium_common::fs::atomic_write;
 use terrarium_common::process::Cmd;
 use terrarium_common::secret::{Secret, read_secret_file};
-use terrarium_common::{Config, Exit, Paths, ports};
+use terrarium_common::{Config, Exit, Paths, locks, ports};
 
 use crate::instances::{self, Instance};
 use crate::label::Protocol;
+use crate::listeners;
+use crate::pending::{self, TRAEFIK_UNIT};
 use crate::plan::{self, Plan, Settings};
 use crate::render::{dynamic, entrypoints, oauth2_proxy};
 use crate::ufw::{self, UfwChanges};
 
 /// The lock and report name.
 pub const TOOL: &str = "proxy-sync";
-const TRAEFIK_UNIT: &str = "traefik.service";
 const LXC_TIMEOUT: Duration = Duration::from_secs(60);
 const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -64,8 +65,11 @@ pub struct Outcome {
     pub dry_run: bool,
     pub files: Vec<FileChange>,
     pub firewall: UfwChanges,
-    /// Commands run after the files changed, such as `systemctl restart traefik.service`.
+    /// Commands run after the files changed, such as `systemctl restart traefik.service`,
+    /// and those an earlier run recorded and did not finish.
     pub restarts: Vec<String>,
+    /// The part of `restarts` owed by an earlier run (it failed or was killed).
+    pub restarts_owed: Vec<String>,
     /// Secret files created (names only).
     pub secrets_created: Vec<String>,
     #[serde(flatten)]
@@ -75,14 +79,23 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn changed(&self) -> bool {
-        !self.files.is_empty() || !self.firewall.is_empty() || !self.secrets_created.is_empty()
+        !self.files.is_empty()
+            || !self.firewall.is_empty()
+            || !self.secrets_created.is_empty()
+            || !self.restarts.is_empty()
     }
 }
 
 /// Run one sync under the lock (no lock for a dry run: it changes nothing).
 pub fn sync(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
-    let _lock =
-        if options.dry_run { None } else { Some(RunLock::acquire(&paths.locks_dir(), TOOL, options.lock_wait)?) };
+    let _lock = if options.dry_run {
+        None
+    } else {
+        // Its own state, then Traefik's files, which the Ansible run of install, set and
+        // reconfigure renders too (terrarium_common::locks has the order).
+        let own = locks::PROXY_SYNC.acquire_within(paths, "sync", options.lock_wait)?;
+        Some((own, locks::TRAEFIK.acquire_within(paths, "sync", options.lock_wait)?))
+    };
     let result = sync_locked(paths, options);
     if !options.dry_run {
         crate::report::write(paths, &result).context("cannot write the run report")?;
@@ -108,9 +121,20 @@ fn sync_with_firewall(
 ) -> anyhow::Result<Outcome> {
     let config = Config::load(paths)?;
     let instances = read_instances(&options.source)?;
+    let static_path = paths.traefik_static_file();
+    let static_text = std::fs::read_to_string(&static_path).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read Traefik's static config {}: {err}; run `terrarium-reconfigure` to render it",
+            static_path.display()
+        )
+    })?;
     let route_auth_client = route_auth_client(paths, &config);
-    let settings = settings(&config, route_auth_client.as_ref().map(|_| ()).map_err(Clone::clone));
+    let mut settings = settings(&config, route_auth_client.as_ref().map(|_| ()).map_err(Clone::clone));
+    // Ports Traefik holds for rules published earlier are in the tables too: they stay.
+    let traefik_ports = entrypoints::current_ports(&static_text);
+    settings.ports_in_use = ports_in_use(paths)?.difference(&traefik_ports).copied().collect();
     let plan = plan::plan(&instances, &settings);
+    let restarts_owed = pending::load(paths)?;
 
     let mut files = Vec::new();
     let mut restarts = Vec::new();
@@ -160,13 +184,6 @@ fn sync_with_firewall(
 
     let wanted_ports: BTreeSet<(u16, Protocol)> =
         plan.ports.iter().map(|route| (route.host_port, route.protocol)).collect();
-    let static_path = paths.traefik_static_file();
-    let static_text = std::fs::read_to_string(&static_path).map_err(|err| {
-        anyhow::anyhow!(
-            "cannot read Traefik's static config {}: {err}; run `terrarium-reconfigure` to render it",
-            static_path.display()
-        )
-    })?;
     let static_mode = std::fs::metadata(&static_path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
     let (static_new, block_changed) = entrypoints::splice(
         &static_text,
@@ -187,16 +204,20 @@ fn sync_with_firewall(
     let firewall = ufw::reconcile(&firewall_rules()?, &wanted_ports);
 
     let exit = if plan.rejected.is_empty() { Exit::Success } else { Exit::Partial };
-    let outcome = Outcome { dry_run: options.dry_run, files, firewall, restarts, secrets_created, plan, exit };
+    let restarts = pending::merge(&restarts_owed, &restarts);
+    let outcome =
+        Outcome { dry_run: options.dry_run, files, firewall, restarts, restarts_owed, secrets_created, plan, exit };
     if !options.dry_run {
-        apply(&outcome)?;
+        apply(paths, &outcome)?;
     }
     Ok(outcome)
 }
 
 /// Apply in dependency order: oauth2-proxy, static file (+ Traefik restart), dynamic
-/// file, firewall. Each step names what was already applied when it fails.
-fn apply(outcome: &Outcome) -> anyhow::Result<()> {
+/// file, firewall. The restarts are recorded as owed before any file is written and
+/// cleared one by one as they succeed. Each step names what was already applied when
+/// it fails.
+fn apply(paths: &Paths, outcome: &Outcome) -> anyhow::Result<()> {
     let mut done: Vec<String> = Vec::new();
     let already = |done: &[String]| {
         if done.is_empty() {
@@ -205,15 +226,23 @@ fn apply(outcome: &Outcome) -> anyhow::Result<()> {
             format!("already applied: {}", done.join(", "))
         }
     };
+    if outcome.restarts != outcome.restarts_owed {
+        pending::record(paths, &outcome.restarts).context("nothing was changed")?;
+    }
     for file in &outcome.files {
         atomic_write(&file.path, file.contents.as_bytes(), file.mode)
             .with_context(|| format!("cannot write {} ({})", file.path.display(), already(&done)))?;
         done.push(format!("wrote {}", file.path.display()));
     }
-    for command in &outcome.restarts {
+    for (index, command) in outcome.restarts.iter().enumerate() {
         let args: Vec<&str> = command.split_whitespace().skip(1).collect();
-        Cmd::new("systemctl").args(&args).timeout(SYSTEMCTL_TIMEOUT).run().with_context(|| already(&done))?;
+        Cmd::new("systemctl")
+            .args(&args)
+            .timeout(SYSTEMCTL_TIMEOUT)
+            .run()
+            .with_context(|| format!("{}; the next run retries it ({})", already(&done), pending::describe(paths)))?;
         done.push(command.clone());
+        pending::record(paths, &outcome.restarts[index + 1..]).with_context(|| already(&done))?;
     }
     ufw::apply(&outcome.firewall).with_context(|| format!("cannot update the firewall ({})", already(&done)))?;
     Ok(())
@@ -290,6 +319,26 @@ fn route_auth_client(paths: &Paths, config: &Config) -> Result<(String, Secret),
     }
 }
 
+/// Every host port a socket holds now, from `/proc/net/{tcp,udp}{,6}` under the root
+/// (a table that does not exist, such as tcp6 without IPv6, holds nothing).
+fn ports_in_use(paths: &Paths) -> anyhow::Result<BTreeSet<(u16, Protocol)>> {
+    let mut ports = BTreeSet::new();
+    for (table, protocol) in listeners::TABLES {
+        let path = paths.proc_net(table);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot read the socket table {} (to find ports in use)", path.display())
+                });
+            }
+        };
+        ports.extend(listeners::parse(&text, protocol).into_iter().map(|port| (port, protocol)));
+    }
+    Ok(ports)
+}
+
 fn settings(config: &Config, route_auth: Result<(), String>) -> Settings {
     let mut reserved: BTreeSet<u16> = ports::RESERVED.iter().copied().collect();
     reserved.extend(config.proxy.reserved_ports.iter().copied());
@@ -307,5 +356,12 @@ fn settings(config: &Config, route_auth: Result<(), String>) -> Settings {
         manage_domain: config.domains.manage.clone(),
         reserved_ports: reserved,
         route_auth,
+        reserved_hosts: Settings::reserved_hosts(
+            &config.domains,
+            config.identity.mode == terrarium_common::config::IdentityMode::Local,
+        ),
+        ports_in_use: BTreeSet::new(),
+        max_rules_per_label: usize::try_from(config.proxy.max_rules_per_label()).unwrap_or(usize::MAX),
+        max_ports_per_host: usize::try_from(config.proxy.max_ports_per_host()).unwrap_or(usize::MAX),
     }
 }

@@ -97,7 +97,7 @@ fn sync_once(paths: &Paths, options: &Options) -> bool {
             outcome.plan.unpublished.iter().any(|u| u.reason.starts_with("running"))
         }
         Err(err) => {
-            log::error!("sync failed: {err:#}");
+            log::error!("sync failed: {}", terrarium_common::output::error_chain(err.chain()));
             // Try again soon: a busy lock or a transient lxc error.
             true
         }

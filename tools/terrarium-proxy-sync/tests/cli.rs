@@ -176,7 +176,9 @@ fn twenty_concurrent_runs_end_in_one_identical_state() {
         tree(&host.root())
             .into_iter()
             .map(
-                |(rel, text)| if rel.ends_with(".json") { (rel, common::normalize_report(&text)) } else { (rel, text) },
+                |(rel, text)| {
+                    if rel.ends_with(".json") { (rel, common::normalize_report(&text)) } else { (rel, text) }
+                },
             )
             .collect()
     };

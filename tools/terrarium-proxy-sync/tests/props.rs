@@ -24,6 +24,10 @@ fn settings() -> Settings {
         manage_domain: "manage.example.com".into(),
         reserved_ports: terrarium_common::ports::RESERVED.iter().copied().collect(),
         route_auth: Ok(()),
+        reserved_hosts: [("manage.example.com".to_string(), "the management host".to_string())].into(),
+        ports_in_use: [(5353, terrarium_proxy_sync::label::Protocol::Udp)].into(),
+        max_rules_per_label: 32,
+        max_ports_per_host: 256,
     }
 }
 

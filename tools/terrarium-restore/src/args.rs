@@ -15,7 +15,8 @@ use terrarium_common::cli::GlobalArgs;
 #[command(
     name = "terrarium-restore",
     version = terrarium_common::VERSION,
-    args_conflicts_with_subcommands = true,
+    // Not `args_conflicts_with_subcommands`: it refuses the global flags too
+    // (`--root DIR list`); [`Args::parse_args`] refuses the restore flags with `list`.
     subcommand_negates_reqs = true
 )]
 pub struct Args {
@@ -27,6 +28,32 @@ pub struct Args {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Args {
+    /// Parse `args` (program name first). The global flags (`--root`, `--json`, `-v`)
+    /// go before or after `list`; the restore flags only without it. On a usage
+    /// error, `--help` or `--version` the text is printed and the exit code returned.
+    pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Self, terrarium_common::Exit> {
+        use clap::{ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
+        use terrarium_common::cli::print_clap_error;
+        let mut command = Self::command();
+        let matches: ArgMatches = command.try_get_matches_from_mut(args).map_err(print_clap_error)?;
+        if let Some((name, _)) = matches.subcommand() {
+            let restore_flags = <RestoreArgs as clap::Args>::augment_args(clap::Command::new("restore"));
+            let given = restore_flags
+                .get_arguments()
+                .find(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine));
+            if let Some(arg) = given {
+                let flag = arg.get_long().map_or_else(|| arg.get_id().to_string(), |long| format!("--{long}"));
+                let message = format!(
+                    "`{flag}` before `{name}` is a restore option; give `{name}` its own options after it (`terrarium-restore {name} --help` lists them)"
+                );
+                return Err(print_clap_error(command.error(clap::error::ErrorKind::ArgumentConflict, message)));
+            }
+        }
+        Self::from_arg_matches(&matches).map_err(print_clap_error)
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -75,7 +75,12 @@ fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &m
             instance::start(instance)?;
             progress.stopped = None;
         }
-        Step::Rollback { snapshot, dataset, .. } => {
+        Step::Rollback { snapshot, dataset, releases, .. } => {
+            // OpenZFS refuses to destroy a held snapshot ("dataset is busy"): the export's
+            // hold on a snapshot this rollback destroys goes first, as the plan said.
+            for held in releases {
+                zfs.release(HOLD_TAG, held).with_context(|| format!("release terrarium-backup's hold on {held}"))?;
+            }
             zfs.rollback(&format!("{dataset}@{snapshot}"), true)?;
         }
         Step::Clone { snapshot, dataset } => {
@@ -146,7 +151,7 @@ fn instance_of(staging: &str) -> String {
 fn ensure_work_parent(zfs: &Zfs, pool: &str) -> anyhow::Result<()> {
     let parent = work_parent(pool);
     if !zfs.exists(&parent)? {
-        zfs.cmd().args(["create", "-o", "mountpoint=none", &parent]).run()?;
+        zfs.cmd().args(["create", "-o", "mountpoint=none", "--", &parent]).run()?;
     }
     Ok(())
 }
@@ -156,11 +161,11 @@ fn ensure_work_parent(zfs: &Zfs, pool: &str) -> anyhow::Result<()> {
 fn rename(zfs: &Zfs, from: &str, to: &str) -> anyhow::Result<()> {
     let mut last = None;
     for attempt in 0..10 {
-        match zfs.cmd().args(["rename", from, to]).run() {
+        match zfs.cmd().args(["rename", "--", from, to]).run() {
             Ok(_) => return Ok(()),
             Err(err) if err.stderr().contains("busy") => {
                 if attempt == 0 {
-                    let _ = zfs.cmd().args(["unmount", from]).run();
+                    let _ = zfs.cmd().args(["unmount", "--", from]).run();
                 }
                 last = Some(err);
                 std::thread::sleep(Duration::from_millis(200));
@@ -173,7 +178,8 @@ fn rename(zfs: &Zfs, from: &str, to: &str) -> anyhow::Result<()> {
 
 /// Locally set `mountpoint` and `canmount` (LXD sets them on its datasets).
 fn local_mount_properties(zfs: &Zfs, dataset: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let out = zfs.cmd().args(["get", "-H", "-o", "property,value,source", "mountpoint,canmount", dataset]).run()?;
+    let out =
+        zfs.cmd().args(["get", "-H", "-o", "property,value,source", "--", "mountpoint,canmount", dataset]).run()?;
     Ok(out
         .lines()
         .filter_map(|line| {
@@ -194,7 +200,7 @@ fn swap(zfs: &Zfs, staging: &str, dataset: &str, aside: Option<&str>) -> anyhow:
     if properties.iter().any(|(p, _)| p == "mountpoint") {
         // The set-aside copy must not claim the instance's mountpoint.
         let _ = zfs.cmd().args(["set", "canmount=noauto", aside]).run();
-        let _ = zfs.cmd().args(["unmount", aside]).run();
+        let _ = zfs.cmd().args(["unmount", "--", aside]).run();
     }
     if let Err(err) = rename(zfs, staging, dataset) {
         return match rename(zfs, aside, dataset) {
@@ -251,8 +257,13 @@ pub fn describe(step: &Step) -> String {
     match step {
         Step::StopInstance { instance } => format!("stopped {instance}"),
         Step::StartInstance { instance } => format!("started {instance}"),
-        Step::Rollback { dataset, snapshot, destroys } => {
-            format!("rolled {dataset} back to @{snapshot} ({} newer snapshots destroyed)", destroys.len())
+        Step::Rollback { dataset, snapshot, destroys, releases } => {
+            let released = if releases.is_empty() {
+                String::new()
+            } else {
+                format!(", after releasing terrarium-backup's hold on {}", releases.join(", "))
+            };
+            format!("rolled {dataset} back to @{snapshot} ({} newer snapshots destroyed{released})", destroys.len())
         }
         Step::Clone { snapshot, dataset } => format!("cloned {snapshot} to {dataset}"),
         Step::DestroyStale { dataset } => format!("removed {dataset} left by an interrupted run"),

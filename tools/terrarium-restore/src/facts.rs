@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use terrarium_backup::keys::{KeyLayout, MANIFEST_SUFFIX};
 use terrarium_backup::manifest::Manifest;
 use terrarium_backup::s3::Store;
-use terrarium_backup::zfs::Zfs;
+use terrarium_backup::zfs::{HOLD_TAG, Zfs};
 
 use crate::at::RestorePoint;
 
@@ -14,7 +14,7 @@ use crate::at::RestorePoint;
 pub fn local_points(zfs: &Zfs, dataset: &str) -> anyhow::Result<Vec<RestorePoint>> {
     let snapshots = zfs.snapshots(dataset)?;
     // `get -Hp` gives unix seconds on OpenZFS and zfs-fuse alike.
-    let out = zfs.cmd().args(["get", "-Hp", "-r", "-d", "1", "-o", "name,value", "creation", dataset]).run()?;
+    let out = zfs.cmd().args(["get", "-Hp", "-r", "-d", "1", "-o", "name,value", "--", "creation", dataset]).run()?;
     let created: BTreeMap<&str, i64> = out
         .lines()
         .filter_map(|line| line.split_once('\t'))
@@ -31,9 +31,18 @@ pub fn local_points(zfs: &Zfs, dataset: &str) -> anyhow::Result<Vec<RestorePoint
         .collect())
 }
 
+/// The snapshots of `dataset` that terrarium-backup holds (short names; none where this
+/// `zfs` has no holds).
+pub fn backup_holds(zfs: &Zfs, dataset: &str) -> anyhow::Result<Vec<String>> {
+    if !zfs.capabilities()?.holds {
+        return Ok(Vec::new());
+    }
+    Ok(zfs.held_snapshots(dataset, HOLD_TAG)?)
+}
+
 /// Names of the filesystems directly under `parent` (empty when it does not exist).
 pub fn children(zfs: &Zfs, parent: &str) -> anyhow::Result<Vec<String>> {
-    match zfs.cmd().args(["list", "-H", "-o", "name", "-t", "filesystem", "-r", "-d", "1", parent]).output() {
+    match zfs.cmd().args(["list", "-H", "-o", "name", "-t", "filesystem", "-r", "-d", "1", "--", parent]).output() {
         Ok(out) => Ok(out.stdout.lines().filter(|l| *l != parent && !l.is_empty()).map(str::to_string).collect()),
         Err(err) if err.stderr().contains("does not exist") => Ok(Vec::new()),
         Err(err) => Err(err.into()),

@@ -36,7 +36,7 @@ pub fn cli() -> clap::Command {
 
 /// Parse `args` (program name first) and run.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
-    let args = match terrarium_common::cli::parse::<Args>(args) {
+    let args = match Args::parse_args(args) {
         Ok(args) => args,
         Err(exit) => return Ok(exit),
     };

@@ -15,6 +15,8 @@ pub struct LocalFacts {
     pub instance: String,
     /// The snapshots of `<pool>/containers/<instance>`, any order.
     pub snapshots: Vec<RestorePoint>,
+    /// The short names of the snapshots that carry terrarium-backup's hold.
+    pub held: Vec<String>,
     pub state: InstanceState,
 }
 
@@ -41,6 +43,12 @@ pub fn plan_local(facts: &LocalFacts, at: &AtSpec, as_new: Option<&str>) -> Resu
                 dataset: dataset.clone(),
                 snapshot: point.snapshot.clone(),
                 destroys: newer.iter().map(|s| format!("{dataset}@{}", s.snapshot)).collect(),
+                // The export holds its last snapshot; a rollback across it must release it.
+                releases: newer
+                    .iter()
+                    .filter(|s| facts.held.contains(&s.snapshot))
+                    .map(|s| format!("{dataset}@{}", s.snapshot))
+                    .collect(),
             });
             if running {
                 steps.push(Step::StartInstance { instance: facts.instance.clone() });
@@ -79,6 +87,7 @@ mod tests {
             pool: "tank".into(),
             instance: "web".into(),
             snapshots: vec![point("c", 30), point("a", 10), point("b", 20)],
+            held: vec!["b".into()],
             state,
         }
     }
@@ -93,7 +102,8 @@ mod tests {
                 Step::Rollback {
                     dataset: "tank/containers/web".into(),
                     snapshot: "a".into(),
-                    destroys: vec!["tank/containers/web@b".into(), "tank/containers/web@c".into()]
+                    destroys: vec!["tank/containers/web@b".into(), "tank/containers/web@c".into()],
+                    releases: vec!["tank/containers/web@b".into()],
                 },
                 Step::StartInstance { instance: "web".into() },
             ]
@@ -106,7 +116,22 @@ mod tests {
         let plan = plan_local(&facts(InstanceState::Stopped), &AtSpec::Newest, None).unwrap();
         assert_eq!(
             plan.steps,
-            vec![Step::Rollback { dataset: "tank/containers/web".into(), snapshot: "c".into(), destroys: vec![] }]
+            vec![Step::Rollback {
+                dataset: "tank/containers/web".into(),
+                snapshot: "c".into(),
+                destroys: vec![],
+                releases: vec![]
+            }]
+        );
+    }
+
+    #[test]
+    fn a_hold_on_the_target_or_older_is_kept() {
+        let plan = plan_local(&facts(InstanceState::Stopped), &parse_at(Some("b")), None).unwrap();
+        assert!(
+            matches!(&plan.steps[..], [Step::Rollback { releases, destroys, .. }] if releases.is_empty() && destroys.len() == 1),
+            "{:?}",
+            plan.steps
         );
     }
 

@@ -38,7 +38,9 @@ pub enum Step {
     /// `lxc stop` (the instance runs now).
     StopInstance { instance: String },
     /// `zfs rollback -r`: destroys the newer snapshots listed, and every change since.
-    Rollback { dataset: String, snapshot: String, destroys: Vec<String> },
+    /// First releases terrarium-backup's hold on those of them in `releases` (OpenZFS
+    /// refuses to destroy a held snapshot).
+    Rollback { dataset: String, snapshot: String, destroys: Vec<String>, releases: Vec<String> },
     /// `zfs clone` of a snapshot to a new dataset.
     Clone { snapshot: String, dataset: String },
     /// Remove what a killed earlier run left: the staging dataset.
@@ -102,7 +104,7 @@ fn render_step(out: &mut String, step: &Step) {
         Step::StopInstance { instance } => {
             let _ = writeln!(out, "stop the instance {instance} (it is running)");
         }
-        Step::Rollback { dataset, snapshot, destroys } => {
+        Step::Rollback { dataset, snapshot, destroys, releases } => {
             let _ =
                 writeln!(out, "roll back {dataset} to @{snapshot} (zfs rollback -r), losing every change made since");
             if destroys.is_empty() {
@@ -115,7 +117,14 @@ fn render_step(out: &mut String, step: &Step) {
                     if destroys.len() == 1 { "" } else { "s" }
                 );
                 for snapshot in destroys {
-                    let _ = writeln!(out, "       {snapshot}");
+                    if releases.contains(snapshot) {
+                        let _ = writeln!(
+                            out,
+                            "       {snapshot} (held by terrarium-backup as the base of the next S3 export: the hold is released first, and the next export sends a full stream)"
+                        );
+                    } else {
+                        let _ = writeln!(out, "       {snapshot}");
+                    }
                 }
             }
         }
@@ -210,6 +219,7 @@ mod tests {
                     dataset: "tank/containers/web".into(),
                     snapshot: point().snapshot,
                     destroys: vec!["tank/containers/web@a".into(), "tank/containers/web@b".into()],
+                    releases: vec!["tank/containers/web@b".into()],
                 },
                 Step::StartInstance { instance: "web".into() },
             ],

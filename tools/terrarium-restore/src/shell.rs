@@ -1,15 +1,12 @@
 //! The imperative shell: read the facts, plan, show, confirm, carry out.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use serde::Serialize;
 use terrarium_backup::keys::KeyLayout;
 use terrarium_backup::s3::{S3Settings, Store};
 use terrarium_backup::zfs::Zfs;
 use terrarium_common::cli::GlobalArgs;
-use terrarium_common::fs::RunLock;
-use terrarium_common::{Config, Exit};
+use terrarium_common::{Config, Exit, locks};
 
 use crate::args::{ListArgs, RestoreArgs, Source};
 use crate::at::{RestorePoint, describe, parse_at};
@@ -123,7 +120,9 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
     let paths = global.paths();
     let config = Config::load(&paths)?;
     let pool = config.storage.pool.clone();
-    let _lock = RunLock::acquire(&paths.locks_dir(), "restore", Duration::ZERO)?;
+    // The backups lock: export, prune, replicate and a deep verify change the same
+    // datasets, snapshots and holds. A dry run changes nothing and takes no lock.
+    let _lock = if args.dry_run { None } else { Some(locks::BACKUPS.acquire(&paths, "restore")?) };
     let zfs = Zfs::new();
     let at = parse_at(args.at.as_deref());
 
@@ -138,9 +137,15 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
                 return Err(unknown_local(&zfs, &pool, &instance));
             }
             let snapshots = facts::local_points(&zfs, &dataset)?;
+            let held = facts::backup_holds(&zfs, &dataset)?;
             // `--at` problems first: they need no LXD.
-            let mut local =
-                LocalFacts { pool: pool.clone(), instance: instance.clone(), snapshots, state: InstanceState::Unknown };
+            let mut local = LocalFacts {
+                pool: pool.clone(),
+                instance: instance.clone(),
+                snapshots,
+                held,
+                state: InstanceState::Unknown,
+            };
             plan_local(&local, &at, args.as_new.as_deref())?;
             if let Some(new) = args.as_new.as_deref() {
                 check_new_target(&pool, new, zfs.exists(&container_dataset(&pool, new))?)?;

@@ -167,3 +167,53 @@ fn a_run_killed_between_the_two_renames_is_named_with_the_way_back() {
     );
     assert!(host.exists(&aside), "nothing was changed");
 }
+
+#[test]
+fn a_restore_waits_for_the_backups_lock_then_exits_4_naming_the_holder_but_a_dry_run_goes_ahead() {
+    let host = Host::new(128, false);
+    host.create_instance("web");
+    host.snapshot("web", "first");
+    host.snapshot("web", "second");
+    // The lock export, prune, replicate and `verify --deep` take.
+    let paths = terrarium_common::Paths::new(host.root.path());
+    let held = terrarium_common::locks::BACKUPS.acquire(&paths, "export").unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let path = test_path(Some(&no_instances_lxc(bin.path())));
+    let dry = host
+        .restore(&[])
+        .env("PATH", &path)
+        .args(["--instance", "web", "--at", "first", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("roll back"), "{}", stdout(&dry));
+    let real =
+        host.restore(&[]).env("PATH", &path).args(["--instance", "web", "--at", "first", "--yes"]).output().unwrap();
+    assert_eq!(real.status.code(), Some(4), "{}", stderr(&real));
+    assert!(
+        stderr(&real).contains(&format!("pid {} (", std::process::id())) && stderr(&real).contains(" export)"),
+        "{}",
+        stderr(&real)
+    );
+    assert_eq!(host.snapshots("web"), ["first", "second"], "nothing was rolled back");
+    drop(held);
+}
+
+#[test]
+fn global_flags_work_before_and_after_list_and_restore_flags_do_not_mix_with_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().to_str().unwrap();
+    let wanted = format!("no Terrarium config at {dir}/etc/terrarium/config.yaml");
+    for args in [
+        vec!["--root", dir, "list", "--instance", "web"],
+        vec!["list", "--root", dir, "--instance", "web"],
+        vec!["--json", "--root", dir, "list", "--instance", "web"],
+    ] {
+        let out = bare().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&wanted), "{args:?} did not reach the config: {}", stderr(&out));
+    }
+    let mixed = bare().args(["--instance", "web", "list", "--instance", "web", "--root", dir]).output().unwrap();
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(stderr(&mixed).contains("`--instance` before `list` is a restore option"), "{}", stderr(&mixed));
+}

@@ -199,3 +199,53 @@ fn a_restore_killed_during_receive_leaves_the_original_and_a_rerun_succeeds() {
     assert_eq!(tree_checksums(&host.files("web")), checksums_of(&version(3, 16 * 1024)));
     assert!(leftovers(&host).is_empty(), "{:?}", leftovers(&host));
 }
+
+#[test]
+fn a_local_rollback_across_the_exported_snapshot_releases_its_hold_first() {
+    let host = Host::new(256, true);
+    host.create_instance("web");
+    let files = host.files("web");
+    write_tree(&files, &version(1, 16));
+    host.snapshot("web", A);
+    write_tree(&files, &version(2, 16));
+    host.snapshot("web", B);
+    host.export("web", B, None);
+    let held_b = format!("{}@{B}", host.dataset("web"));
+    assert!(host.pool.zfs(&["holds", "-H", &held_b]).contains("terrarium-backup"), "the export holds its snapshot");
+    write_tree(&files, &version(3, 16));
+    host.snapshot("web", C);
+    let bin = tempfile::tempdir().unwrap();
+    let path = test_path(Some(&no_instances_lxc(bin.path())));
+
+    let dry =
+        host.restore(&[]).env("PATH", &path).args(["--instance", "web", "--at", A, "--dry-run"]).output().unwrap();
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let plan = stdout(&dry);
+    assert!(
+        plan.contains(&format!("{held_b} (held by terrarium-backup")) && plan.contains("the hold is released first"),
+        "{plan}"
+    );
+    let json = host
+        .restore(&[])
+        .env("PATH", &path)
+        .args(["--instance", "web", "--at", A, "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(value["steps"][0]["releases"], serde_json::json!([held_b]), "{value:#}");
+
+    let done = host.restore(&[]).env("PATH", &path).args(["--instance", "web", "--at", A, "--yes"]).output().unwrap();
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert_eq!(host.snapshots("web"), [A]);
+    assert_eq!(tree_checksums(&files), checksums_of(&version(1, 16)));
+
+    // The next export finds its base gone and sends a full, and holds that snapshot.
+    write_tree(&files, &version(4, 16));
+    host.snapshot("web", "after-rollback");
+    host.export("web", "after-rollback", None);
+    assert!(
+        host.pool
+            .zfs(&["holds", "-H", &format!("{}@after-rollback", host.dataset("web"))])
+            .contains("terrarium-backup")
+    );
+}

@@ -1,4 +1,5 @@
 fn main() -> std::process::ExitCode {
+    terrarium_common::output::install_panic_hook("terrarium-sandbox");
     match terrarium_sandbox::run(std::env::args_os()) {
         Ok(exit) => exit,
         Err(err) => {

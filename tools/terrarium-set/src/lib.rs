@@ -10,15 +10,12 @@ pub mod change;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use serde::Serialize;
 use terrarium_common::cli::GlobalArgs;
-use terrarium_common::fs::RunLock;
 use terrarium_common::{Config, Exit, Paths};
 use terrarium_install::ansible::{self, OneTimeSecrets};
-use terrarium_install::install::CONFIG_LOCK;
 use terrarium_install::preflight::{self, Verifiers};
 
 pub use change::{Change, Section};
@@ -68,7 +65,9 @@ pub struct SetReport {
 
 /// Run one `set` with the given verifiers (tests pass stand-ins for unit tests only).
 pub fn apply(args: &Args, paths: &Paths, verifiers: Verifiers<'_>) -> anyhow::Result<Exit> {
-    let _lock = RunLock::acquire(&paths.locks_dir(), CONFIG_LOCK, Duration::ZERO)?;
+    // A dry run writes nothing: no lock, so it never holds up a real run.
+    let _lock =
+        if args.dry_run { None } else { Some(terrarium_common::locks::CONFIG.acquire(paths, args.section.name())?) };
     let current = Config::load(paths)?;
     let change = change::compute(&args.section, &current)?;
     let diff = terrarium_install::persist::diff(Some(&current), &change.config);

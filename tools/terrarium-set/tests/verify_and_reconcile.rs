@@ -90,6 +90,34 @@ fn error_messages_name_the_fix() {
 }
 
 #[test]
+fn a_syncoid_target_with_shell_syntax_is_refused_and_nothing_is_written() {
+    let root = scratch();
+    let before = std::fs::read_to_string(root.path().join("etc/terrarium/config.yaml")).unwrap();
+    let key = root.path().join("key");
+    common::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n", 0o600);
+    let key = key.display().to_string();
+    for target in ["a;touch${IFS}x@zfs.example.com", "-oProxyCommand=id@zfs.example.com", "backup@zfs.example.com$(id)"]
+    {
+        let args = [
+            "syncoid",
+            "--no-reconcile",
+            "--enable",
+            "--syncoid-target",
+            target,
+            "--syncoid-target-dataset",
+            "backup/t",
+            "--syncoid-ssh-key",
+            &key,
+        ];
+        let (code, _, stderr) = set(root.path(), &args, &[]);
+        assert_eq!(code, 2, "{target}: {stderr}");
+        assert!(stderr.contains("--syncoid-target") && stderr.contains("backup@zfs.example.com"), "{target}: {stderr}");
+        assert_eq!(std::fs::read_to_string(root.path().join("etc/terrarium/config.yaml")).unwrap(), before);
+        assert!(!root.path().join("etc/terrarium/secrets").exists());
+    }
+}
+
+#[test]
 fn a_change_is_reconciled_with_ansible() {
     terrarium_testkit::require("ansible-playbook");
     let root = scratch();
@@ -115,4 +143,18 @@ fn a_change_is_reconciled_with_ansible() {
     assert_eq!(code, 0);
     assert!(stdout.contains("domains: nothing to change"), "{stdout}");
     assert!(!work.path().join("received.json").exists());
+}
+
+#[test]
+fn a_dry_run_is_not_held_up_by_the_config_lock_and_a_real_run_names_the_holder() {
+    let root = scratch();
+    let paths = terrarium_common::Paths::new(root.path());
+    let _held = terrarium_common::locks::CONFIG.acquire(&paths, "install").unwrap();
+    let args = ["emails", "--no-reconcile", "--acme-email", "acme@example.com"];
+    let (code, stdout, stderr) = set(root.path(), &[&["--dry-run"][..], &args[..]].concat(), &[]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("--dry-run: nothing was written"), "{stdout}");
+    let (code, _, stderr) = set(root.path(), &args, &[]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains(&format!("pid {} (", std::process::id())) && stderr.contains(" install)"), "{stderr}");
 }

@@ -111,7 +111,9 @@ pub(crate) fn kill_netns_processes(netns: &Path) {
     if netns_of(std::process::id()).as_deref() == Some(netns) {
         return;
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
     let pids: Vec<String> = entries
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))

@@ -130,7 +130,9 @@ impl UfwSandbox {
 /// Overwrite the copied rules and ufw.conf with the package's pristine ones, so a test
 /// does not depend on how the machine's own ufw is configured.
 fn reset_to_package_defaults(etc_copy: &Path) {
-    let Ok(entries) = std::fs::read_dir(PRISTINE) else { return };
+    let Ok(entries) = std::fs::read_dir(PRISTINE) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name_text = name.to_string_lossy();

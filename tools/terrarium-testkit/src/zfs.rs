@@ -155,7 +155,9 @@ pub const RUN_DIR_ENV: &str = "TERRARIUM_TESTKIT_RUN_DIR";
 
 fn register_with_run(pool: &str) {
     use std::io::Write;
-    let Some(dir) = std::env::var_os(RUN_DIR_ENV) else { return };
+    let Some(dir) = std::env::var_os(RUN_DIR_ENV) else {
+        return;
+    };
     let list = Path::new(&dir).join("pools");
     let written = OpenOptions::new().create(true).append(true).open(&list).and_then(|mut f| writeln!(f, "{pool}"));
     if let Err(err) = written {
@@ -175,7 +177,9 @@ fn unused_pool_name() -> String {
 
 impl Drop for ZfsPool {
     fn drop(&mut self) {
-        let Some(zpool) = crate::programs::find_program("zpool") else { return };
+        let Some(zpool) = crate::programs::find_program("zpool") else {
+            return;
+        };
         let destroy = Cmd::new(&zpool).args(["destroy", "-f", &self.name]).timeout(Duration::from_secs(60));
         let mut result = destroy.run();
         for _ in 0..25 {

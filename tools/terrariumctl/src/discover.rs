@@ -105,10 +105,14 @@ fn is_word(word: &str) -> bool {
 pub fn list_tools(dirs: &[PathBuf]) -> Vec<Tool> {
     let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+            let Some(rest) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
             if !is_word(rest) || found.contains_key(&name) {
                 continue;
             }

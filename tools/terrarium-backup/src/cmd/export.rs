@@ -36,7 +36,9 @@ pub(crate) struct Inputs<'a> {
 }
 
 pub(crate) fn decide(inputs: &Inputs<'_>) -> Decision {
-    let Some(newest) = inputs.local.last() else { return Decision::NoSnapshot };
+    let Some(newest) = inputs.local.last() else {
+        return Decision::NoSnapshot;
+    };
     let catalog = Catalog::new(inputs.catalog.iter().cloned());
     let last_manifest = inputs.last.and_then(|name| catalog.find(name));
     let last_local = inputs.last.and_then(|name| {
@@ -49,7 +51,9 @@ pub(crate) fn decide(inputs: &Inputs<'_>) -> Decision {
     if inputs.force_full {
         return full("--full was given".into());
     }
-    let Some(last) = inputs.last else { return full("first export of this instance".into()) };
+    let Some(last) = inputs.last else {
+        return full("first export of this instance".into());
+    };
     let Some(base) = last_local else {
         return full(format!(
             "the last exported snapshot {last} no longer exists locally, so no incremental is possible"
@@ -107,7 +111,7 @@ struct Report {
 }
 
 pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> anyhow::Result<Exit> {
-    let _lock = if dry_run { None } else { Some(lock(ctx)?) };
+    let _lock = if dry_run { None } else { Some(lock(ctx, "export")?) };
     let started_at = now();
     let zfs = Zfs::new();
     let datasets = zfs.container_datasets(ctx.pool())?;
@@ -127,7 +131,7 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
         let item = match export_one(ctx, &zfs, &store, &keys, dataset, force_full, dry_run) {
             Ok(item) => item,
             Err(err) => {
-                let error = format!("{err:#}");
+                let error = terrarium_common::output::error_chain(err.chain());
                 log::error!(instance = dataset.instance.as_str(); "export failed: {error}");
                 Item {
                     instance: dataset.instance.clone(),
@@ -184,7 +188,7 @@ fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
             Err(err) => log::debug!(key = pending.key.as_str(); "upload already gone: {err}"),
         }
         if let Err(err) = state::clear_pending(&ctx.paths, &instance) {
-            log::warn!("{err:#}");
+            log::warn!("{}", terrarium_common::output::error_chain(err.chain()));
         }
     }
     match store.incomplete_uploads(&keys.host_prefix()) {
@@ -232,6 +236,10 @@ fn export_one(
         }
         Decision::UpToDate { snapshot } => {
             log::info!(instance = instance, snapshot = snapshot.name.as_str(); "already exported");
+            if !dry_run {
+                // Converge what a killed earlier run left: the hold on its snapshot.
+                keep_one_hold(zfs, &dataset.dataset, instance, Some(&snapshot.name));
+            }
             item.status = "up_to_date";
             item.snapshot = Some(snapshot.name);
             return Ok(item);
@@ -251,22 +259,13 @@ fn export_one(
         return Ok(item);
     }
     log::info!(instance = instance, kind = kind.as_str(), snapshot = snapshot.name.as_str(); "exporting: {reason}");
-    let holds = zfs.capabilities()?.holds;
-    if holds {
-        zfs.hold(HOLD_TAG, &snapshot.full_name())?;
-    }
+    // The base stays held (since its own export) while this one is sent; the new
+    // snapshot is held only once its stream and manifest are stored, so a run killed
+    // mid-send leaves no hold behind.
     let sent = send_and_record(ctx, zfs, store, keys, instance, &snapshot, base.as_ref(), kind, &key);
-    if holds {
-        // Keep exactly one hold: on the last exported snapshot (the next incremental's base).
-        let keep = if sent.is_ok() { snapshot.name.clone() } else { last.clone().unwrap_or_default() };
-        for stale in [Some(snapshot.name.as_str()), last.as_deref()].into_iter().flatten() {
-            if stale != keep
-                && let Err(err) = zfs.release(HOLD_TAG, &format!("{}@{stale}", dataset.dataset))
-            {
-                log::warn!(instance = instance; "could not release the hold on {stale}: {err}");
-            }
-        }
-    }
+    let last_local = last.as_deref().filter(|name| local.iter().any(|s| s.name == *name));
+    let exported = if sent.is_ok() { Some(snapshot.name.as_str()) } else { last_local };
+    keep_one_hold(zfs, &dataset.dataset, instance, exported);
     let manifest = sent?;
     log::info!(
         instance = instance, kind = kind.as_str(), snapshot = snapshot.name.as_str(),
@@ -278,6 +277,40 @@ fn export_one(
     item.compressed_bytes = Some(manifest.compressed_bytes);
     item.seconds = Some((manifest.finished_at - manifest.started_at).as_seconds_f64());
     Ok(item)
+}
+
+/// Which holds to place and release so that exactly `keep` (the last exported snapshot:
+/// the next incremental's base) carries [`HOLD_TAG`], from the snapshots that carry it
+/// now. The hold comes first, so the base is never unheld in between.
+pub(crate) fn hold_changes(held: &[String], keep: Option<&str>) -> (Option<String>, Vec<String>) {
+    let place = keep.filter(|k| !held.iter().any(|h| h == k)).map(str::to_string);
+    let release = held.iter().filter(|h| Some(h.as_str()) != keep).cloned().collect();
+    (place, release)
+}
+
+/// Converge the holds of `dataset` to one, on `keep` (see [`hold_changes`]). Best effort:
+/// a failure is logged and the next run tries again.
+fn keep_one_hold(zfs: &Zfs, dataset: &str, instance: &str, keep: Option<&str>) {
+    let held = match zfs.capabilities() {
+        Ok(caps) if caps.holds => zfs.held_snapshots(dataset, HOLD_TAG),
+        _ => return,
+    };
+    let held = match held {
+        Ok(held) => held,
+        Err(err) => return log::warn!(instance = instance; "could not read the holds of {dataset}: {err}"),
+    };
+    let (place, release) = hold_changes(&held, keep);
+    if let Some(name) = place
+        && let Err(err) = zfs.hold(HOLD_TAG, &format!("{dataset}@{name}"))
+    {
+        // Without the hold on the base, nothing is released: better two holds than none.
+        return log::warn!(instance = instance; "could not hold {name}: {err}");
+    }
+    for name in release {
+        if let Err(err) = zfs.release(HOLD_TAG, &format!("{dataset}@{name}")) {
+            log::warn!(instance = instance; "could not release the hold on {name}: {err}");
+        }
+    }
 }
 
 /// Send, upload, then record: manifest in S3, local catalog, lastsnapshots (in that
@@ -336,7 +369,7 @@ fn send_and_record(
         }
     };
     if let Some(err) = record_error {
-        log::warn!("{err:#}");
+        log::warn!("{}", terrarium_common::output::error_chain(err.chain()));
     }
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
@@ -453,6 +486,16 @@ mod tests {
             matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains("older than 30 days")),
             "{decision:?}"
         );
+    }
+
+    #[test]
+    fn exactly_the_last_exported_snapshot_stays_held() {
+        let held = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(hold_changes(&held(&["a"]), Some("b")), (Some("b".into()), held(&["a"])));
+        assert_eq!(hold_changes(&held(&["a", "b", "c"]), Some("b")), (None, held(&["a", "c"])));
+        assert_eq!(hold_changes(&[], Some("a")), (Some("a".into()), vec![]));
+        // Nothing exported yet (a failed first export): no hold at all.
+        assert_eq!(hold_changes(&held(&["a"]), None), (None, held(&["a"])));
     }
 
     #[test]

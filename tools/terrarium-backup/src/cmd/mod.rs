@@ -8,20 +8,25 @@ mod sanoid_config;
 mod stream;
 mod verify;
 
-use std::time::Duration;
-
 use terrarium_common::Exit;
 use terrarium_common::fs::RunLock;
+use terrarium_common::locks;
 
 pub(crate) use export::UnknownInstance;
+
+/// A flag value refused before anything ran (exit 2); the message names the flag and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct BadInput(pub String);
 
 use crate::context::Context;
 use crate::{Args, Command};
 
-/// One lock for every command that changes backups, so export, prune, a deep verify and
-/// replicate never overlap (they share snapshots, holds and S3 objects).
-pub(crate) fn lock(ctx: &Context) -> anyhow::Result<RunLock> {
-    Ok(RunLock::acquire(&ctx.paths.locks_dir(), "terrarium-backup", Duration::from_secs(5))?)
+/// One lock for every command that changes backups, so export, prune, a deep verify,
+/// replicate and terrarium-restore never overlap (they share snapshots, holds and S3
+/// objects). `what` names the command in the lock file, for a waiting run's message.
+pub(crate) fn lock(ctx: &Context, what: &str) -> anyhow::Result<RunLock> {
+    Ok(locks::BACKUPS.acquire(&ctx.paths, what)?)
 }
 
 pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {

@@ -19,17 +19,20 @@ struct InstancePlan {
 }
 
 pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
-    let _lock = if dry_run { None } else { Some(lock(ctx)?) };
+    let _lock = if dry_run { None } else { Some(lock(ctx, "prune")?) };
     let (store, keys) = ctx.store()?;
     let retention = &ctx.config.backup.s3_retention;
     let policy = Policy { keep_last: retention.keep_last, keep_days: retention.keep_days };
     let mut plans = Vec::new();
+    let mut skipped = Vec::new();
     for instance in remote::instances(&store, &keys)? {
         let remote = remote::load_instance(&store, &keys, &instance)?;
         if !remote.unreadable.is_empty() {
-            // Without every manifest we cannot tell which streams a chain needs.
+            // Without every manifest we cannot tell which streams a chain needs, and a
+            // manifest out of place may name an object that is not its own.
             let (key, problem) = &remote.unreadable[0];
-            log::error!(instance = instance.as_str(), key = key.as_str(); "not pruning this instance: unreadable manifest: {problem}");
+            log::error!(instance = instance.as_str(), key = key.as_str(); "not pruning this instance: {problem}");
+            skipped.push(instance);
             continue;
         }
         let planned = plan(&remote.manifests, policy, now());
@@ -55,7 +58,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
         });
     }
     if ctx.json {
-        print_json(&serde_json::json!({ "dry_run": dry_run, "instances": plans }))?;
+        print_json(&serde_json::json!({ "dry_run": dry_run, "instances": plans, "skipped": skipped }))?;
     } else {
         for p in &plans {
             println!(
@@ -67,6 +70,10 @@ pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
                 p.delete.len()
             );
         }
+        for instance in &skipped {
+            println!("{instance}: not pruned (see the error above)");
+        }
     }
-    Ok(Exit::Success)
+    // The instances that were skipped keep everything: the run is only partly done.
+    Ok(if skipped.is_empty() { Exit::Success } else { Exit::Partial })
 }

@@ -4,10 +4,13 @@ use terrarium_common::Exit;
 use terrarium_common::output::print_json;
 use terrarium_common::process::Cmd;
 
-use super::lock;
+use terrarium_common::config::validate::replication_target_problem;
+
+use super::{BadInput, lock};
 use crate::context::Context;
 
-/// The syncoid command line (pure, so it can be shown with --dry-run and tested).
+/// The syncoid command line (pure, so it can be shown with --dry-run and tested). `--`
+/// ends the options: a destination can never be read as one.
 pub(crate) fn syncoid_cmd(source: &str, destination: &str, ssh_key: Option<&str>) -> Cmd {
     let mut cmd = Cmd::new("syncoid").install_hint("with `apt install sanoid`").args([
         "--recursive",
@@ -17,14 +20,28 @@ pub(crate) fn syncoid_cmd(source: &str, destination: &str, ssh_key: Option<&str>
     if let Some(key) = ssh_key {
         cmd = cmd.args(["--sshkey", key]);
     }
-    cmd.args([source, destination])
+    cmd.args(["--", source, destination])
+}
+
+/// `--to` passes the grammar the config's target does (syncoid pastes it into shell
+/// command lines); anything else is bad input, refused before anything runs.
+fn check_to(to: &str) -> Result<(), BadInput> {
+    match replication_target_problem(to) {
+        None => Ok(()),
+        Some(problem) => Err(BadInput(format!(
+            "--to: {problem}; name a local dataset such as `backup/terrarium` or `user@host:pool/dataset`"
+        ))),
+    }
 }
 
 pub fn run(ctx: &Context, to: Option<&str>, dry_run: bool) -> anyhow::Result<Exit> {
     let source = format!("{}/containers", ctx.pool());
     let syncoid = &ctx.config.syncoid;
     let cmd = match to {
-        Some(local) => syncoid_cmd(&source, local, None),
+        Some(local) => {
+            check_to(local)?;
+            syncoid_cmd(&source, local, None)
+        }
         None => {
             if !syncoid.enabled {
                 anyhow::bail!(
@@ -37,7 +54,10 @@ pub fn run(ctx: &Context, to: Option<&str>, dry_run: bool) -> anyhow::Result<Exi
                 );
             };
             let key = syncoid.ssh_key_file.as_ref().map(|f| ctx.paths.host(f).display().to_string());
-            syncoid_cmd(&source, &format!("{target}:{dataset}"), key.as_deref())
+            // Validated with the config (strict grammar); checked again as one target.
+            let destination = format!("{target}:{dataset}");
+            check_to(&destination)?;
+            syncoid_cmd(&source, &destination, key.as_deref())
         }
     };
     if dry_run {
@@ -48,7 +68,7 @@ pub fn run(ctx: &Context, to: Option<&str>, dry_run: bool) -> anyhow::Result<Exi
         }
         return Ok(Exit::Success);
     }
-    let _lock = lock(ctx)?;
+    let _lock = lock(ctx, "replicate")?;
     log::info!(source = source.as_str(); "replicating: {}", cmd.display());
     let started = std::time::Instant::now();
     cmd.output()?;
@@ -70,7 +90,16 @@ mod tests {
         assert_eq!(
             syncoid_cmd("tank/containers", "backup@zfs:pool/t", Some("/etc/terrarium/secrets/syncoid-ssh-key"))
                 .display(),
-            "syncoid --recursive --no-privilege-elevation --quiet --sshkey /etc/terrarium/secrets/syncoid-ssh-key tank/containers backup@zfs:pool/t"
+            "syncoid --recursive --no-privilege-elevation --quiet --sshkey /etc/terrarium/secrets/syncoid-ssh-key -- tank/containers backup@zfs:pool/t"
         );
+    }
+
+    #[test]
+    fn a_to_that_looks_like_an_option_or_shell_is_refused() {
+        for bad in ["--sshkey=/tmp/k", "-r", "a;id@zfs.example.com:backup/t", "tank/x;id"] {
+            assert!(check_to(bad).is_err(), "{bad}");
+        }
+        check_to("tank2/replica").unwrap();
+        check_to("backup@zfs.example.com:backup/t").unwrap();
     }
 }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use terrarium_common::Exit;
 use terrarium_common::fs::write_if_changed;
+use terrarium_common::locks;
 use terrarium_common::output::print_json;
 
 use crate::context::Context;
@@ -15,6 +16,8 @@ struct Report {
 }
 
 pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
+    // Ansible and an operator may run this at once; a dry run writes nothing.
+    let _lock = if dry_run { None } else { Some(locks::SANOID_CONFIG.acquire(&ctx.paths, "sanoid-config")?) };
     let text = crate::sanoid::render(ctx.pool(), &ctx.config.backup.local_retention);
     let path = ctx.paths.sanoid_conf();
     let changed = if dry_run {

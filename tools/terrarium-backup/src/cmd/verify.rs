@@ -33,7 +33,7 @@ struct DeepResult {
 
 pub fn run(ctx: &Context, only: Option<&str>, deep: bool) -> anyhow::Result<Exit> {
     let (store, keys) = ctx.store()?;
-    let _lock = if deep { Some(lock(ctx)?) } else { None };
+    let _lock = if deep { Some(lock(ctx, "verify --deep")?) } else { None };
     let names = match only {
         Some(name) => vec![name.to_string()],
         None => remote::instances(&store, &keys)?,
@@ -134,8 +134,12 @@ fn drill(ctx: &Context, store: &Store, zfs: &Zfs, instance: &str, chain: &Chain)
         snapshot: target.snapshot.name.clone(),
         streams: chain.links.len(),
         ok: outcome.is_ok(),
-        error: outcome
-            .err()
-            .map(|e| format!("instance {instance}: restore drill of {} failed: {e:#}", target.snapshot.name)),
+        error: outcome.err().map(|e| {
+            format!(
+                "instance {instance}: restore drill of {} failed: {}",
+                target.snapshot.name,
+                terrarium_common::output::error_chain(e.chain())
+            )
+        }),
     }
 }

@@ -75,6 +75,29 @@ impl Host {
         self.pool.zfs(&["snapshot", &format!("{}@{name}", self.dataset(instance))]);
     }
 
+    /// The snapshots of `instance` that carry terrarium-backup's hold (short names, sorted).
+    pub fn held(&self, instance: &str) -> Vec<String> {
+        let dataset = self.dataset(instance);
+        let names: Vec<String> = self
+            .pool
+            .zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", &dataset])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut held: Vec<String> = names
+            .iter()
+            .filter(|name| {
+                self.pool
+                    .zfs(&["holds", "-H", name])
+                    .lines()
+                    .any(|line| line.split_whitespace().nth(1) == Some("terrarium-backup"))
+            })
+            .filter_map(|name| name.strip_prefix(&format!("{dataset}@")).map(str::to_string))
+            .collect();
+        held.sort();
+        held
+    }
+
     /// The tool with `--root` and a PATH that has zfs; logs as logfmt.
     pub fn tool(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_terrarium-backup"));
@@ -157,7 +180,9 @@ impl Host {
 }
 
 fn collect_named(dir: &Path, prefix: &str, found: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)) {

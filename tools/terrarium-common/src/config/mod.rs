@@ -192,6 +192,26 @@ pub struct Proxy {
     /// Host ports that `tcp://` and `udp://` labels may never claim, beyond the built-in set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reserved_ports: Vec<u16>,
+    /// Most rules one `user.proxy` label may hold (default [`Proxy::DEFAULT_MAX_RULES_PER_LABEL`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rules_per_label: Option<u32>,
+    /// Most `tcp://`/`udp://` host ports all labels together may open (default
+    /// [`Proxy::DEFAULT_MAX_PORTS_PER_HOST`]): each is a Traefik entrypoint and a firewall rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ports_per_host: Option<u32>,
+}
+
+impl Proxy {
+    pub const DEFAULT_MAX_RULES_PER_LABEL: u32 = 32;
+    pub const DEFAULT_MAX_PORTS_PER_HOST: u32 = 256;
+
+    pub fn max_rules_per_label(&self) -> u32 {
+        self.max_rules_per_label.unwrap_or(Self::DEFAULT_MAX_RULES_PER_LABEL)
+    }
+
+    pub fn max_ports_per_host(&self) -> u32 {
+        self.max_ports_per_host.unwrap_or(Self::DEFAULT_MAX_PORTS_PER_HOST)
+    }
 }
 
 /// Extra public ports the host firewall opens beyond SSH, 80 and 443 (`8443/tcp`).
@@ -316,9 +336,11 @@ impl Config {
     /// Load, migrate and validate the config of the host under `paths`.
     pub fn load(paths: &Paths) -> Result<Self, ConfigError> {
         let path = paths.config_file();
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::fs::read_regular_to_string(&path) {
             Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::Missing { path }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing { path });
+            }
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
         Self::from_yaml(&text, &path.display().to_string())
@@ -326,7 +348,7 @@ impl Config {
 
     /// Parse, migrate and validate config text; `origin` names it in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let text = migrate::to_current(text, origin)?;
+        let text = migrate::to_current(text, origin).map_err(|err| err.with_origin(origin))?;
         let config: Config = yaml::from_str(&text, origin)?;
         config.validate().map_err(|err| err.with_origin(origin))?;
         Ok(config)

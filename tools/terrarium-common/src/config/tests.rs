@@ -77,6 +77,8 @@ fn twenty_malformed_configs_each_name_their_key_in_one_line() {
         (format!("{VALID}firewall:\n  extra_ports: [\"70000/tcp\"]\n"), "firewall.extra_ports[0]"),
         (format!("{VALID}backup:\n  zstd_level: 40\n"), "backup.zstd_level"),
         (format!("{VALID}proxy:\n  reserved_ports: [99999]\n"), "proxy.reserved_ports"),
+        (format!("{VALID}proxy:\n  max_rules_per_label: 0\n"), "proxy.max_rules_per_label"),
+        (format!("{VALID}proxy:\n  max_ports_per_host: 0\n"), "proxy.max_ports_per_host"),
         (broken("schema_version: 2", "schema_version: 9"), "schema_version"),
     ];
     assert!(cases.len() >= 20);
@@ -144,4 +146,67 @@ fn a_missing_config_says_how_to_create_one() {
     let dir = tempfile::tempdir().unwrap();
     let err = Config::load(&Paths::new(dir.path())).unwrap_err();
     assert!(err.to_string().contains("terrarium-install"), "{err}");
+}
+
+#[test]
+fn a_syncoid_target_with_shell_or_ssh_syntax_is_refused_naming_the_setting() {
+    let syncoid = |target: &str| {
+        format!(
+            "{VALID}syncoid:\n  enabled: true\n  target: '{target}'\n  target_dataset: backup/t\n  ssh_key_file: /etc/terrarium/secrets/syncoid-ssh-key\n"
+        )
+    };
+    Config::from_yaml(&syncoid("backup@zfs.example.com"), "config.yaml").unwrap();
+    for target in [
+        "a;touch${IFS}x@zfs.example.com",
+        "-oProxyCommand=id@zfs.example.com",
+        "backup@zfs.example.com;id",
+        "zfs.example.com",
+        "backup@::1",
+    ] {
+        let err = Config::from_yaml(&syncoid(target), "config.yaml").expect_err(target).to_string();
+        assert!(err.contains("syncoid.target") && err.contains("backup@zfs.example.com"), "{target}: {err}");
+    }
+    let bad_dataset =
+        syncoid("backup@zfs.example.com").replace("target_dataset: backup/t", "target_dataset: 'backup/t;id'");
+    assert!(Config::from_yaml(&bad_dataset, "config.yaml").unwrap_err().to_string().contains("syncoid.target_dataset"));
+}
+
+#[test]
+fn s3_settings_with_control_or_non_ascii_characters_are_refused_naming_the_setting() {
+    // Each of these reached the AWS SDK's signer and panicked it.
+    let cases = [
+        (broken("access_key: AKIAEXAMPLE", "access_key: \"AKIA\\x01EXAMPLE\""), "s3.access_key", "control character"),
+        (broken("access_key: AKIAEXAMPLE", "access_key: \"AKIA EXAMPLE\""), "s3.access_key", "a space"),
+        (broken("access_key: AKIAEXAMPLE", "access_key: \"\""), "s3.access_key", "is empty"),
+        (broken("region: eu-central-1", "region: \"eu-central-1\\r\""), "s3.region", "control character"),
+        (broken("region: eu-central-1", "region: \"eu-zentral-\u{fc}\""), "s3.region", "non-ASCII"),
+        (
+            broken("endpoint: https://s3.example.com", "endpoint: \"https://s3.example.com/\\x7f\""),
+            "s3.endpoint",
+            "control character",
+        ),
+        (broken("bucket: terrarium-backups", "bucket: \"terrarium\\tbackups\""), "s3.bucket", "control character"),
+        (broken("prefix: host1", "prefix: \"host\\x1b[31m1\""), "s3.prefix", "control character"),
+    ];
+    for (text, key, problem) in cases {
+        let err = Config::from_yaml(&text, "config.yaml").expect_err(key);
+        let shown = err.to_string();
+        assert!(shown.starts_with(&format!("config.yaml: {key}: ")), "{shown}");
+        assert!(shown.contains(problem), "{key}: {shown}");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\r') && !shown.contains('\u{1b}'),
+            "the message itself must be printable: {shown:?}"
+        );
+        assert!(shown.contains("from your S3 provider"), "{shown}");
+    }
+}
+
+#[test]
+fn migration_errors_name_the_file() {
+    let err =
+        Config::from_yaml("manage_domain: a.example.com\nfrobnicate: 1\n", "/etc/terrarium/config.yaml").unwrap_err();
+    assert!(err.to_string().starts_with("/etc/terrarium/config.yaml: frobnicate: "), "{err}");
+    let err =
+        Config::from_yaml(&broken("schema_version: 2", "schema_version: 9"), "/etc/terrarium/config.yaml").unwrap_err();
+    assert!(err.to_string().starts_with("/etc/terrarium/config.yaml: schema_version: "), "{err}");
 }

@@ -86,7 +86,9 @@ pub fn parse_port(text: &str) -> Option<u16> {
 /// name (`mirror`, `raidz`, `spare`, `log`, ...), at most 255 characters.
 pub fn is_zfs_pool_name(name: &str) -> bool {
     const RESERVED_PREFIXES: [&str; 6] = ["mirror", "raidz", "draid", "spare", "log", "cache"];
-    let Some(first) = name.chars().next() else { return false };
+    let Some(first) = name.chars().next() else {
+        return false;
+    };
     first.is_ascii_alphabetic()
         && name.len() <= 255
         && name.chars().all(is_zfs_name_char)
@@ -109,6 +111,53 @@ pub fn is_zfs_dataset_name(name: &str) -> bool {
     parts.next().is_some_and(is_zfs_pool_name)
         && parts.all(|part| !part.is_empty() && part != "." && part != ".." && part.chars().all(is_zfs_name_char))
         && name.len() <= 255
+}
+
+/// An ssh destination as syncoid takes it: `user@host`. syncoid splits its target at
+/// the first `@` and the first `:` after it and pastes both parts into shell command
+/// lines (`ssh user@host zfs ...`), so only safe characters pass: the user is 1..=32 of
+/// `[A-Za-z0-9._-]`, not starting with `-` (ssh would read an option); the host is a DNS
+/// name (see [`is_hostname`]) or an IPv4 address. The user is required: without an `@`
+/// syncoid may read the target as a local dataset. IPv6 addresses are refused: syncoid
+/// cuts the host at its first `:`, so an address (bracketed or not) cannot reach ssh
+/// intact; name such a host in DNS or `/etc/hosts` instead.
+pub fn is_ssh_destination(text: &str) -> bool {
+    let Some((user, host)) = text.split_once('@') else { return false };
+    is_ssh_user(user) && (is_hostname(host) || host.parse::<std::net::Ipv4Addr>().is_ok())
+}
+
+fn is_ssh_user(user: &str) -> bool {
+    (1..=32).contains(&user.len())
+        && !user.starts_with('-')
+        && user.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Why `text` is not a replication destination, or `None` when it is one: either a
+/// remote `user@host:pool/dataset` ([`is_ssh_destination`] and [`is_zfs_dataset_name`])
+/// or a local dataset name. A local name may not have a `:` in its pool part, which
+/// syncoid would take for `host:` (it guesses from the pools it finds).
+pub fn replication_target_problem(text: &str) -> Option<String> {
+    if text.contains('@') {
+        let Some((destination, dataset)) = text.split_once(':') else {
+            return Some(format!("`{text}` has no `:pool/dataset` after the ssh destination"));
+        };
+        if !is_ssh_destination(destination) {
+            return Some(format!(
+                "`{destination}` is not `user@host` (user and host of letters, digits, `.`, `_` and `-`; the host a DNS name or an IPv4 address)"
+            ));
+        }
+        if !is_zfs_dataset_name(dataset) {
+            return Some(format!("`{dataset}` is not a valid ZFS dataset name"));
+        }
+        return None;
+    }
+    if !is_zfs_dataset_name(text) {
+        return Some(format!("`{text}` is neither `user@host:pool/dataset` nor a valid ZFS dataset name"));
+    }
+    if text.split('/').next().is_some_and(|pool| pool.contains(':')) {
+        return Some(format!("`{text}` has a `:` in its pool name, which syncoid may read as an ssh host"));
+    }
+    None
 }
 
 /// A group name as used in OIDC `groups` claims and `@auth:` labels.
@@ -181,6 +230,46 @@ mod tests {
         assert!(is_zfs_dataset_name("terrarium/containers/web"));
         assert!(!is_zfs_dataset_name("terrarium//web"));
         assert!(!is_zfs_dataset_name("terrarium/a b"));
+    }
+
+    #[test]
+    fn ssh_destinations_take_safe_users_and_hosts_only() {
+        assert!(is_ssh_destination("backup@zfs.example.com"));
+        assert!(is_ssh_destination("zfs_backup.1@192.0.2.7"));
+        for bad in [
+            "a;touch${IFS}x@zfs.example.com",
+            "zfs.example.com",
+            "@zfs.example.com",
+            "-oProxyCommand=x@zfs.example.com",
+            "backup@-zfs.example.com",
+            "backup@zfs.example.com;id",
+            "backup@[2001:db8::1]",
+            "backup@2001:db8::1",
+            "back up@zfs.example.com",
+            "backup@zfs.example.com:pool/t",
+            "a@b@zfs.example.com",
+            "backup@$(id).example.com",
+        ] {
+            assert!(!is_ssh_destination(bad), "{bad} passed");
+        }
+    }
+
+    #[test]
+    fn replication_targets_are_remote_or_local_datasets() {
+        assert_eq!(replication_target_problem("backup@zfs.example.com:backup/t"), None);
+        assert_eq!(replication_target_problem("tank2/replica"), None);
+        for bad in [
+            "--sshkey=/tmp/k",
+            "-r",
+            "backup@zfs.example.com",
+            "backup@zfs.example.com:",
+            "a;b@zfs.example.com:backup/t",
+            "backup@zfs.example.com:backup/t;id",
+            "host:pool/t",
+            "backup@zfs.example.com:-x/t",
+        ] {
+            assert!(replication_target_problem(bad).is_some(), "{bad} passed");
+        }
     }
 
     #[test]

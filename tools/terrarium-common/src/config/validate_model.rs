@@ -181,9 +181,47 @@ fn check_storage(config: &Config) -> Check {
     }
 }
 
+/// S3 settings end up in HTTP headers and the request signature; a control character
+/// or a non-ASCII letter there makes the AWS SDK's signer panic, so refuse it here,
+/// where the message can name the setting.
+fn visible_ascii(key: &str, value: &str) -> Check {
+    if value.is_empty() {
+        return fail(key, "is empty", "set it to the value from your S3 provider, or remove the line");
+    }
+    match value.chars().find(|c| !c.is_ascii_graphic()) {
+        None => Ok(()),
+        Some(bad) => fail(
+            key,
+            format!("`{}` contains {}", value.escape_default(), describe_char(bad)),
+            "use printable ASCII only (no spaces or control characters): copy the value again from your S3 provider",
+        ),
+    }
+}
+
+fn describe_char(c: char) -> String {
+    if c == ' ' {
+        "a space".to_string()
+    } else if c.is_control() {
+        format!("the control character {c:?}")
+    } else {
+        format!("the non-ASCII character {c:?}")
+    }
+}
+
 fn check_s3(config: &Config) -> Check {
     let s3 = &config.s3;
     inline_secret("s3.secret_key", "s3.secret_key_file", &s3.secret_key)?;
+    for (key, value) in [
+        ("s3.access_key", &s3.access_key),
+        ("s3.region", &s3.region),
+        ("s3.bucket", &s3.bucket),
+        ("s3.endpoint", &s3.endpoint),
+        ("s3.prefix", &s3.prefix),
+    ] {
+        if let Some(value) = value {
+            visible_ascii(key, value)?;
+        }
+    }
     if let Some(endpoint) = &s3.endpoint
         && !is_url(endpoint, true)
     {
@@ -250,13 +288,11 @@ fn check_syncoid(config: &Config) -> Check {
         );
     }
     if let Some(target) = &syncoid.target {
-        let host = target.rsplit_once('@').map_or(target.as_str(), |(_, host)| host);
-        let host_ok = is_hostname(host) || host.parse::<std::net::IpAddr>().is_ok();
-        if !host_ok || target.contains(char::is_whitespace) {
+        if !is_ssh_destination(target) {
             return fail(
                 "syncoid.target",
                 format!("`{target}` is not `user@host`"),
-                "use the ssh destination, such as `backup@zfs.example.com`",
+                "use the ssh destination, such as `backup@zfs.example.com`: the user of letters, digits, `.`, `_` and `-`, the host a DNS name or an IPv4 address",
             );
         }
     }
@@ -288,6 +324,14 @@ fn check_ports(config: &Config) -> Check {
     for (index, port) in config.proxy.reserved_ports.iter().enumerate() {
         if *port == 0 {
             return fail(&format!("proxy.reserved_ports[{index}]"), "0 is not a port", "use ports from 1 to 65535");
+        }
+    }
+    for (key, limit) in [
+        ("proxy.max_rules_per_label", config.proxy.max_rules_per_label),
+        ("proxy.max_ports_per_host", config.proxy.max_ports_per_host),
+    ] {
+        if limit == Some(0) {
+            return fail(key, "0 would refuse every rule", "use a positive number, or remove the key for the default");
         }
     }
     for (index, entry) in config.firewall.extra_ports.iter().enumerate() {

@@ -203,7 +203,7 @@ fn ensure_app(
     if let Some(secret_file) = spec.secret_file {
         // ZITADEL shows a client secret only once; if our copy is gone, the only way
         // back is a new one (the old one stops working).
-        if secrets::read(paths, secret_file).is_none() {
+        if !secrets::usable_after_fixing_mode(paths, secret_file, dry_run, report)? {
             report.record(
                 Change::new(System::Zitadel, "regenerate", "client-secret", spec.name)
                     .detail(format!("{secret_file} is missing")),

@@ -234,7 +234,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             list(world.projects.iter().filter(|p| name.is_none_or(|n| p["name"] == n)).map(strip_defaults).collect())
         }
         ("POST", ["projects"]) => {
-            let Some(name) = body["name"].as_str() else { return error(400, 3, "invalid AddProjectRequest.Name") };
+            let Some(name) = body["name"].as_str() else {
+                return error(400, 3, "invalid AddProjectRequest.Name");
+            };
             if world.projects.iter().any(|p| p["name"] == name) {
                 return error(409, 6, "Errors.Project.AlreadyExists");
             }
@@ -294,7 +296,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             list(world.apps.iter().filter(|(p, _, _)| p == pid).map(|(_, a, _)| strip_defaults(a)).collect())
         }
         ("POST", ["projects", pid, "apps", "oidc"]) => {
-            let Some(name) = body["name"].as_str() else { return error(400, 3, "invalid AddOIDCAppRequest.Name") };
+            let Some(name) = body["name"].as_str() else {
+                return error(400, 3, "invalid AddOIDCAppRequest.Name");
+            };
             if world.apps.iter().any(|(p, a, _)| p == pid && a["name"] == name) {
                 return error(409, 6, "Errors.Project.App.AlreadyExists");
             }
@@ -396,7 +400,9 @@ fn route(world: &mut World, method: &str, path: &str, body: &Value) -> Answer {
             list(world.actions.iter().filter(|a| name.is_none_or(|n| a["name"] == n)).map(strip_defaults).collect())
         }
         ("POST", ["actions"]) => {
-            let Some(name) = body["name"].as_str() else { return error(400, 3, "invalid CreateActionRequest.Name") };
+            let Some(name) = body["name"].as_str() else {
+                return error(400, 3, "invalid CreateActionRequest.Name");
+            };
             let id = world.id("action-");
             world.actions.push(json!({"id": id, "name": name, "script": body["script"], "timeout": body["timeout"], "allowedToFail": body["allowedToFail"].as_bool().unwrap_or(false), "state": "ACTION_STATE_ACTIVE"}));
             (200, json!({"id": id, "details": details()["details"]}))

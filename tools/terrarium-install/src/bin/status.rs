@@ -1,9 +1,10 @@
 fn main() -> std::process::ExitCode {
+    terrarium_common::output::install_panic_hook("terrarium-status");
     match terrarium_install::status::run(std::env::args_os()) {
         Ok(exit) => exit.into(),
         Err(err) => terrarium_common::output::report_error(
             "terrarium-status",
-            &format!("{err:#}"),
+            &terrarium_common::output::error_chain(err.chain()),
             terrarium_install::exit_for(&err),
         ),
     }

@@ -281,8 +281,10 @@ fn pool_health(pool: Option<&str>) -> PoolHealth {
 /// The human view.
 pub fn render(status: &Status) -> String {
     let mut out = String::new();
+    // Every line escaped for the terminal, whatever it quotes (report fields, error
+    // texts); the report summary's own line breaks are kept.
     let line = |out: &mut String, text: String| {
-        out.push_str(&text);
+        out.push_str(&terrarium_common::terminal::escape_lines(&text));
         out.push('\n');
     };
     line(&mut out, format!("config: {} ({})", status.config.path, status.config.state));

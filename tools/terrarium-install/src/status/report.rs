@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
+use terrarium_common::terminal::escape;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LastRun {
@@ -18,7 +19,7 @@ pub struct LastRun {
 
 pub fn read(path: &Path) -> LastRun {
     let shown = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match terrarium_common::fs::read_regular_to_string(path) {
         Ok(text) => match serde_json::from_str(&text) {
             Ok(value) => LastRun { path: shown, value: Some(value), error: None },
             Err(err) => LastRun { path: shown, value: None, error: Some(format!("not valid JSON: {err}")) },
@@ -29,37 +30,37 @@ pub fn read(path: &Path) -> LastRun {
 }
 
 /// One line: scalars as `key=value`, lists and maps as counts; then, for a list or map
-/// of per-item objects (routes, instances), one `name: fields` entry each.
+/// of per-item objects (routes, instances), one `name: fields` entry each. Every key
+/// and value is escaped for the terminal: reports quote container labels verbatim.
 pub fn summary(run: &LastRun) -> String {
     let Some(value) = &run.value else {
         return match &run.error {
-            Some(err) => format!("unreadable report {} ({err})", run.path),
+            Some(err) => format!("unreadable report {} ({})", escape(&run.path), escape(err)),
             None => "no report yet".to_string(),
         };
     };
     let Some(map) = value.as_object() else {
-        return value.to_string();
+        return escape(&value.to_string()).into_owned();
     };
     let mut parts = Vec::new();
     let mut details = Vec::new();
     for (key, item) in map {
         match item {
             Value::Array(items) => {
-                parts.push(format!("{key}: {}", items.len()));
+                parts.push(format!("{}: {}", escape(key), items.len()));
                 for entry in items.iter().filter(|e| e.is_object()) {
-                    details.push(format!("    {key}: {}", scalars(entry)));
+                    details.push(format!("    {}: {}", escape(key), scalars(entry)));
                 }
             }
             Value::Object(entries) => {
-                parts.push(format!("{key}: {}", entries.len()));
+                parts.push(format!("{}: {}", escape(key), entries.len()));
                 for (name, entry) in entries {
-                    details.push(format!(
-                        "    {key} {name}: {}",
-                        if entry.is_object() { scalars(entry) } else { entry.to_string() }
-                    ));
+                    let shown =
+                        if entry.is_object() { scalars(entry) } else { escape(&entry.to_string()).into_owned() };
+                    details.push(format!("    {} {}: {shown}", escape(key), escape(name)));
                 }
             }
-            other => parts.push(format!("{key}={}", plain(other))),
+            other => parts.push(format!("{}={}", escape(key), plain(other))),
         }
     }
     let mut text = parts.join(", ");
@@ -76,7 +77,7 @@ fn scalars(value: &Value) -> String {
         .map(|m| {
             m.iter()
                 .filter(|(_, v)| !v.is_object() && !v.is_array())
-                .map(|(k, v)| format!("{k}={}", plain(v)))
+                .map(|(k, v)| format!("{}={}", escape(k), plain(v)))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -85,8 +86,8 @@ fn scalars(value: &Value) -> String {
 
 fn plain(value: &Value) -> String {
     match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+        Value::String(text) => escape(text).into_owned(),
+        other => escape(&other.to_string()).into_owned(),
     }
 }
 
@@ -108,6 +109,22 @@ mod tests {
         assert!(text.starts_with("finished_at=2026-11-28T18:00:00Z, instances: 1, rejected: 0, routes: 1"), "{text}");
         assert!(text.contains("instances web: bytes=10 snapshot=s1"), "{text}");
         assert!(text.contains("routes: host=a.example.com"), "{text}");
+    }
+
+    #[test]
+    fn label_text_in_a_report_cannot_reach_the_terminal_raw() {
+        let rule = "https://x\u{1b}]0;pwned\u{7}\r\u{1b}[2K\u{202e}moc.elpmaxe";
+        let run = LastRun {
+            path: "r".into(),
+            value: Some(
+                serde_json::json!({"ok": true, "rejected": [{"instance": "evil", "rule": rule}], "k\u{1b}": {"n\u{9b}": 1}}),
+            ),
+            error: None,
+        };
+        let text = summary(&run);
+        assert!(!text.chars().any(|c| c != '\n' && terrarium_common::terminal::is_unsafe(c)), "{text:?}");
+        assert!(text.contains(r"rule=https://x\u{1b}]0;pwned\u{7}\r\u{1b}[2K\u{202e}moc.elpmaxe"), "{text}");
+        assert!(text.contains(r"k\u{1b} n\u{9b}: 1"), "{text}");
     }
 
     #[test]

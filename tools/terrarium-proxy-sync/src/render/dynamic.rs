@@ -18,8 +18,11 @@ pub const SIGNIN_MIDDLEWARE: &str = "terrarium-route-auth-signin";
 pub const CALLBACK_MIDDLEWARE: &str = "terrarium-route-auth-callback";
 /// Where the identity provider sends users back, on the manage host.
 pub const CALLBACK_PATH: &str = "/oauth2/app/callback";
-/// Routers oauth2-proxy serves on protected hosts win over any published path.
-const ROUTE_AUTH_PRIORITY: i64 = 1_000_000;
+/// oauth2-proxy's routers on protected hosts win over any published path there; the
+/// shared callback wins over the admin gate's `/oauth2/` on the manage host (the order
+/// of every priority is explained in `terrarium_common::ports::traefik`).
+const ROUTE_AUTH_PRIORITY: u32 = traefik::ROUTE_AUTH_PRIORITY;
+const ROUTE_AUTH_CALLBACK_PRIORITY: u32 = traefik::ROUTE_AUTH_CALLBACK_PRIORITY;
 /// Identity headers oauth2-proxy answers with (`set_xauthrequest`), handed to the app.
 const AUTH_HEADERS: [&str; 4] =
     ["X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"];
@@ -50,7 +53,7 @@ struct HttpRouter {
     entry_points: Vec<String>,
     rule: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    priority: Option<i64>,
+    priority: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     middlewares: Vec<String>,
     service: String,
@@ -317,7 +320,7 @@ fn add_route_auth_shared(http: &mut HttpSection, manage_domain: &str) {
         HttpRouter {
             entry_points: vec![traefik::WEBSECURE_ENTRYPOINT.to_string()],
             rule: format!("Host(`{manage_domain}`) && Path(`{CALLBACK_PATH}`)"),
-            priority: Some(ROUTE_AUTH_PRIORITY),
+            priority: Some(ROUTE_AUTH_CALLBACK_PRIORITY),
             middlewares: vec![CALLBACK_MIDDLEWARE.to_string()],
             service: ROUTE_AUTH_SERVICE.to_string(),
             tls: tls(Scheme::Https),

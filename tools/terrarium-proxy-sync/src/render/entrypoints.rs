@@ -31,6 +31,29 @@ pub fn block_lines(ports: &BTreeSet<(u16, Protocol)>) -> Vec<String> {
     lines
 }
 
+/// The ports of the entrypoints in the managed block now (`tcp-10022:` lines): the
+/// ports Traefik itself holds for published rules. Empty when the markers are missing
+/// ([`splice`] reports that).
+pub fn current_ports(text: &str) -> BTreeSet<(u16, Protocol)> {
+    let lines = text
+        .lines()
+        .skip_while(|line| line.trim() != MANAGED_BEGIN)
+        .skip(1)
+        .take_while(|line| line.trim() != MANAGED_END);
+    lines
+        .filter_map(|line| {
+            let name = line.trim().strip_suffix(':')?;
+            let (protocol, port) = name.split_once('-')?;
+            let protocol = match protocol {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                _ => return None,
+            };
+            Some((port.parse().ok()?, protocol))
+        })
+        .collect()
+}
+
 /// The static file with its managed block replaced by `lines`, and whether the block
 /// changed. Everything outside the block is kept byte for byte.
 pub fn splice(text: &str, lines: &[String], file: &str) -> Result<(String, bool), StaticFileError> {
@@ -100,6 +123,8 @@ mod tests {
         let (again, changed) = splice(&out, &lines, "traefik.yml").unwrap();
         assert!(!changed);
         assert_eq!(again, out);
+        assert_eq!(current_ports(&out), ports);
+        assert!(current_ports(&file("")).is_empty());
         let (empty, changed) = splice(&out, &[], "traefik.yml").unwrap();
         assert!(changed);
         assert_eq!(empty, file(""));

@@ -67,8 +67,20 @@ providers:
     watch: true
 ";
 
-const SYSTEMCTL: &str =
-    "#!/bin/sh\n# Stand-in: systemd is not PID 1 here. Records the call.\necho \"systemctl $*\" >> \"$SHIM_LOG\"\n";
+/// Records the call. A test makes the next restart fail by creating `$SYSTEMCTL_FAIL`
+/// (a unit that does not start), or kills the tool from inside its restart by creating
+/// `$SYSTEMCTL_KILL` (the run dies after its files were written); either file is
+/// removed once used, so the call after it succeeds.
+const SYSTEMCTL: &str = r#"#!/bin/sh
+# Stand-in: systemd is not PID 1 here. Records the call.
+echo "systemctl $*" >> "$SHIM_LOG"
+if [ "$1" = restart ] && [ -n "${SYSTEMCTL_FAIL:-}" ] && [ -e "$SYSTEMCTL_FAIL" ]; then
+  rm -f "$SYSTEMCTL_FAIL"; echo "Job for $2 failed because the control process exited with error code." >&2; exit 1
+fi
+if [ "$1" = restart ] && [ -n "${SYSTEMCTL_KILL:-}" ] && [ -e "$SYSTEMCTL_KILL" ]; then
+  rm -f "$SYSTEMCTL_KILL"; kill -9 "$PPID"; exit 1
+fi
+"#;
 
 const UFW: &str = r#"#!/bin/bash
 # Stand-in for ufw in file-focused tests (the real ufw is tested in its sandbox):
@@ -147,6 +159,14 @@ impl Host {
     pub fn ufw_state(&self) -> PathBuf {
         self.dir.path().join("ufw.rules")
     }
+    /// While this file exists, the next `systemctl restart` fails (see [`SYSTEMCTL`]).
+    pub fn systemctl_fail(&self) -> PathBuf {
+        self.dir.path().join("systemctl.fail")
+    }
+    /// While this file exists, the next `systemctl restart` kills the tool.
+    pub fn systemctl_kill(&self) -> PathBuf {
+        self.dir.path().join("systemctl.kill")
+    }
 
     /// The calls recorded by the stand-ins, and forget them.
     pub fn take_calls(&self) -> String {
@@ -185,6 +205,8 @@ impl Host {
             .env("PATH", path)
             .env("SHIM_LOG", self.log_path())
             .env("UFW_STATE", self.ufw_state())
+            .env("SYSTEMCTL_FAIL", self.systemctl_fail())
+            .env("SYSTEMCTL_KILL", self.systemctl_kill())
             .env("TERRARIUM_LOG_FORMAT", "human")
             .env_remove("TERRARIUM_ROOT")
             .env_remove("TERRARIUM_LOG");
@@ -227,7 +249,9 @@ pub fn tree(dir: &Path) -> Vec<(String, String)> {
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let entry = entry.unwrap();
         let path = entry.path();

@@ -149,7 +149,9 @@ impl Drop for Host {
     /// Destroy the pool's datasets first (clones too: -R), retrying while zfs-fuse says "busy" (it does
     /// for a while after receives, under load), so the pool's own drop finds it idle.
     fn drop(&mut self) {
-        let Some(zfs) = terrarium_testkit::find_program("zfs") else { return };
+        let Some(zfs) = terrarium_testkit::find_program("zfs") else {
+            return;
+        };
         for child in ["containers", "terrarium-restore"] {
             let dataset = self.pool.dataset(child);
             for _ in 0..100 {
@@ -275,4 +277,15 @@ pub fn stdout(output: &std::process::Output) -> String {
 
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A directory with an `lxc` that knows no instance: the dataset is one LXD does not use
+/// (a legitimate state, after a rebuild), so a rollback needs no stop and start and no
+/// LXD. Put it first on PATH ([`test_path`]).
+pub fn no_instances_lxc(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("lxc");
+    std::fs::write(&path, "#!/bin/sh\necho 'Error: Instance not found' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir.to_path_buf()
 }
