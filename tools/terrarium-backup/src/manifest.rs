@@ -174,8 +174,14 @@ fn check_snapshot_name(_field: &str, name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
     }
-    if name.contains(['@', '/']) || name.chars().any(char::is_whitespace) {
-        return Err(format!("`{name}` is not a short snapshot name"));
+    // The characters ZFS allows in a snapshot name (but the space, which no tool of ours
+    // makes): anything else did not come from `zfs snapshot`, and a name is printed to
+    // the operator's terminal by list, verify and restore.
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')) {
+        return Err(format!(
+            "`{}` is not a short snapshot name (letters, digits, `-`, `_`, `.` and `:` only)",
+            terrarium_common::terminal::escape(name)
+        ));
     }
     Ok(())
 }
@@ -248,6 +254,20 @@ pub(crate) mod tests {
         assert!(text.contains(r#""kind": "incremental""#), "{text}");
         assert!(text.contains(r#""started_at": "2026-01-02T03:00:00Z""#), "{text}");
         assert_eq!(Manifest::parse(&text, "m").unwrap(), manifest);
+    }
+
+    #[test]
+    fn a_snapshot_name_zfs_could_not_have_made_is_refused_and_shown_escaped() {
+        for bad in ["a\u{1b}]8;;x\u{7}b", "a b", "a@b", "a/b", "x\r", "caf\u{e9}"] {
+            let mut m = sample(Kind::Full);
+            m.snapshot.name = bad.into();
+            let err = Manifest::parse(&m.to_json(), "m").unwrap_err().to_string();
+            assert!(err.contains("snapshot.name") && err.contains("letters, digits"), "{bad:?}: {err}");
+            assert!(!err.chars().any(terrarium_common::terminal::is_unsafe), "{bad:?}: {err:?}");
+        }
+        let mut m = sample(Kind::Full);
+        m.snapshot.name = "autosnap_2026-01-02_03:00:00_hourly".into();
+        Manifest::parse(&m.to_json(), "m").unwrap();
     }
 
     #[test]

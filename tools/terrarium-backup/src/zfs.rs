@@ -152,7 +152,9 @@ impl Zfs {
         }
         // Read directly rather than through Cmd: the usage is longer than the stderr tail
         // Cmd keeps for error messages, and a non-zero exit is expected here.
-        let out = std::process::Command::new(&self.program).stdin(Stdio::null()).output().map_err(|source| {
+        let mut usage = std::process::Command::new(&self.program);
+        terrarium_common::process::prepare_child(&mut usage);
+        let out = usage.stdin(Stdio::null()).output().map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 ProcessError::NotFound { program: self.program.clone(), hint: format!(" {INSTALL_HINT}") }
             } else {

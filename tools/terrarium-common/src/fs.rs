@@ -46,7 +46,17 @@ pub fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> io::Result<b
 pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
     let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
-    let mut file = OpenOptions::new().read(true).custom_flags(nonblock).open(path)?;
+    let mut file = OpenOptions::new().read(true).custom_flags(nonblock).open(path).map_err(|err| {
+        if err.kind() == io::ErrorKind::NotADirectory {
+            // ENOTDIR alone does not say which part is wrong, nor what to do.
+            io::Error::new(
+                err.kind(),
+                "a file stands where one of its parent directories belongs; replace it with a directory",
+            )
+        } else {
+            err
+        }
+    })?;
     let kind = file.metadata()?.file_type();
     if !kind.is_file() {
         return Err(io::Error::new(

@@ -12,6 +12,7 @@
 //! | [`CONFIG`] `config` | `/etc/terrarium/config.yaml` and its secrets | `terrarium-install`, `terrarium-set`, `terrarium-reconfigure` |
 //! | [`TRAEFIK`] `traefik` | `/etc/traefik/traefik.yml` (Ansible renders it, proxy-sync splices its entrypoints in) and Traefik's dynamic files | the Ansible run of install, set and reconfigure; `terrarium-proxy-sync` |
 //! | [`PROXY_SYNC`] `proxy-sync` | proxy-sync's own state: its ufw rules, the route-auth oauth2-proxy, its report | `terrarium-proxy-sync` |
+//! | [`IDP_SYNC`] `idp-sync` | the OIDC clients at the identity provider, their secret files, LXD's OIDC settings, its report | `terrarium-idp-sync` |
 //!
 //! Dry runs take no lock: they change nothing, and must never hold up a real run.
 //!
@@ -61,8 +62,12 @@ pub const TRAEFIK: Lock = Lock { name: "traefik", wait: Duration::from_secs(120)
 /// proxy-sync's own state.
 pub const PROXY_SYNC: Lock = Lock { name: "proxy-sync", wait: Duration::from_secs(30) };
 
+/// The identity provider's clients and the secret files idp-sync writes. Not `config`:
+/// install and set run idp-sync while they hold that.
+pub const IDP_SYNC: Lock = Lock { name: "idp-sync", wait: Duration::from_secs(30) };
+
 /// Every lock, for documentation and tests.
-pub const ALL: [Lock; 5] = [BACKUPS, SANOID_CONFIG, CONFIG, TRAEFIK, PROXY_SYNC];
+pub const ALL: [Lock; 6] = [BACKUPS, SANOID_CONFIG, CONFIG, TRAEFIK, PROXY_SYNC, IDP_SYNC];
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -197,7 +197,8 @@ impl GroupLifeline {
     pub fn new(group: u32) -> std::io::Result<Self> {
         let mut command = std::process::Command::new("sh");
         command
-            .args(["-c", r#"read -r _; kill -KILL -- "-$1" 2>/dev/null"#, "terrarium-lifeline", &group.to_string()])
+            // No `--` before the group: dash's kill (Debian's sh) takes it for a pid.
+            .args(["-c", r#"read -r _; kill -KILL "-$1" 2>/dev/null"#, "terrarium-lifeline", &group.to_string()])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());

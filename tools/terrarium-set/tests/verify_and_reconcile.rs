@@ -98,12 +98,14 @@ fn a_syncoid_target_with_shell_syntax_is_refused_and_nothing_is_written() {
     let key = key.display().to_string();
     for target in ["a;touch${IFS}x@zfs.example.com", "-oProxyCommand=id@zfs.example.com", "backup@zfs.example.com$(id)"]
     {
+        // `=`: a value starting with `-` is otherwise taken for a flag by clap, which
+        // refuses it before the target's own check can.
+        let target_flag = format!("--syncoid-target={target}");
         let args = [
             "syncoid",
             "--no-reconcile",
             "--enable",
-            "--syncoid-target",
-            target,
+            &target_flag,
             "--syncoid-target-dataset",
             "backup/t",
             "--syncoid-ssh-key",
