@@ -63,7 +63,46 @@ fn key_path_of<T: DeserializeOwned>(text: &str) -> Option<(String, String)> {
     let value: serde_json::Value = serde_saphyr::from_str(text).ok()?;
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(_) => None,
-        Err(err) => Some((err.path().to_string(), err.inner().to_string())),
+        Err(err) => {
+            let path = err.path().to_string();
+            let message = type_for_operators(&err.inner().to_string(), path == "." || path.is_empty());
+            Some((path, message))
+        }
+    }
+}
+
+/// serde's type errors name Rust types (`expected u16`, `expected struct Domains`), which
+/// an operator cannot know; say what the value must be instead. `top` is the document
+/// itself, where an empty file is the usual cause.
+fn type_for_operators(message: &str, top: bool) -> String {
+    let Some((found, expected)) = message.rsplit_once(", expected ") else {
+        return message.to_string();
+    };
+    let wanted = match expected {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65535",
+        "u32" => "a whole number from 0 to 4294967295",
+        "u64" => "a whole number, 0 or more",
+        "a boolean" => "true or false",
+        "a string" => "a text value",
+        "a sequence" => "a list",
+        e if e.starts_with("struct ") || e == "a map" => "a mapping of settings (`key: value` lines indented under it)",
+        _ => return message.to_string(),
+    };
+    let found = found.strip_prefix("invalid type: ").or_else(|| found.strip_prefix("invalid value: ")).unwrap_or(found);
+    if top && found == "null" {
+        return "the file is empty; write the settings there (docs/config.md), or run `terrarium-install`".to_string();
+    }
+    let found = match found {
+        "null" => "nothing",
+        "sequence" => "a list",
+        "map" => "a mapping",
+        other => other,
+    };
+    if top {
+        format!("the file holds {found}; it must be {wanted}")
+    } else {
+        format!("got {found}; it must be {wanted}")
     }
 }
 
@@ -138,6 +177,36 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn type_errors_say_what_the_value_must_be_not_the_rust_type() {
+        let cases = [
+            ("invalid type: null, expected struct Config", true, "the file is empty; write the settings there"),
+            ("invalid type: sequence, expected struct Config", true, "the file holds a list; it must be a mapping"),
+            (
+                "invalid type: string \"example.com\", expected struct Domains",
+                false,
+                "got string \"example.com\"; it must be a mapping of settings",
+            ),
+            (
+                "invalid value: integer `70000`, expected u16",
+                false,
+                "got integer `70000`; it must be a whole number from 0 to 65535",
+            ),
+            (
+                "invalid value: integer `-5`, expected u32",
+                false,
+                "got integer `-5`; it must be a whole number from 0 to 4294967295",
+            ),
+            ("invalid type: string \"yes please\", expected a boolean", false, "it must be true or false"),
+            ("unknown variant `x`, expected one of `a`, `b`", false, "unknown variant `x`, expected one of `a`, `b`"),
+        ];
+        for (message, top, want) in cases {
+            let said = super::type_for_operators(message, top);
+            assert!(said.contains(want), "{message}: {said}");
+            assert!(!said.contains("struct ") && !said.contains(" u16") && !said.contains(" u32"), "{said}");
+        }
+    }
+
     use super::*;
     use serde::Deserialize;
 

@@ -18,7 +18,6 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::config::{IdentityMode, secret_names};
-use terrarium_common::fs::RunLock;
 use terrarium_common::secret::{SecretError, read_secret_file};
 use terrarium_common::{Config, Exit, Paths};
 
@@ -68,10 +67,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     terrarium_common::output::init_logging(TOOL, args.global.verbosity());
     let paths = args.global.paths();
     let config = Config::load(&paths)?;
-    let _lock = RunLock::acquire(&paths.locks_dir(), "idp-sync", Duration::from_secs(30))?;
+    // Dry runs take no lock (locks.rs): they change nothing and never hold up a real run.
+    let _lock = if args.dry_run { None } else { Some(terrarium_common::locks::IDP_SYNC.acquire(&paths, "sync")?) };
     let mut report = Report { dry_run: args.dry_run, ..Report::default() };
     let timeout = Duration::from_secs(args.timeout.max(1));
 
+    // Each override is for one mode; a flag the mode ignores would be a silent surprise.
+    match (config.identity.mode, &args.issuer, &args.zitadel_url) {
+        (IdentityMode::Local, Some(_), _) => return Err(mode_mismatch("--issuer", "local", "--zitadel-url")),
+        (IdentityMode::Oidc, _, Some(_)) => return Err(mode_mismatch("--zitadel-url", "oidc", "--issuer")),
+        _ => {}
+    }
     let (lxd_issuer, lxd_client_id, exit) = match config.identity.mode {
         IdentityMode::Local => {
             report.mode = "local".into();
@@ -81,7 +87,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
         IdentityMode::Oidc => {
             report.mode = "oidc".into();
             let issuer = match &args.issuer {
-                Some(issuer) => checked_override(issuer)?,
+                Some(issuer) => checked_override("--issuer", issuer)?,
                 None => config.issuer(),
             };
             match verify_external(&paths, &config, &issuer, timeout, &mut report)? {
@@ -135,7 +141,11 @@ fn sync_zitadel(
             token_path.display()
         )
     })?;
-    let base = args.zitadel_url.clone().unwrap_or_else(|| config.issuer());
+    // The admin token goes to this URL: https, or plain http on loopback only.
+    let base = match &args.zitadel_url {
+        Some(url) => checked_override("--zitadel-url", url)?,
+        None => config.issuer(),
+    };
     let mut client = zitadel::api::Client::new(&base, token, &token_path.display().to_string(), timeout);
     let settings = zitadel::Settings {
         manage_domain: config.domains.manage.clone(),
@@ -184,22 +194,43 @@ fn verify_external(
     }
 }
 
-/// `--issuer`: https anywhere, plain http only on loopback (a test or a tunnel).
-fn checked_override(issuer: &str) -> anyhow::Result<String> {
+/// `--issuer` and `--zitadel-url`: https anywhere, plain http only on loopback (a test
+/// or a tunnel), and a host name, with nothing a URL cannot hold.
+fn checked_override(flag: &str, url: &str) -> anyhow::Result<String> {
+    let invalid = |problem: String| -> anyhow::Error {
+        terrarium_common::config::ConfigError::Invalid {
+            origin: flag.into(),
+            key: flag.trim_start_matches('-').into(),
+            problem,
+            fix: "use an https URL such as https://id.example.com (plain http only on loopback)".into(),
+        }
+        .into()
+    };
+    let shown = terrarium_common::terminal::escape(url);
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(format!("`{shown}` is not a URL (it holds a space or a control character)")));
+    }
     let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
         .iter()
-        .any(|prefix| issuer.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
-    if issuer.starts_with("https://") || loopback {
-        Ok(issuer.to_string())
-    } else {
-        Err(terrarium_common::config::ConfigError::Invalid {
-            origin: "--issuer".into(),
-            key: "issuer".into(),
-            problem: format!("`{issuer}` is not an https URL"),
-            fix: "use the provider's https issuer URL (plain http only on loopback)".into(),
-        }
-        .into())
+        .any(|prefix| url.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
+    let Some(rest) = url.strip_prefix("https://").or(loopback.then(|| &url["http://".len()..])) else {
+        return Err(invalid(format!("`{shown}` is not an https URL")));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(invalid(format!("`{shown}` has no host name")));
     }
+    Ok(url.to_string())
+}
+
+fn mode_mismatch(flag: &str, mode: &str, instead: &str) -> anyhow::Error {
+    terrarium_common::config::ConfigError::Invalid {
+        origin: flag.into(),
+        key: flag.trim_start_matches('-').into(),
+        problem: format!("does not apply in identity mode {mode}"),
+        fix: format!("drop it (in {mode} mode, {instead} is the one to use)"),
+    }
+    .into()
 }
 
 fn print_report(args: &Args, report: &Report) -> anyhow::Result<()> {
@@ -243,5 +274,34 @@ fn save_report(paths: &Paths, report: &Report) {
         .and_then(|json| terrarium_common::fs::atomic_write(&path, &json, 0o644));
     if let Err(err) = written {
         log::warn!(path = path.display().to_string(); "cannot save the run report: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checked_override;
+
+    #[test]
+    fn overrides_take_https_or_loopback_http_with_a_host() {
+        for good in
+            ["https://id.example.com", "https://id.example.com:8443/x", "http://127.0.0.1:8080", "http://localhost"]
+        {
+            assert_eq!(checked_override("--zitadel-url", good).map_err(|e| e.to_string()).as_deref(), Ok(good));
+        }
+        for (bad, problem) in [
+            ("http://zitadel.example.com", "is not an https URL"),
+            ("http://localhost.example.com", "is not an https URL"),
+            ("not a url", "holds a space"),
+            ("https://", "has no host name"),
+            ("https://:443/x", "has no host name"),
+            ("https://id.example.com/\u{1b}[2J", "control character"),
+        ] {
+            let err = checked_override("--zitadel-url", bad).unwrap_err().to_string();
+            assert!(
+                err.contains("--zitadel-url") && err.contains(problem) && err.contains("https URL such as"),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains('\u{1b}'), "{err:?}");
+        }
     }
 }

@@ -55,9 +55,11 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub lock_wait: u64,
 
-    /// Watch mode: milliseconds of quiet after an event before syncing
-    #[arg(long, value_name = "MS", default_value_t = 100, requires = "watch")]
-    pub debounce_ms: u64,
+    /// Watch mode: milliseconds of quiet after an event before syncing [default: 100]
+    // No clap default: `requires` ignores an argument filled in by its default, so
+    // `--debounce-ms` without `--watch` would be accepted and do nothing.
+    #[arg(long, value_name = "MS", requires = "watch")]
+    pub debounce_ms: Option<u64>,
 }
 
 /// The clap definition, reused for the man page and shell completions.
@@ -79,7 +81,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     };
     let options = Options { source, dry_run: args.dry_run, lock_wait: Duration::from_secs(args.lock_wait) };
     if args.watch {
-        return watch::run(&paths, &options, Duration::from_millis(args.debounce_ms));
+        return watch::run(&paths, &options, Duration::from_millis(args.debounce_ms.unwrap_or(100)));
     }
     let outcome = sync::sync(&paths, &options)?;
     if args.global.json {

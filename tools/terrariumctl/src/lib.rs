@@ -60,6 +60,12 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         }
         // `terrariumctl help proxy sync` is `terrarium-proxy-sync --help`.
         Some("help") => dispatch(&args[1..], Some("--help".into())),
+        // A flag before the words: the tool's own flags follow them (`status --json`).
+        Some(flag) if flag.starts_with('-') => fail(&format!(
+            "`{}` comes before the tool's words; {NAME} takes only --list, --help and --version there. Put the tool's flags after its words: `{NAME} WORD... {}`",
+            terrarium_common::terminal::escape(flag),
+            terrarium_common::terminal::escape(flag)
+        )),
         _ => dispatch(&args, None),
     }
 }
@@ -80,7 +86,7 @@ fn dispatch(args: &[OsString], extra: Option<OsString>) -> ExitCode {
             path.display()
         )),
         Err(discover::NotFound::Unknown(words)) => {
-            let mut message = format!("`{words}` is not a Terrarium tool");
+            let mut message = format!("`{}` is not a Terrarium tool", terrarium_common::terminal::escape(&words));
             let known = list_tools(&dirs);
             let suggestion = known
                 .iter()
@@ -88,9 +94,9 @@ fn dispatch(args: &[OsString], extra: Option<OsString>) -> ExitCode {
                 .filter(|(score, _)| *score > 0.7)
                 .max_by(|a, b| a.0.total_cmp(&b.0));
             if let Some((_, best)) = suggestion {
-                message.push_str(&format!("; did you mean `{NAME} {best}`?"));
+                message.push_str(&format!(" (did you mean `{NAME} {best}`?)"));
             }
-            message.push_str(&format!(" Run `{NAME} --list` to see the installed tools."));
+            message.push_str(&format!("; run `{NAME} --list` to see the installed tools"));
             fail(&message)
         }
     }

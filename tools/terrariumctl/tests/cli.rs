@@ -52,8 +52,20 @@ fn exit_codes_and_stdin_pass_through() {
 fn an_unknown_word_exits_2_with_a_suggestion() {
     let dir = tools();
     let out = ctl(dir.path()).args(["proxy", "snyc"]).assert().code(2);
-    insta::assert_snapshot!(String::from_utf8_lossy(&out.get_output().stderr), @"terrariumctl: error: `proxy snyc` is not a Terrarium tool; did you mean `terrariumctl proxy sync`? Run `terrariumctl --list` to see the installed tools.");
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.get_output().stderr), @"terrariumctl: error: `proxy snyc` is not a Terrarium tool (did you mean `terrariumctl proxy sync`?); run `terrariumctl --list` to see the installed tools");
     ctl(dir.path()).arg("nope").assert().code(2);
+}
+
+#[test]
+fn a_flag_before_the_words_is_refused_saying_where_it_goes() {
+    let dir = tools();
+    let out = ctl(dir.path()).args(["--json", "status"]).assert().code(2);
+    let text = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        text.contains("`--json` comes before the tool's words") && text.contains("`terrariumctl WORD... --json`"),
+        "{text}"
+    );
+    assert!(!text.contains("is not a Terrarium tool"), "{text}");
 }
 
 #[test]
