@@ -84,14 +84,14 @@ pub struct RestoreArgs {
     /// The restore point: a snapshot name fragment (`hourly`, `2026-11-28_12`) or a
     /// timestamp (`2026-11-28`, `2026-11-28T12:00`, RFC 3339) meaning the newest restore
     /// point taken by then (UTC unless an offset is given); default the newest
-    #[arg(long, value_name = "FRAGMENT|TIME")]
+    #[arg(long, value_name = "FRAGMENT|TIME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub at: Option<String>,
 
     /// Restore into a new instance NAME instead of in place, then hand off to `lxd recover`
     #[arg(long, value_name = "NEWNAME")]
     pub as_new: Option<String>,
 
-    /// Do not ask for confirmation
+    /// Do not ask for confirmation; with --as-new, import and start the new instance without a prompt
     #[arg(long, short = 'y')]
     pub yes: bool,
 

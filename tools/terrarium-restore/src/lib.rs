@@ -1,13 +1,14 @@
 //! `terrarium-restore`: restore containers from local snapshots or S3 backups without
 //! destroying data before its replacement is verified.
 //!
-//! Functional core, imperative shell: [`at`], [`local`], [`remote`] and [`plan`] are
+//! Functional core, imperative shell: [`at`], [`local`], [`remote`], [`plan`] and [`backup_yaml`] are
 //! pure (restore point choice, plans, their rendering); the shell ([`facts`],
 //! [`execute`], [`receive`], [`recover`]) reads `zfs`, `lxc` and S3, asks for a
 //! confirmation and carries out the plan's steps.
 
 pub mod args;
 pub mod at;
+pub mod backup_yaml;
 pub mod confirm;
 pub mod error;
 pub mod execute;

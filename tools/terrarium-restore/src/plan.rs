@@ -56,7 +56,8 @@ pub enum Step {
     KeepOld { dataset: String },
     /// `lxc start` (it ran before).
     StartInstance { instance: String },
-    /// Explain, then run the interactive `lxd recover` with the terminal passed through.
+    /// Rewrite the dataset's `backup.yaml` for the new instance, then import it with
+    /// `lxd recover`: answered by the tool and started with `--yes`, else interactive.
     LxdRecover { instance: String, dataset: String },
 }
 
@@ -174,7 +175,14 @@ fn render_step(out: &mut String, step: &Step) {
             let _ = writeln!(out, "start the instance {instance} again");
         }
         Step::LxdRecover { instance, dataset } => {
-            let _ = writeln!(out, "hand off to `lxd recover` to import {dataset} as the instance {instance}");
+            let _ = writeln!(
+                out,
+                "rewrite the backup.yaml of {dataset} for {instance} (its name, the snapshots it has, no copied volatile.* identity)"
+            );
+            let _ = writeln!(
+                out,
+                "     then hand off to `lxd recover` to import it as the instance {instance} (with --yes: answered, then started)"
+            );
         }
     }
 }

@@ -216,7 +216,7 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
         plan.steps.iter().find(|s| matches!(s, Step::LxdRecover { .. }))
     {
         drop(_lock);
-        recover::hand_off(instance, dataset, &pool, global.json)?;
+        recover::hand_off(&zfs, &plan.instance, instance, dataset, &pool, args.yes, global.json)?;
     }
     Ok(if outcome.warnings.is_empty() { Exit::Success } else { Exit::Partial })
 }

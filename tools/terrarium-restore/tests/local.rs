@@ -113,7 +113,7 @@ fn local_as_new_clones_and_hands_off_to_lxd_recover_on_a_terminal() {
     assert!(plain.status.success(), "{}", stderr(&plain));
     assert!(stderr(&plain).contains("run `lxd recover` yourself"), "{}", stderr(&plain));
     assert!(!calls.exists(), "no hand-off without a terminal");
-    assert_eq!(tree_checksums(&host.files("web2")), checksums_of(&version(1, 16)));
+    assert_eq!(tree_checksums(&host.files("web2")), checksums_of(&as_new(&version(1, 16), "web2")));
 
     // The dataset exists now: the same name is refused.
     let again = host
@@ -137,6 +137,6 @@ fn local_as_new_clones_and_hands_off_to_lxd_recover_on_a_terminal() {
     assert!(handed.status.success(), "{}{}", stdout(&handed), stderr(&handed));
     assert!(stdout(&handed).contains("lxd recover"), "the explanation is shown: {}", stdout(&handed));
     assert_eq!(std::fs::read_to_string(&calls).unwrap(), "recover terminal\n");
-    assert_eq!(tree_checksums(&host.files("web3")), checksums_of(&version(2, 16)));
+    assert_eq!(tree_checksums(&host.files("web3")), checksums_of(&as_new(&version(2, 16), "web3")));
     assert_eq!(tree_checksums(&files), original, "the original is untouched");
 }

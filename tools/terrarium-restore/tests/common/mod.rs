@@ -194,6 +194,23 @@ pub fn write_tree(dir: &Path, files: &[(&str, Vec<u8>)]) {
     }
 }
 
+/// `backup.yaml` of the instance `web`, as LXD 5.0.2 wrote it.
+pub const LXD_BACKUP_YAML: &str = include_str!("../fixtures/lxd-5.0.2-backup.yaml");
+
+/// A version of `web`'s files as an `--as-new NEW` restore leaves them (from a clone or
+/// a receive: no LXD snapshots): `backup.yaml` rewritten for `new`.
+pub fn as_new(files: &[(&'static str, Vec<u8>)], new: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let snapshots = std::collections::BTreeSet::new();
+    let rename = terrarium_restore::backup_yaml::Rename { old: "web", new, snapshots: &snapshots };
+    let rewritten = terrarium_restore::backup_yaml::rewrite(LXD_BACKUP_YAML, &rename).unwrap();
+    files
+        .iter()
+        .map(|(rel, content)| {
+            (*rel, if *rel == "backup.yaml" { rewritten.clone().into_bytes() } else { content.clone() })
+        })
+        .collect()
+}
+
 /// Content of one version of an instance's files: text, a nested file, some
 /// incompressible bytes.
 pub fn version(n: u8, random_kib: usize) -> Vec<(&'static str, Vec<u8>)> {
@@ -206,6 +223,8 @@ pub fn version(n: u8, random_kib: usize) -> Vec<(&'static str, Vec<u8>)> {
         noise.extend_from_slice(&x.to_le_bytes());
     }
     vec![
+        // As in every LXD instance volume (the volume of `web`): the `--as-new` hand-off rewrites it.
+        ("backup.yaml", LXD_BACKUP_YAML.as_bytes().to_vec()),
         ("etc/hostname", format!("web-version-{n}\n").into_bytes()),
         ("srv/www/index.html", format!("<h1>version {n}</h1>\n").repeat(50).into_bytes()),
         ("var/lib/data.bin", noise),
