@@ -116,13 +116,9 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
         0o644,
     );
     let systemctl = SystemctlStandIn::new(false);
-    for unit in [
-        "traefik.service",
-        "cockpit.socket",
-        "terrarium-oauth2-proxy.service",
-        "terrarium-oauth2-proxy-routes.service",
-        "snap.lxd.daemon.service",
-    ] {
+    // The units the roles install (see the test below), and no route-auth proxy: this
+    // host has no `@auth` label.
+    for unit in ["traefik.service", "cockpit.socket", "oauth2-proxy.service", "snap.lxd.daemon.service"] {
         systemctl.unit(unit, ACTIVE);
     }
     for name in ["sanoid", "terrarium-proxy-sync", "terrarium-backup-export"] {
@@ -139,7 +135,7 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
     assert_eq!(value["healthy"], true);
     assert_eq!(value["pool"]["healthy"], true);
     assert_eq!(value["settings"]["admin_group"], "ops");
-    assert_eq!(value["services"][4]["unit"], "snap.lxd.daemon.service");
+    assert_eq!(value["services"][3]["unit"], "snap.lxd.daemon.service");
     assert_eq!(value["proxy_sync"]["value"]["rejected"][0]["reason"], "unsupported scheme");
     let (_, text) = status(root.path(), &systemctl, false);
     let text = text.replace(pool.name(), "[POOL]");
@@ -156,6 +152,44 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
         value["missing"],
         serde_json::json!(["the last run of terrarium-proxy-sync.service failed (exit-code)"])
     );
+}
+
+/// The stand-in systemctl answers for whatever units a test names, so the names status
+/// expects are checked against what installs them: a unit file of an Ansible role, or
+/// (cockpit.socket, from its package) a drop-in the cockpit role writes for it; the
+/// route-auth unit against proxy-sync's.
+#[test]
+fn status_expects_the_units_the_roles_and_proxy_sync_install() {
+    let repo = common::manifest_dir().join("../..");
+    for unit in terrarium_install::status::SERVICES {
+        let installed_by_a_role = std::fs::read_dir(repo.join("ansible/roles")).unwrap().flatten().any(|role| {
+            let dir = role.path().join("templates/etc/systemd/system");
+            dir.join(format!("{unit}.j2")).is_file() || dir.join(format!("{unit}.d")).is_dir()
+        });
+        assert!(installed_by_a_role, "no Ansible role installs {unit}");
+    }
+    let proxy_sync = std::fs::read_to_string(repo.join("tools/terrarium-proxy-sync/src/render/oauth2_proxy.rs")).unwrap();
+    assert!(
+        proxy_sync.contains(&format!("pub const UNIT_NAME: &str = \"{}\";", terrarium_install::status::ROUTE_AUTH_SERVICE)),
+        "proxy-sync names the route-auth unit differently"
+    );
+}
+
+#[test]
+fn a_route_auth_proxy_that_is_installed_must_run() {
+    let root = tempfile::tempdir().unwrap();
+    let systemctl = SystemctlStandIn::new(false);
+    for unit in ["traefik.service", "cockpit.socket", "oauth2-proxy.service", "lxd.service"] {
+        systemctl.unit(unit, ACTIVE);
+    }
+    systemctl.unit(
+        terrarium_install::status::ROUTE_AUTH_SERVICE,
+        "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n",
+    );
+    let (_, json) = status(root.path(), &systemctl, true);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let missing = value["missing"].to_string();
+    assert!(missing.contains("terrarium-oauth2-proxy-routes.service is failed"), "{json}");
 }
 
 #[test]

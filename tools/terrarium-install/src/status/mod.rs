@@ -28,9 +28,13 @@ pub fn cli() -> clap::Command {
     Args::command()
 }
 
-/// Services that should be running on an installed host.
-pub const SERVICES: [&str; 4] =
-    ["traefik.service", "cockpit.socket", "terrarium-oauth2-proxy.service", "terrarium-oauth2-proxy-routes.service"];
+/// Services that should be running on an installed host, named as the Ansible roles
+/// install them (`ansible/roles/*/templates/etc/systemd/system/`; cockpit.socket comes
+/// with the cockpit package and gets a drop-in there): tests/status.rs checks it.
+pub const SERVICES: [&str; 3] = ["traefik.service", "cockpit.socket", "oauth2-proxy.service"];
+/// The route-auth oauth2-proxy, which proxy-sync installs only once a label asks for
+/// `@auth`: checked when it is installed, not missed when it is not.
+pub const ROUTE_AUTH_SERVICE: &str = "terrarium-oauth2-proxy-routes.service";
 /// LXD is the snap on Ubuntu, a Debian package elsewhere.
 pub const LXD_UNITS: [&str; 2] = ["snap.lxd.daemon.service", "lxd.service"];
 pub const PROXY_SYNC_TIMER: &str = "terrarium-proxy-sync.timer";
@@ -133,6 +137,7 @@ pub fn gather(paths: &Paths) -> Status {
     let s3_enabled = config.as_ref().is_some_and(|c| c.s3.enabled);
     let syncoid_enabled = config.as_ref().is_some_and(|c| c.syncoid.enabled);
     let mut units: Vec<&str> = SERVICES.to_vec();
+    units.push(ROUTE_AUTH_SERVICE);
     units.extend(LXD_UNITS);
     let timer_units = [SANOID_TIMER, PROXY_SYNC_TIMER, BACKUP_EXPORT_TIMER, BACKUP_REPLICATE_TIMER];
     units.extend(timer_units);
@@ -151,6 +156,10 @@ pub fn gather(paths: &Paths) -> Status {
     let systemd_answered = states.iter().any(|s| s.load != "unknown");
 
     let mut services: Vec<UnitState> = SERVICES.iter().map(|u| state(u)).collect();
+    let route_auth = state(ROUTE_AUTH_SERVICE);
+    if route_auth.installed() {
+        services.push(route_auth);
+    }
     let lxd = LXD_UNITS.iter().map(|u| state(u)).find(UnitState::installed).unwrap_or_else(|| state(LXD_UNITS[0]));
     services.push(lxd);
     if systemd_answered {
