@@ -10,6 +10,7 @@
 //! | [`Lxd`] | LXD 5.0 in a private network + mount namespace, offline `busybox` image | containers stopped, daemon and namespace ended |
 //! | [`Traefik`] | Traefik v3 inside an [`Lxd`]'s network namespace | process killed |
 //! | [`UfwSandbox`] | ufw with private copies of its state in a private namespace | namespace ended, copies removed |
+//! | [`s3_faults::FaultProxy`] | a proxy in front of an [`S3Server`] giving chosen requests a fault (5xx, resets, corrupt bodies, lying listings) | threads end with the test process |
 //! | [`oidc_issuer::TestIssuer`] | a stand-in OIDC issuer on loopback (no real one runs here) | server stopped |
 //!
 //! Each [`Lxd`] is a daemon of its own (about 2.5 s to start, in parallel too), so tests
@@ -25,6 +26,7 @@ mod lxd;
 pub mod oidc_issuer;
 mod programs;
 mod s3;
+pub mod s3_faults;
 mod support;
 mod traefik;
 mod ufw;

@@ -17,8 +17,9 @@
 //! `terrarium_idp_sync::oidc` for the client side of that contract.
 //!
 //! Modes ([`IssuerMode`]): a good issuer, one whose discovery document names another
-//! issuer (the classic `localhost` vs `127.0.0.1` mistake), and one that rejects every
-//! client. Every request is recorded ([`TestIssuer::requests`]). The server stops when
+//! issuer (the classic `localhost` vs `127.0.0.1` mistake), one that rejects every
+//! client, and hostile ones serving a malformed discovery document (not JSON, no
+//! `jwks_uri`) or JWKS (not JSON, no keys, a key whose modulus is not base64url). Every request is recorded ([`TestIssuer::requests`]). The server stops when
 //! the value is dropped.
 
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,16 @@ pub enum IssuerMode {
     WrongIssuer,
     /// Every client is answered `401 invalid_client`.
     RejectCredentials,
+    /// The discovery document is an HTML page (what a login page behind the URL gives).
+    DiscoveryNotJson,
+    /// The discovery document has every field but `jwks_uri`.
+    DiscoveryWithoutJwksUri,
+    /// The JWKS is an HTML page.
+    JwksNotJson,
+    /// The JWKS is `{"keys": []}`.
+    JwksWithoutKeys,
+    /// The JWKS's only key is an RSA key whose `n` is not base64url.
+    JwksBadModulus,
 }
 
 /// One request the issuer received: method, path (with query) and whether it carried
@@ -158,9 +169,21 @@ impl State {
         }
         let mut body = String::new();
         let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
-        let (status, json, extra) = match (method.as_str(), path.split('?').next().unwrap_or("")) {
+        let route = path.split('?').next().unwrap_or("");
+        let not_json = match (self.mode, route) {
+            (IssuerMode::DiscoveryNotJson, "/.well-known/openid-configuration")
+            | (IssuerMode::JwksNotJson, "/keys") => true,
+            _ => false,
+        };
+        if not_json && method == "GET" {
+            let page = "<!doctype html><html><body>Sign in</body></html>";
+            let response = tiny_http::Response::from_string(page).with_header(header("Content-Type", "text/html"));
+            let _ = request.respond(response);
+            return;
+        }
+        let (status, json, extra) = match (method.as_str(), route) {
             ("GET", "/.well-known/openid-configuration") => (200, self.discovery(), None),
-            ("GET", "/keys") => (200, jwks(), None),
+            ("GET", "/keys") => (200, jwks(self.mode), None),
             ("POST", "/oauth/token") => self.token(authorization.as_deref(), &body),
             _ => (404, serde_json::json!({"error": "not_found"}), None),
         };
@@ -176,9 +199,9 @@ impl State {
     fn discovery(&self) -> serde_json::Value {
         let issuer = match self.mode {
             IssuerMode::WrongIssuer => format!("http://localhost:{}", self.port),
-            IssuerMode::Good | IssuerMode::RejectCredentials => self.base.clone(),
+            _ => self.base.clone(),
         };
-        serde_json::json!({
+        let mut document = serde_json::json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{}/oauth/authorize", self.base),
             "token_endpoint": format!("{}/oauth/token", self.base),
@@ -190,7 +213,13 @@ impl State {
             "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             "scopes_supported": ["openid", "profile", "email", "groups"],
             "claims_supported": ["sub", "email", "name", "groups"],
-        })
+        });
+        if self.mode == IssuerMode::DiscoveryWithoutJwksUri
+            && let Some(fields) = document.as_object_mut()
+        {
+            fields.remove("jwks_uri");
+        }
+        document
     }
 
     fn token(
@@ -229,7 +258,17 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
 
 /// One RSA public key (a 2048-bit modulus from `openssl genrsa`, private half discarded). The issuer never signs
 /// anything; Terrarium only checks that keys are published.
-fn jwks() -> serde_json::Value {
+fn jwks(mode: IssuerMode) -> serde_json::Value {
+    match mode {
+        IssuerMode::JwksWithoutKeys => return serde_json::json!({"keys": []}),
+        IssuerMode::JwksBadModulus => {
+            return serde_json::json!({"keys": [{
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "terrarium-test-key", "e": "AQAB",
+                "n": "not a modulus!"
+            }]});
+        }
+        _ => {}
+    }
     serde_json::json!({"keys": [{
         "kty": "RSA",
         "use": "sig",
