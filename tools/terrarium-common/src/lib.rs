@@ -7,6 +7,7 @@
 //! - [`paths`]: every host path and environment variable name, resolved under a root prefix;
 //! - [`process`]: running external programs from argument vectors, with timeouts and redaction;
 //! - [`fs`]: atomic writes, write-if-changed and the exclusive run lock;
+//! - [`killpoint`]: test-only places where a tool can be made to die, to prove reruns converge;
 //! - [`locks`]: every run lock by name, what it guards and who takes it;
 //! - [`output`]: exit codes, `--json` helpers, logging and progress conventions;
 //! - [`yaml`]: the one place YAML is parsed and written;
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod fs;
+pub mod killpoint;
 pub mod locks;
 pub mod output;
 pub mod paths;

@@ -25,6 +25,11 @@ pub mod env {
     /// The secret variables above: removed from the environment of every program a tool
     /// starts (see [`crate::process`]), so Ansible and its modules never see them.
     pub const SECRETS: &[&str] = &[OIDC_CLIENT_SECRET, S3_SECRET_KEY, ROOT_PASSWORD];
+    /// Tests only (see [`crate::killpoint`]): the kill point after which the tool sends
+    /// itself SIGKILL, e.g. `export.manifest-written`.
+    pub const KILL_AFTER: &str = "TERRARIUM_TEST_KILL_AFTER";
+    /// Tests only (see [`crate::killpoint`]): a file every kill point passed is appended to.
+    pub const KILLPOINTS: &str = "TERRARIUM_TEST_KILLPOINTS";
 }
 
 /// Absolute host paths, before the root prefix is applied.

@@ -11,6 +11,7 @@ use anyhow::Context;
 use serde::Serialize;
 use terrarium_common::config::secret_names;
 use terrarium_common::fs::atomic_write;
+use terrarium_common::killpoint;
 use terrarium_common::process::Cmd;
 use terrarium_common::secret::{Secret, read_secret_file};
 use terrarium_common::{Config, Exit, Paths, locks, ports};
@@ -154,6 +155,7 @@ fn sync_with_firewall(
                 if !options.dry_run {
                     atomic_write(&cookie_path, format!("{}\n", secret.expose()).as_bytes(), 0o600)
                         .with_context(|| format!("cannot write {}", cookie_path.display()))?;
+                    killpoint::reached("proxy-sync.cookie-secret-written");
                 }
                 secret
             }
@@ -228,11 +230,13 @@ fn apply(paths: &Paths, outcome: &Outcome) -> anyhow::Result<()> {
     };
     if outcome.restarts != outcome.restarts_owed {
         pending::record(paths, &outcome.restarts).context("nothing was changed")?;
+        killpoint::reached("proxy-sync.restarts-recorded");
     }
     for file in &outcome.files {
         atomic_write(&file.path, file.contents.as_bytes(), file.mode)
             .with_context(|| format!("cannot write {} ({})", file.path.display(), already(&done)))?;
         done.push(format!("wrote {}", file.path.display()));
+        killpoint::reached(&format!("proxy-sync.wrote-{}", file_label(&file.path)));
     }
     for (index, command) in outcome.restarts.iter().enumerate() {
         let args: Vec<&str> = command.split_whitespace().skip(1).collect();
@@ -242,10 +246,18 @@ fn apply(paths: &Paths, outcome: &Outcome) -> anyhow::Result<()> {
             .run()
             .with_context(|| format!("{}; the next run retries it ({})", already(&done), pending::describe(paths)))?;
         done.push(command.clone());
+        killpoint::reached(&format!("proxy-sync.ran-{}", command.replace(' ', "-")));
         pending::record(paths, &outcome.restarts[index + 1..]).with_context(|| already(&done))?;
+        killpoint::reached(&format!("proxy-sync.cleared-{}", command.replace(' ', "-")));
     }
     ufw::apply(&outcome.firewall).with_context(|| format!("cannot update the firewall ({})", already(&done)))?;
+    killpoint::reached("proxy-sync.firewall-applied");
     Ok(())
+}
+
+/// A file's name for its kill point: the file name alone, so points do not depend on `--root`.
+fn file_label(path: &Path) -> String {
+    path.file_name().map_or_else(|| "file".to_string(), |name| name.to_string_lossy().into_owned())
 }
 
 /// The change to `path` when its contents or mode differ from `contents`/`mode`.
