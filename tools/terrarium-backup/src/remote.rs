@@ -56,7 +56,7 @@ pub fn load_instance(store: &Store, keys: &KeyLayout, instance: &str) -> Result<
     for (key, bytes) in manifest_keys.iter().zip(store.get_many(&manifest_keys)) {
         let bytes = bytes?;
         match Manifest::parse(&String::from_utf8_lossy(&bytes), key)
-            .map_err(|err| err.to_string())
+            .map_err(|err| unreadable_manifest(&err, instance))
             .and_then(|m| check_location(keys, instance, key, m))
         {
             Ok(manifest) => manifests.push(manifest),
@@ -65,6 +65,19 @@ pub fn load_instance(store: &Store, keys: &KeyLayout, instance: &str) -> Result<
     }
     manifests.sort_by_key(|m| (m.snapshot.createtxg, m.finished_at));
     Ok(RemoteInstance { instance: instance.to_string(), manifests, objects, unreadable })
+}
+
+/// What to do about a manifest that does not parse: export never writes one, and until
+/// it is gone `prune` leaves the instance alone, so say so (a newer Terrarium's manifest
+/// says to upgrade already).
+fn unreadable_manifest(err: &ManifestError, instance: &str) -> String {
+    let problem = err.to_string();
+    if problem.contains("upgrade") {
+        return problem;
+    }
+    format!(
+        "{problem}; terrarium-backup export never writes such a manifest: remove it (prune leaves {instance} alone until it is gone)"
+    )
 }
 
 /// A manifest is trusted only for the place it was read from: its instance, snapshot

@@ -44,11 +44,19 @@ pub fn plan(manifests: &[Manifest], policy: Policy, now: OffsetDateTime) -> Prun
         .collect();
     let selected_guids: HashSet<u64> = selected.iter().map(|m| m.snapshot.guid).collect();
     let needed_guids: HashSet<u64> = selected.iter().flat_map(|m| catalog.needed_by(m)).collect();
+    // A kept chain with a link whose manifest is not here (not listed, deleted by hand)
+    // may need any older stream: which ones, only the missing manifest could tell.
+    // Deleting by what is visible would break that chain, so keep everything.
+    let missing_link = needed_guids.iter().find(|guid| catalog.get(**guid).is_none());
+    if let Some(guid) = missing_link {
+        let instance = points.first().map_or("", |m| m.instance.as_str());
+        log::warn!(instance = instance, missing_guid = guid.to_string().as_str(); "a kept restore point's chain needs a snapshot whose manifest is not in S3; deleting nothing for this instance (run verify)");
+    }
     let mut result = PrunePlan::default();
     for point in points {
         if selected_guids.contains(&point.snapshot.guid) {
             result.selected.push(point.clone());
-        } else if needed_guids.contains(&point.snapshot.guid) {
+        } else if needed_guids.contains(&point.snapshot.guid) || missing_link.is_some() {
             result.needed.push(point.clone());
         } else {
             result.delete.push(point.clone());
@@ -61,7 +69,8 @@ pub fn plan(manifests: &[Manifest], policy: Policy, now: OffsetDateTime) -> Prun
     let listed: HashSet<(u64, &str)> =
         catalog.restore_points().iter().map(|m| (m.snapshot.guid, m.object_key.as_str())).collect();
     for manifest in manifests {
-        if !listed.contains(&(manifest.snapshot.guid, manifest.object_key.as_str()))
+        if missing_link.is_none()
+            && !listed.contains(&(manifest.snapshot.guid, manifest.object_key.as_str()))
             && !kept_keys.contains(manifest.object_key.as_str())
         {
             result.delete.push(manifest.clone());
@@ -107,6 +116,16 @@ mod tests {
         assert!(plan.delete.is_empty());
         let plan = super::plan(&chain, Policy { keep_last: 2, keep_days: 0 }, T0 + time::Duration::days(100));
         assert_eq!(names(&plan.delete), ["s0", "s1", "s2", "s3", "s4"]);
+    }
+
+    #[test]
+    fn a_kept_chain_with_a_missing_manifest_deletes_nothing() {
+        // s0 full, s1..s4 incrementals; s2's manifest is not seen (a listing that left
+        // it out). s4 and s3 are kept; s3 needs s2, which needs s1 and s0.
+        let chain: Vec<Manifest> = (0..5).filter(|i| *i != 2).map(|i| point(i, i.checked_sub(1), i as i64)).collect();
+        let plan = plan(&chain, Policy { keep_last: 2, keep_days: 0 }, T0 + time::Duration::days(100));
+        assert!(plan.delete.is_empty(), "{:?}", plan.delete);
+        assert_eq!(plan.selected.len() + plan.needed.len(), 4);
     }
 
     #[test]
