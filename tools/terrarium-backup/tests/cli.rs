@@ -210,7 +210,10 @@ fn sanoid_config_takes_its_lock_and_a_dry_run_does_not() {
 }
 
 /// One bad config file per case; what `list` says about each, root replaced.
-fn bad_config_messages(cases: &[(&str, &dyn Fn(&Path))]) -> String {
+/// One case: what it is, and how it breaks the root's config.
+type BadConfig<'a> = (&'a str, &'a dyn Fn(&Path));
+
+fn bad_config_messages(cases: &[BadConfig]) -> String {
     let mut shown = String::new();
     for (name, make) in cases {
         let root = tempfile::tempdir().unwrap();
@@ -237,7 +240,7 @@ fn write_config(root: &Path, text: &str) {
 
 #[test]
 fn bad_config_files_are_named_with_the_fix_and_each_cause_once() {
-    let cases: &[(&str, &dyn Fn(&Path))] = &[
+    let cases: &[BadConfig] = &[
         ("a duplicate key", &|root| write_config(root, &format!("{BASE_CONFIG}storage:\n  mode: file\n"))),
         ("two documents", &|root| write_config(root, &format!("{BASE_CONFIG}---\nschema_version: 2\n"))),
         ("a syntax error", &|root| write_config(root, &BASE_CONFIG.replace("domains:\n", "domains: [\n"))),

@@ -91,7 +91,7 @@ fn type_for_operators(message: &str, top: bool) -> String {
     };
     let found = found.strip_prefix("invalid type: ").or_else(|| found.strip_prefix("invalid value: ")).unwrap_or(found);
     if top && found == "null" {
-        return "the file is empty; write the settings there (docs/config.md), or run `terrarium-install`".to_string();
+        return "the file is empty; it must hold the settings (`schema_version: 2`, `domains:`, ...): restore it from a copy, or run `terrarium-install` to write it".to_string();
     }
     let found = match found {
         "null" => "nothing",
@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn type_errors_say_what_the_value_must_be_not_the_rust_type() {
         let cases = [
-            ("invalid type: null, expected struct Config", true, "the file is empty; write the settings there"),
+            ("invalid type: null, expected struct Config", true, "the file is empty; it must hold the settings"),
             ("invalid type: sequence, expected struct Config", true, "the file holds a list; it must be a mapping"),
             (
                 "invalid type: string \"example.com\", expected struct Domains",

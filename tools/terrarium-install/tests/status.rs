@@ -168,9 +168,11 @@ fn status_expects_the_units_the_roles_and_proxy_sync_install() {
         });
         assert!(installed_by_a_role, "no Ansible role installs {unit}");
     }
-    let proxy_sync = std::fs::read_to_string(repo.join("tools/terrarium-proxy-sync/src/render/oauth2_proxy.rs")).unwrap();
+    let proxy_sync =
+        std::fs::read_to_string(repo.join("tools/terrarium-proxy-sync/src/render/oauth2_proxy.rs")).unwrap();
     assert!(
-        proxy_sync.contains(&format!("pub const UNIT_NAME: &str = \"{}\";", terrarium_install::status::ROUTE_AUTH_SERVICE)),
+        proxy_sync
+            .contains(&format!("pub const UNIT_NAME: &str = \"{}\";", terrarium_install::status::ROUTE_AUTH_SERVICE)),
         "proxy-sync names the route-auth unit differently"
     );
 }

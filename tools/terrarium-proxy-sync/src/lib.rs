@@ -56,9 +56,9 @@ pub struct Args {
     pub lock_wait: u64,
 
     /// Watch mode: milliseconds of quiet after an event before syncing [default: 100]
-    // No clap default: `requires` ignores an argument filled in by its default, so
-    // `--debounce-ms` without `--watch` would be accepted and do nothing.
-    #[arg(long, value_name = "MS", requires = "watch")]
+    // No clap default and no `requires = "watch"`: `--watch`'s implicit `false` satisfies
+    // `requires`, so clap accepted `--debounce-ms` alone; `run` checks it instead.
+    #[arg(long, value_name = "MS")]
     pub debounce_ms: Option<u64>,
 }
 
@@ -73,6 +73,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
         Ok(args) => args,
         Err(exit) => return Ok(exit),
     };
+    if args.debounce_ms.is_some() && !args.watch {
+        let err = cli().error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--debounce-ms applies only to watch mode: add --watch, or drop --debounce-ms",
+        );
+        return Ok(terrarium_common::cli::print_clap_error(err));
+    }
     terrarium_common::output::init_logging("terrarium-proxy-sync", args.global.verbosity());
     let paths = args.global.paths();
     let source = match &args.instances {

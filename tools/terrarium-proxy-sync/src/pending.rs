@@ -96,7 +96,10 @@ mod tests {
     fn merging_keeps_the_order_drops_duplicates_and_unknown_commands() {
         let traefik = format!("systemctl restart {TRAEFIK_UNIT}");
         let reload = "systemctl daemon-reload".to_string();
-        assert_eq!(merge(&[traefik.clone()], &[reload.clone(), traefik.clone()]), [reload.clone(), traefik.clone()]);
+        assert_eq!(
+            merge(std::slice::from_ref(&traefik), &[reload.clone(), traefik.clone()]),
+            [reload.clone(), traefik.clone()]
+        );
         assert_eq!(merge(&["systemctl poweroff".into(), "rm -rf /".into()], &[]), Vec::<String>::new());
         assert_eq!(merge(&[], &[]), Vec::<String>::new());
     }

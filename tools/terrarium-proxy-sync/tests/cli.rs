@@ -41,6 +41,22 @@ fn help_lists_every_option() {
 }
 
 #[test]
+fn debounce_without_watch_is_refused_not_ignored() {
+    let host = Host::new(CONFIG);
+    let instances = instances_file(&host, "[]");
+    let output = host
+        .command()
+        .arg("--dry-run")
+        .arg("--instances")
+        .arg(&instances)
+        .args(["--debounce-ms", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--debounce-ms applies only to watch mode: add --watch"), "{}", stderr(&output));
+}
+
+#[test]
 fn a_missing_config_is_a_usage_error_naming_the_fix() {
     let host = Host::new(CONFIG);
     std::fs::remove_file(host.root().join("etc/terrarium/config.yaml")).unwrap();

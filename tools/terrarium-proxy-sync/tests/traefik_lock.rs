@@ -13,7 +13,7 @@ fn a_run_waits_for_the_traefik_lock_then_exits_4_naming_the_holder_and_writes_no
     let instances = host.dir.path().join("instances.json");
     std::fs::write(&instances, "[]").unwrap();
     let before = host.read("etc/traefik/traefik.yml");
-    let paths = terrarium_common::Paths::new(&host.root());
+    let paths = terrarium_common::Paths::new(host.root());
     let held = terrarium_common::locks::TRAEFIK.acquire(&paths, "ansible-playbook").unwrap();
     let output = host.run(&instances, &["--lock-wait", "1"]);
     let stderr = String::from_utf8_lossy(&output.stderr);

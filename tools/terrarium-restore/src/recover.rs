@@ -105,13 +105,13 @@ impl MountedVolume {
 
 impl Drop for MountedVolume {
     fn drop(&mut self) {
-        if let Some(temporary) = &self.temporary {
-            if let Err(err) = Cmd::new("umount").arg(temporary.path()).timeout(Duration::from_secs(60)).run() {
-                eprintln!(
-                    "warning: could not unmount {} ({err}); unmount it before `lxc start`",
-                    temporary.path().display()
-                );
-            }
+        if let Some(temporary) = &self.temporary
+            && let Err(err) = Cmd::new("umount").arg(temporary.path()).timeout(Duration::from_secs(60)).run()
+        {
+            eprintln!(
+                "warning: could not unmount {} ({err}); unmount it before `lxc start`",
+                temporary.path().display()
+            );
         }
     }
 }

@@ -170,11 +170,10 @@ impl State {
         let mut body = String::new();
         let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
         let route = path.split('?').next().unwrap_or("");
-        let not_json = match (self.mode, route) {
-            (IssuerMode::DiscoveryNotJson, "/.well-known/openid-configuration")
-            | (IssuerMode::JwksNotJson, "/keys") => true,
-            _ => false,
-        };
+        let not_json = matches!(
+            (self.mode, route),
+            (IssuerMode::DiscoveryNotJson, "/.well-known/openid-configuration") | (IssuerMode::JwksNotJson, "/keys")
+        );
         if not_json && method == "GET" {
             let page = "<!doctype html><html><body>Sign in</body></html>";
             let response = tiny_http::Response::from_string(page).with_header(header("Content-Type", "text/html"));

@@ -287,14 +287,14 @@ fn check_syncoid(config: &Config) -> Check {
             "use a name such as `backup/terrarium`",
         );
     }
-    if let Some(target) = &syncoid.target {
-        if !is_ssh_destination(target) {
-            return fail(
-                "syncoid.target",
-                format!("`{target}` is not `user@host`"),
-                "use the ssh destination, such as `backup@zfs.example.com`: the user of letters, digits, `.`, `_` and `-`, the host a DNS name or an IPv4 address",
-            );
-        }
+    if let Some(target) = &syncoid.target
+        && !is_ssh_destination(target)
+    {
+        return fail(
+            "syncoid.target",
+            format!("`{target}` is not `user@host`"),
+            "use the ssh destination, such as `backup@zfs.example.com`: the user of letters, digits, `.`, `_` and `-`, the host a DNS name or an IPv4 address",
+        );
     }
     if let Some(file) = &syncoid.ssh_key_file {
         absolute_file("syncoid.ssh_key_file", file)?;
