@@ -78,6 +78,10 @@ for i in $(seq "$(( half / chunk ))"); do
   # `yes` ends by SIGPIPE when head has enough: not a failure.
   { yes "line $i of a text file that compresses well, like logs and source code do" || true; } | head -c "${chunk}M" >"$work/mnt/containers/src/text-$i.txt"
 done
+# Every LXD instance volume holds its backup.yaml, which `--as-new` rewrites for the new
+# name: LXD 5.0's, for an instance named src.
+sed 's/^  name: web$/  name: src/' tools/terrarium-restore/tests/fixtures/lxd-5.0.2-backup.yaml \
+  >"$work/mnt/containers/src/backup.yaml"
 zfs snapshot "$pool/containers/src@bench"
 snap_guid=$(zfs get -Hp -o value guid "$pool/containers/src@bench")
 snap_txg=$(zfs get -Hp -o value createtxg "$pool/containers/src@bench")
