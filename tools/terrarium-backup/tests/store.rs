@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::io::Write;
 use std::time::Duration;
 
-use common::fault_proxy::{Fault, FaultProxy};
+use terrarium_testkit::s3_faults::{Fault, FaultProxy};
 
 use terrarium_backup::keys::KeyLayout;
 use terrarium_backup::s3::{S3Error, S3Settings, Store, Tuning};

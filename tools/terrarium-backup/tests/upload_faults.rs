@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fault_proxy::{Fault, FaultProxy};
 use common::{Host, write_random};
+use terrarium_testkit::s3_faults::{Fault, FaultProxy};
 
 /// A host whose config points at a fault proxy in front of s3s-fs, with one instance of
 /// ~20 MiB of incompressible data (three 8 MiB parts).

@@ -2,8 +2,6 @@
 //! zfs-fuse pool and a real s3s-fs, the tool itself, file checksums, data writers.
 #![allow(dead_code)] // each test binary uses part of it
 
-pub mod fault_proxy;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
