@@ -222,13 +222,7 @@ fn a_failed_restart_fails_the_run_and_the_next_run_retries_it() {
 #[test]
 fn a_run_killed_during_its_restarts_leaves_them_owed_to_the_next_run() {
     let host = Host::new(CONFIG);
-    for (name, text) in [
-        ("oidc-routes-client-id", "routes\n"),
-        ("oidc-routes-client-secret", "s\n"),
-        ("oauth2-proxy-routes-cookie-secret", "Y29va2llLXNlY3JldC1mb3ItdGVzdHMtb25seS0zMmI=\n"),
-    ] {
-        host.write(&format!("etc/terrarium/secrets/{name}"), text, 0o600);
-    }
+    host.write_route_auth_secrets();
     let instances = instances_file(
         &host,
         &[instance("app", "2026-01-01T00:00:00Z", "10.0.0.7", "https://app.example.com@auth, tcp://10022:22")],

@@ -22,13 +22,7 @@ const SIGKILL: i32 = 9;
 /// daemon-reload, enable and two restarts.
 fn scene() -> (Host, std::path::PathBuf) {
     let host = Host::new(CONFIG);
-    for (name, text) in [
-        ("oidc-routes-client-id", "routes\n"),
-        ("oidc-routes-client-secret", "s\n"),
-        ("oauth2-proxy-routes-cookie-secret", "Y29va2llLXNlY3JldC1mb3ItdGVzdHMtb25seS0zMmI=\n"),
-    ] {
-        host.write(&format!("etc/terrarium/secrets/{name}"), text, 0o600);
-    }
+    host.write_route_auth_secrets();
     let label = "https://app.example.com@auth, tcp://10022:22";
     let instance = serde_json::json!({
         "name": "app", "status": "Running", "created_at": "2026-01-01T00:00:00Z",

@@ -182,6 +182,18 @@ impl Host {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 
+    /// The route-auth client and cookie secrets idp-sync would have written, so that
+    /// `@auth` routes are planned with their oauth2-proxy.
+    pub fn write_route_auth_secrets(&self) {
+        for (name, text) in [
+            ("oidc-routes-client-id", "routes\n"),
+            ("oidc-routes-client-secret", "s\n"),
+            ("oauth2-proxy-routes-cookie-secret", "Y29va2llLXNlY3JldC1mb3ItdGVzdHMtb25seS0zMmI=\n"),
+        ] {
+            self.write(&format!("etc/terrarium/secrets/{name}"), text, 0o600);
+        }
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
