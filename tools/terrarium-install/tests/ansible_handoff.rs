@@ -144,21 +144,27 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn sigint_during_ansible_removes_the_secrets_and_stops_the_playbook() {
-    let scene = Scene::new();
-    // A copy of the playbook at a path unique to this test, to find its processes.
-    let playbook = scene.work.path().join("hang-playbook.yml");
+/// Start install with a playbook that hangs once it has started, under a path unique to
+/// the test (`name`) so its processes can be found; return when Ansible hangs.
+fn install_until_ansible_hangs(scene: &Scene, name: &str, stderr: Stdio) -> (std::process::Child, PathBuf) {
+    let playbook = scene.work.path().join(name);
     std::fs::copy(common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml"), &playbook).unwrap();
-    let mut child = scene
+    let child = scene
         .install()
         .env("TERRARIUM_PLAYBOOK", &playbook)
         .env("TERRARIUM_TEST_HANG", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     wait_for("the playbook to start hanging", Duration::from_secs(120), || scene.out().join("hanging").exists());
+    (child, playbook)
+}
+
+#[test]
+fn sigint_during_ansible_removes_the_secrets_and_stops_the_playbook() {
+    let scene = Scene::new();
+    let (mut child, playbook) = install_until_ansible_hangs(&scene, "hang-playbook.yml", Stdio::piped());
     // While Ansible runs, the secrets directory exists.
     let during = scene.secret_dirs();
     assert_eq!(during.len(), 1, "{during:?}");
@@ -205,17 +211,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn sigkill_during_ansible_stops_the_playbook_and_the_next_run_cleans_up() {
     let scene = Scene::new();
-    let playbook = scene.work.path().join("killed-playbook.yml");
-    std::fs::copy(common::manifest_dir().join("tests/fixtures/ansible/assert-vars.yml"), &playbook).unwrap();
-    let mut child = scene
-        .install()
-        .env("TERRARIUM_PLAYBOOK", &playbook)
-        .env("TERRARIUM_TEST_HANG", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the playbook to start hanging", Duration::from_secs(120), || scene.out().join("hanging").exists());
+    let (mut child, playbook) = install_until_ansible_hangs(&scene, "killed-playbook.yml", Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     // No handler runs on SIGKILL: the playbook, its workers and its `sleep` must die
