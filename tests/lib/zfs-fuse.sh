@@ -18,7 +18,9 @@ zfs_fuse_start() {
     # zfs-fuse refuses to start (exit 1) while a pidfile of a dead daemon is there.
     stale=$(cat "$ZFS_FUSE_PIDFILE" 2>/dev/null) && { kill -0 "$stale" 2>/dev/null || rm -f "$ZFS_FUSE_PIDFILE"; }
     # zfs-fuse forks into the background itself; its deep recursion needs a big stack.
-    sh -c 'ulimit -s unlimited; exec zfs-fuse --pidfile "$1" --no-kstat-mount' zfs-fuse "$ZFS_FUSE_PIDFILE" </dev/null >/dev/null 2>&1
+    # It must not inherit the lock (fd 9): a daemon holding it would block every later
+    # start for as long as it lives.
+    sh -c 'ulimit -s unlimited; exec zfs-fuse --pidfile "$1" --no-kstat-mount' zfs-fuse "$ZFS_FUSE_PIDFILE" </dev/null >/dev/null 2>&1 9>&-
     for _ in $(seq 200); do zfs_fuse_answers && exit 0; sleep 0.1; done
     echo "tests/run: zfs-fuse did not answer within 20 s" >&2
     exit 1
