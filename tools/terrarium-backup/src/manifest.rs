@@ -82,8 +82,9 @@ pub struct Manifest {
 /// Why a manifest was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// `source` names the field that failed (`snapshot.guid: ...`), when there is one.
     #[error("{origin}: not a Terrarium backup manifest: {source}")]
-    Parse { origin: String, source: serde_json::Error },
+    Parse { origin: String, source: serde_path_to_error::Error<serde_json::Error> },
     #[error(
         "{origin}: manifest schema version {found} is newer than this tool understands ({SCHEMA_VERSION}); upgrade terrarium-backup"
     )]
@@ -95,8 +96,8 @@ pub enum ManifestError {
 impl Manifest {
     /// Parse and validate manifest JSON; `origin` (a key or a path) names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
-        let manifest: Manifest =
-            serde_json::from_str(text).map_err(|source| ManifestError::Parse { origin: origin.to_string(), source })?;
+        let manifest: Manifest = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+            .map_err(|source| ManifestError::Parse { origin: origin.to_string(), source })?;
         manifest.validate(origin)?;
         Ok(manifest)
     }
@@ -188,26 +189,34 @@ fn check_snapshot_name(_field: &str, name: &str) -> Result<(), String> {
 
 /// Serialise a `u64` as a decimal string (accepting a JSON number too, when reading).
 mod guid_string {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&value.to_string())
     }
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Text(String),
-        Number(u64),
+    /// A visitor rather than an untagged enum, whose error (`did not match any variant
+    /// of untagged enum`) would tell an operator nothing.
+    struct Guid;
+
+    impl serde::de::Visitor<'_> for Guid {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a GUID: a decimal number, 0 or more")
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<u64, E> {
+            Ok(value)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<u64, E> {
+            text.parse().map_err(|_| E::custom(format!("GUID `{text}` is not a decimal number, 0 or more")))
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-        match Either::deserialize(deserializer)? {
-            Either::Number(n) => Ok(n),
-            Either::Text(text) => {
-                text.parse().map_err(|_| serde::de::Error::custom(format!("GUID `{text}` is not a decimal number")))
-            }
-        }
+        deserializer.deserialize_any(Guid)
     }
 }
 
@@ -297,5 +306,23 @@ pub(crate) mod tests {
     fn garbage_is_a_parse_error_naming_the_origin() {
         let err = Manifest::parse("{", "s3://b/k.manifest.json").unwrap_err();
         assert!(err.to_string().starts_with("s3://b/k.manifest.json: not a Terrarium backup manifest"), "{err}");
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        let good: serde_json::Value = serde_json::from_str(&sample(Kind::Incremental).to_json()).unwrap();
+        let cases: [(&str, &str, serde_json::Value); 4] = [
+            ("/snapshot/guid", "snapshot.guid", serde_json::json!(-5)),
+            ("/base/guid", "base.guid", serde_json::json!("12a")),
+            ("/raw_bytes", "raw_bytes", serde_json::json!("ten")),
+            ("/started_at", "started_at", serde_json::json!("yesterday")),
+        ];
+        for (pointer, field, value) in cases {
+            let mut bad = good.clone();
+            *bad.pointer_mut(pointer).unwrap() = value;
+            let err = Manifest::parse(&bad.to_string(), "k.manifest.json").unwrap_err().to_string();
+            assert!(err.contains(&format!(": {field}: ")), "{field} not named: {err}");
+            assert!(!err.contains("untagged"), "{err}");
+        }
     }
 }

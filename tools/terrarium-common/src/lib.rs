@@ -7,6 +7,7 @@
 //! - [`paths`]: every host path and environment variable name, resolved under a root prefix;
 //! - [`process`]: running external programs from argument vectors, with timeouts and redaction;
 //! - [`fs`]: atomic writes, write-if-changed and the exclusive run lock;
+//! - [`instance`]: what a valid LXD instance name is;
 //! - [`killpoint`]: test-only places where a tool can be made to die, to prove reruns converge;
 //! - [`locks`]: every run lock by name, what it guards and who takes it;
 //! - [`output`]: exit codes, `--json` helpers, logging and progress conventions;
@@ -17,6 +18,7 @@
 pub mod cli;
 pub mod config;
 pub mod fs;
+pub mod instance;
 pub mod killpoint;
 pub mod locks;
 pub mod output;

@@ -58,6 +58,9 @@ pub mod host {
     pub const LIB_DIR: &str = "/usr/lib/terrarium";
     /// Restarts a tool still owes (recorded before its files change, cleared after).
     pub const PENDING_RESTARTS_DIR: &str = "/var/lib/terrarium/pending-restarts";
+    /// What a restore still owes an instance (an instance to start, a set-aside dataset to
+    /// put back or destroy): written before each such step, removed when the run is done.
+    pub const RESTORE_UNFINISHED_DIR: &str = "/var/lib/terrarium/restore-unfinished";
     /// The kernel's socket tables (`tcp`, `tcp6`, `udp`, `udp6`); under `--root` tests supply them.
     pub const PROC_NET_DIR: &str = "/proc/net";
 }
@@ -166,6 +169,10 @@ impl Paths {
     /// The restarts `tool` still owes, e.g. `pending_restarts("proxy-sync")`.
     pub fn pending_restarts(&self, tool: &str) -> PathBuf {
         self.host(host::PENDING_RESTARTS_DIR).join(format!("{tool}.json"))
+    }
+    /// What a restore of `instance` (the target: `--as-new` names it) still owes.
+    pub fn restore_unfinished(&self, instance: &str) -> PathBuf {
+        self.host(host::RESTORE_UNFINISHED_DIR).join(format!("{instance}.json"))
     }
     /// `/proc/net/NAME`, such as `proc_net("tcp6")`.
     pub fn proc_net(&self, name: &str) -> PathBuf {

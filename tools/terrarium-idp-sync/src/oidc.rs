@@ -187,11 +187,34 @@ pub fn check_jwks(agent: &ureq::Agent, issuer: &str, jwks_uri: &str) -> Result<u
         .get("keys")
         .and_then(|k| k.as_array())
         .ok_or_else(|| OidcError::BadJwks { url: jwks_uri.to_string(), reason: "no \"keys\" array".into() })?;
-    let usable = keys.iter().filter(|k| k.get("kty").and_then(|t| t.as_str()).is_some()).count();
+    let problems: Vec<Option<String>> = keys.iter().map(key_problem).collect();
+    let usable = problems.iter().filter(|p| p.is_none()).count();
     if usable == 0 {
-        return Err(OidcError::BadJwks { url: jwks_uri.to_string(), reason: "the key set is empty".into() });
+        let reason = problems.into_iter().flatten().next().unwrap_or_else(|| "the key set is empty".into());
+        return Err(OidcError::BadJwks { url: jwks_uri.to_string(), reason });
     }
     Ok(usable)
+}
+
+/// Why a JWK could verify no token, if it could not: no `kty`, or an RSA key whose
+/// modulus `n` or exponent `e` is not base64url (RFC 7518 §6.3.1).
+fn key_problem(key: &serde_json::Value) -> Option<String> {
+    use base64::Engine as _;
+    let kid = key.get("kid").and_then(|k| k.as_str()).unwrap_or("(no kid)");
+    let Some(kty) = key.get("kty").and_then(|t| t.as_str()) else {
+        return Some(format!("key {kid} has no \"kty\""));
+    };
+    if kty != "RSA" {
+        return None;
+    }
+    for (field, what) in [("n", "modulus"), ("e", "exponent")] {
+        let text = key.get(field).and_then(|v| v.as_str()).unwrap_or("");
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('='));
+        if !decoded.is_ok_and(|bytes| !bytes.is_empty()) {
+            return Some(format!("RSA key {kid} has a {what} \"{field}\" that is not base64url"));
+        }
+    }
+    None
 }
 
 /// The token endpoint's answer to the probe, classified (see the module docs).

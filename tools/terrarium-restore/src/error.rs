@@ -15,6 +15,9 @@ pub enum RestoreError {
     UnknownInstance { instance: String, detail: String },
     #[error("--as-new {name}: {what} already exists; choose another name, or restore in place")]
     TargetExists { name: String, what: String },
+    /// Manifests that cannot be read or are out of place (see `terrarium_backup::remote`).
+    #[error("{instance}: {problems}; {advice}")]
+    UntrustedManifests { instance: String, problems: String, advice: String },
     #[error("broken chain for {instance} at {snapshot}: {detail}; nothing was changed")]
     BrokenChain { instance: String, snapshot: String, detail: String },
     #[error("checksum mismatch in {key}: expected sha256 {expected}, got {actual}; {instance} is untouched")]
@@ -37,7 +40,10 @@ impl RestoreError {
     pub fn exit(&self) -> Exit {
         match self {
             Self::Usage(_) | Self::At(_) | Self::UnknownInstance { .. } | Self::TargetExists { .. } => Exit::Usage,
-            Self::BrokenChain { .. } | Self::Checksum { .. } | Self::GuidMismatch { .. } => Exit::Verification,
+            Self::BrokenChain { .. }
+            | Self::UntrustedManifests { .. }
+            | Self::Checksum { .. }
+            | Self::GuidMismatch { .. } => Exit::Verification,
             Self::NeedsConfirmation => Exit::NeedsConfirmation,
             Self::Interrupted { .. } => Exit::Failure,
         }

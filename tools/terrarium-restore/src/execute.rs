@@ -7,12 +7,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use terrarium_backup::s3::Store;
 use terrarium_backup::zfs::{HOLD_TAG, Zfs};
+use terrarium_common::{Paths, killpoint};
 
 use crate::error::RestoreError;
 use crate::instance;
 use crate::names::work_parent;
 use crate::plan::{Plan, Step};
 use crate::receive::receive_object;
+use crate::unfinished::{self, Unfinished};
 
 /// What the shell needs to run steps.
 #[derive(Debug)]
@@ -20,6 +22,10 @@ pub struct Context<'a> {
     pub zfs: &'a Zfs,
     pub store: Option<&'a Store>,
     pub pool: &'a str,
+    /// Where the run records what it owes (an S3 restore; `None` for a local one), and
+    /// what a killed earlier run owed, which this plan pays.
+    pub paths: Option<&'a Paths>,
+    pub owed: Unfinished,
 }
 
 /// What a run did, for the summary.
@@ -49,19 +55,75 @@ struct Progress {
 pub fn execute(plan: &Plan, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let mut progress = Progress::default();
+    let mut owed = ctx.owed.clone();
     for step in &plan.steps {
         if matches!(step, Step::LxdRecover { .. }) {
             continue; // the hand-off is the caller's, after the summary
         }
         log::info!("{}", describe(step));
+        if let Some(before) = owed_before(step, plan, &owed) {
+            record_owed(ctx, plan, &before)?;
+            owed = before;
+        }
         match run_step(step, ctx, &mut progress, &mut outcome) {
             Ok(()) => outcome.done.push(describe(step)),
             // Not done, but not a failure of the restore: a warning says why.
             Err(err) if err.is::<NotDone>() => {}
-            Err(err) => return Err(recover_from(plan, ctx, &progress, err)),
+            Err(err) => return Err(recover_from(plan, ctx, &progress, &owed, err)),
+        }
+        killpoint::reached(&format!("restore.{}", step.name()));
+        if let Some(after) = owed_after(step, &owed) {
+            record_owed(ctx, plan, &after)?;
+            owed = after;
         }
     }
+    // An --as-new run still owes its hand-off, which the caller makes (and clears).
+    if !owed.hand_off {
+        clear_owed(ctx, plan)?;
+    }
     Ok(outcome)
+}
+
+/// What the run owes once `step` starts, when that changes: a stopped instance must be
+/// started, a set-aside dataset put back or destroyed, a moved one handed off. Pure.
+fn owed_before(step: &Step, plan: &Plan, owed: &Unfinished) -> Option<Unfinished> {
+    match step {
+        Step::StopInstance { .. } => Some(Unfinished { start: true, ..owed.clone() }),
+        Step::Swap { aside: Some(aside), .. } => Some(Unfinished {
+            aside: Some(aside.clone()),
+            destroy_aside: plan.steps.iter().any(|s| matches!(s, Step::DestroyOld { dataset } if dataset == aside)),
+            ..owed.clone()
+        }),
+        Step::Swap { aside: None, .. } if !plan.in_place => Some(Unfinished { hand_off: true, ..owed.clone() }),
+        _ => None,
+    }
+}
+
+/// What the run owes once `step` is done, when that changes. Pure.
+fn owed_after(step: &Step, owed: &Unfinished) -> Option<Unfinished> {
+    match step {
+        Step::StartInstance { .. } => Some(Unfinished { start: false, ..owed.clone() }),
+        Step::PutBack { .. } => Some(Unfinished { aside: None, destroy_aside: false, ..owed.clone() }),
+        Step::DestroyOld { dataset } if owed.aside.as_deref() == Some(dataset.as_str()) => {
+            Some(Unfinished { aside: None, destroy_aside: false, ..owed.clone() })
+        }
+        _ => None,
+    }
+}
+
+fn record_owed(ctx: &Context<'_>, plan: &Plan, owed: &Unfinished) -> anyhow::Result<()> {
+    match ctx.paths {
+        Some(paths) => unfinished::record(paths, &plan.target_instance, owed),
+        None => Ok(()),
+    }
+}
+
+/// Nothing is owed: the record goes (the caller does this for a hand-off).
+pub fn clear_owed(ctx: &Context<'_>, plan: &Plan) -> anyhow::Result<()> {
+    match ctx.paths {
+        Some(paths) => unfinished::clear(paths, &plan.target_instance),
+        None => Ok(()),
+    }
 }
 
 fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &mut Outcome) -> anyhow::Result<()> {
@@ -90,6 +152,9 @@ fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &m
             if zfs.exists(dataset)? {
                 zfs.destroy(dataset, true)?;
             }
+        }
+        Step::PutBack { aside, dataset } => {
+            put_back(zfs, aside, dataset).with_context(|| format!("put {aside} back as {dataset}"))?;
         }
         Step::ReceiveChain { staging, snapshot, guid, objects } => {
             let store = ctx.store.context("an S3 step without an S3 store")?;
@@ -189,6 +254,27 @@ fn local_mount_properties(zfs: &Zfs, dataset: &str) -> anyhow::Result<Vec<(Strin
         .collect())
 }
 
+/// A user property on a set-aside dataset: the `canmount` it had (`inherit` when not set
+/// locally) before the swap made it `noauto`.
+const CANMOUNT_BEFORE: &str = "terrarium:canmount-before";
+
+/// Rename a set-aside dataset back into place, with the `canmount` it had, mounted again
+/// when it mounts by itself.
+fn put_back(zfs: &Zfs, aside: &str, dataset: &str) -> anyhow::Result<()> {
+    rename(zfs, aside, dataset)?;
+    let before = zfs.get(dataset, CANMOUNT_BEFORE).unwrap_or_default();
+    match before.as_str() {
+        "" | "-" => return Ok(()),
+        "inherit" => zfs.cmd().args(["inherit", "canmount", dataset]).run().map(drop)?,
+        value => zfs.cmd().args(["set", &format!("canmount={value}"), dataset]).run().map(drop)?,
+    }
+    zfs.cmd().args(["inherit", CANMOUNT_BEFORE, dataset]).run()?;
+    if zfs.get(dataset, "canmount").unwrap_or_default() == "on" {
+        let _ = zfs.cmd().args(["mount", "--", dataset]).run();
+    }
+    Ok(())
+}
+
 /// Set `dataset` aside (if any), move `staging` into its place, carry LXD's mount
 /// properties over. If the second rename fails the original is put back.
 fn swap(zfs: &Zfs, staging: &str, dataset: &str, aside: Option<&str>) -> anyhow::Result<()> {
@@ -198,12 +284,19 @@ fn swap(zfs: &Zfs, staging: &str, dataset: &str, aside: Option<&str>) -> anyhow:
     let properties = local_mount_properties(zfs, dataset)?;
     rename(zfs, dataset, aside).with_context(|| format!("set {dataset} aside as {aside}"))?;
     if properties.iter().any(|(p, _)| p == "mountpoint") {
-        // The set-aside copy must not claim the instance's mountpoint.
-        let _ = zfs.cmd().args(["set", "canmount=noauto", aside]).run();
+        // The set-aside copy must not claim the instance's mountpoint. What canmount was
+        // is kept on the dataset itself, so putting it back (now, or in a later run after
+        // a kill) restores it.
+        let before = properties.iter().find(|(p, _)| p == "canmount").map_or("inherit", |(_, v)| v.as_str());
+        if before != "noauto" {
+            let _ = zfs.cmd().args(["set", &format!("{CANMOUNT_BEFORE}={before}"), aside]).run();
+            let _ = zfs.cmd().args(["set", "canmount=noauto", aside]).run();
+        }
         let _ = zfs.cmd().args(["unmount", "--", aside]).run();
     }
+    killpoint::reached("restore.set-aside");
     if let Err(err) = rename(zfs, staging, dataset) {
-        return match rename(zfs, aside, dataset) {
+        return match put_back(zfs, aside, dataset) {
             Ok(()) => Err(err.context(format!("rename {staging} to {dataset} (the original was put back)"))),
             Err(back) => Err(err.context(format!(
                 "rename {staging} to {dataset}; putting the original back failed too ({back:#}): it is at {aside}, restore it with `zfs rename {aside} {dataset}`"
@@ -219,8 +312,15 @@ fn swap(zfs: &Zfs, staging: &str, dataset: &str, aside: Option<&str>) -> anyhow:
     Ok(())
 }
 
-/// Clean up after a failed step and say what state things are in.
-fn recover_from(plan: &Plan, ctx: &Context<'_>, progress: &Progress, err: anyhow::Error) -> anyhow::Error {
+/// Clean up after a failed step and say what state things are in. What is still owed
+/// afterwards (`owed`, as recorded) stays recorded for the next run.
+fn recover_from(
+    plan: &Plan,
+    ctx: &Context<'_>,
+    progress: &Progress,
+    owed: &Unfinished,
+    err: anyhow::Error,
+) -> anyhow::Error {
     let mut notes = Vec::new();
     if let Some(staging) = &progress.staging {
         match ctx.zfs.exists(staging) {
@@ -232,11 +332,26 @@ fn recover_from(plan: &Plan, ctx: &Context<'_>, progress: &Progress, err: anyhow
             Err(e) => notes.push(format!("could not check {staging} ({e}); the next run removes it")),
         }
     }
-    if let Some(stopped) = &progress.stopped {
+    // Stopped by this run (or by a killed earlier one whose debt this run took on).
+    let stopped = progress.stopped.clone().or_else(|| owed.start.then(|| plan.instance.clone()));
+    let mut still_stopped = false;
+    if let Some(stopped) = &stopped {
         match instance::start(stopped) {
             Ok(()) => notes.push(format!("started {stopped} again")),
-            Err(e) => notes.push(format!("could not start {stopped} again ({e})")),
+            Err(e) => {
+                still_stopped = true;
+                notes.push(format!("could not start {stopped} again ({e})"));
+            }
         }
+    }
+    let aside_left = owed.aside.as_deref().is_some_and(|aside| ctx.zfs.exists(aside).unwrap_or(true));
+    if !still_stopped
+        && !aside_left
+        && !progress.swapped
+        && !owed.hand_off
+        && let Err(e) = clear_owed(ctx, plan)
+    {
+        notes.push(format!("{e:#}"));
     }
     let untouched = !progress.swapped
         && !progress.original_aside
@@ -267,6 +382,9 @@ pub fn describe(step: &Step) -> String {
         }
         Step::Clone { snapshot, dataset } => format!("cloned {snapshot} to {dataset}"),
         Step::DestroyStale { dataset } => format!("removed {dataset} left by an interrupted run"),
+        Step::PutBack { aside, dataset } => {
+            format!("put {aside} back as {dataset} (an interrupted run had set it aside)")
+        }
         Step::ReceiveChain { staging, snapshot, objects, .. } => {
             format!("received {} objects into {staging} and verified @{snapshot}", objects.len())
         }

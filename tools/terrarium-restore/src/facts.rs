@@ -1,11 +1,8 @@
-//! Reading what planning needs: snapshots (`zfs`), manifests and objects (S3).
+//! Reading what planning needs from `zfs`. Manifests and objects in S3 are read by
+//! `terrarium_backup::remote`, so restore, verify and prune agree on which manifest to trust.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use anyhow::Context as _;
-use terrarium_backup::keys::{KeyLayout, MANIFEST_SUFFIX};
-use terrarium_backup::manifest::Manifest;
-use terrarium_backup::s3::Store;
 use terrarium_backup::zfs::{HOLD_TAG, Zfs};
 
 use crate::at::RestorePoint;
@@ -47,32 +44,6 @@ pub fn children(zfs: &Zfs, parent: &str) -> anyhow::Result<Vec<String>> {
         Err(err) if err.stderr().contains("does not exist") => Ok(Vec::new()),
         Err(err) => Err(err.into()),
     }
-}
-
-/// The manifests of `instance` and the sizes of every object under its prefix.
-pub fn remote_catalog(
-    store: &Store,
-    keys: &KeyLayout,
-    instance: &str,
-) -> anyhow::Result<(Vec<Manifest>, BTreeMap<String, u64>)> {
-    let listing = store.list(&keys.instance_prefix(instance))?;
-    let keys: Vec<String> =
-        listing.iter().filter(|o| o.key.ends_with(MANIFEST_SUFFIX)).map(|o| o.key.clone()).collect();
-    let mut manifests = Vec::new();
-    for (key, bytes) in keys.iter().zip(store.get_many(&keys)) {
-        let text = String::from_utf8(bytes?).with_context(|| format!("manifest {key} is not UTF-8"))?;
-        manifests.push(Manifest::parse(&text, key)?);
-    }
-    let sizes = listing.into_iter().map(|o| (o.key, o.size)).collect();
-    Ok((manifests, sizes))
-}
-
-/// The instances with at least one manifest under the host's prefix.
-pub fn remote_instances(store: &Store, keys: &KeyLayout) -> anyhow::Result<Vec<String>> {
-    let listing = store.list(&keys.host_prefix())?;
-    let names: BTreeSet<String> =
-        listing.iter().filter_map(|o| keys.parse_manifest_key(&o.key)).map(|(instance, _)| instance).collect();
-    Ok(names.into_iter().collect())
 }
 
 /// This host's name, the default `--from-host`: the name terrarium-backup files its

@@ -21,6 +21,7 @@ pub mod receive;
 pub mod recover;
 pub mod remote;
 mod shell;
+pub mod unfinished;
 
 use std::ffi::OsString;
 

@@ -34,22 +34,7 @@ pub fn asides_of<'a>(pool: &str, instance: &str, datasets: &'a [String]) -> Vec<
     datasets.iter().map(String::as_str).filter(|d| d.starts_with(&prefix) && !d.contains('@')).collect()
 }
 
-/// A valid LXD instance name: letters, digits and `-`, starting with a letter, at most
-/// 63 characters (LXD's rule; it also keeps names safe inside dataset names).
-pub fn check_instance_name(flag: &str, name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !name.ends_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{flag} `{name}` is not a valid instance name; use letters, digits and `-`, starting with a letter (at most 63)"
-        ))
-    }
-}
+pub use terrarium_common::instance::check_name as check_instance_name;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -71,13 +56,5 @@ mod tests {
             "tank/terrarium-restore/web.staging".to_string(),
         ];
         assert_eq!(asides_of("tank", "web", &all), ["tank/terrarium-restore/web.replaced-1"]);
-    }
-
-    #[test]
-    fn instance_names_are_checked() {
-        assert!(check_instance_name("--instance", "web-1").is_ok());
-        for bad in ["", "1web", "web/x", "web@s", "-web", "web-", "we b", &"a".repeat(64)] {
-            assert!(check_instance_name("--instance", bad).is_err(), "{bad}");
-        }
     }
 }

@@ -45,6 +45,9 @@ pub enum Step {
     Clone { snapshot: String, dataset: String },
     /// Remove what a killed earlier run left: the staging dataset.
     DestroyStale { dataset: String },
+    /// Put back the dataset a killed earlier run had set aside and not replaced yet
+    /// (its record in `restore-unfinished/` says so): `zfs rename aside dataset`.
+    PutBack { aside: String, dataset: String },
     /// Download, check, decompress and receive each object into `staging`, then check
     /// that `staging@snapshot` has the restore point's GUID.
     ReceiveChain { staging: String, snapshot: String, guid: u64, objects: Vec<ChainObject> },
@@ -59,6 +62,25 @@ pub enum Step {
     /// Rewrite the dataset's `backup.yaml` for the new instance, then import it with
     /// `lxd recover`: answered by the tool and started with `--yes`, else interactive.
     LxdRecover { instance: String, dataset: String },
+}
+
+impl Step {
+    /// A short stable name (`swap`, `start-instance`): the kill point after the step.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::StopInstance { .. } => "stop-instance",
+            Self::Rollback { .. } => "rollback",
+            Self::Clone { .. } => "clone",
+            Self::DestroyStale { .. } => "destroy-stale",
+            Self::PutBack { .. } => "put-back",
+            Self::ReceiveChain { .. } => "receive-chain",
+            Self::Swap { .. } => "swap",
+            Self::DestroyOld { .. } => "destroy-old",
+            Self::KeepOld { .. } => "keep-old",
+            Self::StartInstance { .. } => "start-instance",
+            Self::LxdRecover { .. } => "lxd-recover",
+        }
+    }
 }
 
 impl Plan {
@@ -134,6 +156,9 @@ fn render_step(out: &mut String, step: &Step) {
         }
         Step::DestroyStale { dataset } => {
             let _ = writeln!(out, "destroy {dataset}, left by an interrupted earlier restore");
+        }
+        Step::PutBack { aside, dataset } => {
+            let _ = writeln!(out, "rename {aside} back to {dataset}: an interrupted earlier restore set it aside");
         }
         Step::ReceiveChain { staging, snapshot, guid, objects } => {
             let total: u64 = objects.iter().map(|o| o.compressed_bytes).sum();

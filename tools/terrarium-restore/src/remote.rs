@@ -14,6 +14,7 @@ use crate::error::RestoreError;
 use crate::instance::InstanceState;
 use crate::names::{aside_dataset, container_dataset, staging_dataset};
 use crate::plan::{ChainObject, Plan, Step};
+use crate::unfinished::Unfinished;
 
 /// What was read before planning an S3 restore.
 #[derive(Debug, Clone)]
@@ -32,6 +33,10 @@ pub struct RemoteFacts {
     pub staging_exists: bool,
     /// `YYYYMMDDTHHMMSSZ` of this run, for the set-aside name.
     pub stamp: String,
+    /// What a killed earlier run of this restore still owes (see [`crate::unfinished`]),
+    /// and whether the dataset it set aside still exists.
+    pub unfinished: Option<Unfinished>,
+    pub unfinished_aside_exists: bool,
 }
 
 /// The restore points the manifests describe.
@@ -88,7 +93,28 @@ pub fn plan_remote(
     let target_instance = as_new.unwrap_or(&facts.instance).to_string();
     let dataset = container_dataset(&facts.pool, &target_instance);
     let staging = staging_dataset(&facts.pool, &target_instance);
+    let owed = facts.unfinished.clone().unwrap_or_default();
     let mut steps = Vec::new();
+    if let Some(new) = as_new
+        && owed.hand_off
+        && facts.target_exists
+    {
+        // A killed earlier run moved the received chain into place (one rename): only
+        // the hand-off is left.
+        steps.push(Step::LxdRecover { instance: new.to_string(), dataset });
+        return Ok(plan_of(facts, &target_instance, as_new, point, steps));
+    }
+    let mut target_exists = facts.target_exists;
+    if let Some(aside) = owed.aside.clone().filter(|_| facts.unfinished_aside_exists && as_new.is_none()) {
+        if !target_exists {
+            // Killed between the two renames of its swap: the original goes back first.
+            steps.push(Step::PutBack { aside, dataset: dataset.clone() });
+            target_exists = true;
+        } else if owed.destroy_aside {
+            // Killed after its swap: finish its clean-up.
+            steps.push(Step::DestroyOld { dataset: aside });
+        }
+    }
     if facts.staging_exists {
         steps.push(Step::DestroyStale { dataset: staging.clone() });
     }
@@ -114,10 +140,12 @@ pub fn plan_remote(
     match as_new {
         None => {
             let running = facts.state == InstanceState::Running;
+            // Stopped by a killed earlier run, which owes it a start.
+            let start_owed = owed.start && facts.state == InstanceState::Stopped;
             if running {
                 steps.push(Step::StopInstance { instance: facts.instance.clone() });
             }
-            let aside = facts.target_exists.then(|| aside_dataset(&facts.pool, &facts.instance, &facts.stamp));
+            let aside = target_exists.then(|| aside_dataset(&facts.pool, &facts.instance, &facts.stamp));
             steps.push(Step::Swap { staging, dataset, aside: aside.clone() });
             if let Some(aside) = aside {
                 steps.push(if keep_old {
@@ -126,7 +154,7 @@ pub fn plan_remote(
                     Step::DestroyOld { dataset: aside }
                 });
             }
-            if running {
+            if running || start_owed {
                 steps.push(Step::StartInstance { instance: facts.instance.clone() });
             }
         }
@@ -135,14 +163,18 @@ pub fn plan_remote(
             steps.push(Step::LxdRecover { instance: new.to_string(), dataset });
         }
     }
-    Ok(Plan {
+    Ok(plan_of(facts, &target_instance, as_new, point, steps))
+}
+
+fn plan_of(facts: &RemoteFacts, target: &str, as_new: Option<&str>, point: &RestorePoint, steps: Vec<Step>) -> Plan {
+    Plan {
         instance: facts.instance.clone(),
         source: Source::S3,
-        target_instance,
+        target_instance: target.to_string(),
         in_place: as_new.is_none(),
         restore_point: point.clone(),
         steps,
-    })
+    }
 }
 
 #[cfg(test)]

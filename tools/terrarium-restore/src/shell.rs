@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use serde::Serialize;
 use terrarium_backup::keys::KeyLayout;
+use terrarium_backup::remote::{self as bucket, RemoteInstance};
 use terrarium_backup::s3::{S3Settings, Store};
 use terrarium_backup::zfs::Zfs;
 use terrarium_common::cli::GlobalArgs;
@@ -12,12 +13,13 @@ use crate::args::{ListArgs, RestoreArgs, Source};
 use crate::at::{RestorePoint, describe, parse_at};
 use crate::confirm::{Answer, confirm};
 use crate::error::RestoreError;
-use crate::execute::{Context, Outcome, execute};
+use crate::execute::{Context, Outcome, clear_owed, execute};
 use crate::instance::{self, InstanceState};
 use crate::local::{LocalFacts, plan_local};
 use crate::names::{asides_of, check_instance_name, container_dataset, staging_dataset, work_parent};
 use crate::plan::{Plan, Step};
 use crate::remote::{RemoteFacts, plan_remote, restore_points, stamp};
+use crate::unfinished::{self, Unfinished};
 use crate::{facts, recover};
 
 fn usage(message: String) -> anyhow::Error {
@@ -55,6 +57,7 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<Exit> {
     check_instance_name("--instance", &args.instance).map_err(usage)?;
     let config = Config::load(&global.paths())?;
     let pool = &config.storage.pool;
+    let mut untrusted = None;
     let points = match args.source {
         Source::Local => {
             let zfs = Zfs::new();
@@ -69,11 +72,13 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<Exit> {
         Source::S3 => {
             let store = open_store(&config, global)?;
             let keys = keys_for(&store, global, args.from_host.as_deref());
-            let (manifests, _) = facts::remote_catalog(&store, &keys, &args.instance)?;
-            if manifests.is_empty() {
+            let found = bucket::load_instance(&store, &keys, &args.instance)?;
+            if found.manifests.is_empty() && found.unreadable.is_empty() {
                 return Err(unknown_remote(&store, &keys, &args.instance));
             }
-            restore_points(&manifests)
+            untrusted =
+                untrusted_manifests(&found, "they are not listed; `terrarium-backup verify` names every problem");
+            restore_points(&found.manifests)
         }
     };
     if global.json {
@@ -87,11 +92,33 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<Exit> {
             println!("{}", describe(point));
         }
     }
-    Ok(Exit::Success)
+    // The points that can be read are shown first; the run still fails (exit 5).
+    match untrusted {
+        Some(err) => Err(err.into()),
+        None => Ok(Exit::Success),
+    }
+}
+
+/// The manifests of `found` that cannot be trusted, as one error that names each one
+/// and says what to do (`advice`); `None` when every manifest was read.
+fn untrusted_manifests(found: &RemoteInstance, advice: &str) -> Option<RestoreError> {
+    if found.unreadable.is_empty() {
+        return None;
+    }
+    let problems: Vec<&str> = found.unreadable.iter().map(|(_, problem)| problem.as_str()).collect();
+    Some(RestoreError::UntrustedManifests {
+        instance: found.instance.clone(),
+        problems: format!(
+            "{} restore point manifest(s) in S3 cannot be trusted: {}",
+            problems.len(),
+            problems.join("; ")
+        ),
+        advice: advice.to_string(),
+    })
 }
 
 fn unknown_remote(store: &Store, keys: &KeyLayout, instance: &str) -> anyhow::Error {
-    let known = facts::remote_instances(store, keys).unwrap_or_default();
+    let known = bucket::instances(store, keys).unwrap_or_default();
     let detail = format!(
         "no restore points in s3://{}/{} (instances there: {})",
         store.bucket(),
@@ -125,6 +152,12 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
     let _lock = if args.dry_run { None } else { Some(locks::BACKUPS.acquire(&paths, "restore")?) };
     let zfs = Zfs::new();
     let at = parse_at(args.at.as_deref());
+    // What a killed earlier run of this restore still owes (S3 restores record it).
+    let target = args.as_new.as_deref().unwrap_or(&instance);
+    let owed = match args.source {
+        Source::S3 => unfinished::read(&paths, target)?.unwrap_or_default(),
+        Source::Local => Unfinished::default(),
+    };
 
     let store = match args.source {
         Source::S3 => Some(open_store(&config, global)?),
@@ -157,15 +190,34 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
         }
         Some(store) => {
             let keys = keys_for(store, global, args.from_host.as_deref());
-            let (manifests, objects) = facts::remote_catalog(store, &keys, &instance)?;
-            if manifests.is_empty() {
+            let found = bucket::load_instance(store, &keys, &instance)?;
+            if found.manifests.is_empty() && found.unreadable.is_empty() {
                 return Err(unknown_remote(store, &keys, &instance));
             }
+            if let Some(err) = untrusted_manifests(
+                &found,
+                &format!(
+                    "which restore point is the newest is not known, so nothing was changed: restore one that can be read with --at (`terrarium-restore list --instance {instance} --source s3` shows them), or fix the bucket first (`terrarium-backup verify` names every problem)"
+                ),
+            ) {
+                // A named point's chain is checked link by link from the manifests that
+                // were read, so an unreadable one cannot be part of it; only "the newest"
+                // (no --at) depends on every manifest.
+                if args.at.is_none() {
+                    return Err(err.into());
+                }
+                log::warn!("{err}");
+            }
+            let RemoteInstance { manifests, objects, .. } = found;
             let target_instance = args.as_new.clone().unwrap_or_else(|| instance.clone());
             let dataset = container_dataset(&pool, &target_instance);
             let target_exists = zfs.exists(&dataset)?;
             let workspace = facts::children(&zfs, &work_parent(&pool))?;
             let staging_exists = workspace.iter().any(|d| *d == staging_dataset(&pool, &target_instance));
+            let unfinished_aside_exists = match owed.aside.as_deref() {
+                Some(aside) => zfs.exists(aside)?,
+                None => false,
+            };
             let mut remote = RemoteFacts {
                 pool: pool.clone(),
                 instance: instance.clone(),
@@ -175,13 +227,23 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
                 target_exists,
                 staging_exists,
                 stamp: stamp(time::OffsetDateTime::now_utc()),
+                unfinished: Some(owed.clone()),
+                unfinished_aside_exists,
             };
             // Validate the point and the whole chain before asking LXD anything.
             plan_remote(&remote, &at, args.as_new.as_deref(), args.keep_old)?;
             if let Some(new) = args.as_new.as_deref() {
-                check_new_target(&pool, new, target_exists)?;
+                // A killed earlier run of this restore made the dataset: it is handed off.
+                if !(owed.hand_off && target_exists) {
+                    check_new_target(&pool, new, target_exists)?;
+                }
             } else {
-                if let Some(aside) = asides_of(&pool, &instance, &workspace).last().filter(|_| !target_exists) {
+                // A set-aside dataset and no instance dataset, with no record of a run that
+                // owes it back: not ours to guess about.
+                let owed_back = unfinished_aside_exists && !target_exists;
+                if let Some(aside) =
+                    asides_of(&pool, &instance, &workspace).last().filter(|_| !target_exists && !owed_back)
+                {
                     return Err(RestoreError::Interrupted {
                         instance: instance.clone(),
                         dataset,
@@ -210,13 +272,25 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
             Answer::NoTerminal => return Err(RestoreError::NeedsConfirmation.into()),
         }
     }
-    let outcome = execute(&plan, &Context { zfs: &zfs, store: store.as_ref(), pool: &pool })?;
+    let ctx = Context {
+        zfs: &zfs,
+        store: store.as_ref(),
+        pool: &pool,
+        paths: (args.source == Source::S3).then_some(&paths),
+        owed,
+    };
+    let outcome = execute(&plan, &ctx)?;
     report(&plan, &outcome, global.json)?;
     if let Some(Step::LxdRecover { instance, dataset }) =
         plan.steps.iter().find(|s| matches!(s, Step::LxdRecover { .. }))
     {
         drop(_lock);
+        if !args.yes {
+            // Without --yes the import is the operator's, in `lxd recover`.
+            clear_owed(&ctx, &plan)?;
+        }
         recover::hand_off(&zfs, &plan.instance, instance, dataset, &pool, args.yes, global.json)?;
+        clear_owed(&ctx, &plan)?;
     }
     Ok(if outcome.warnings.is_empty() { Exit::Success } else { Exit::Partial })
 }

@@ -67,7 +67,8 @@ impl Select {
     pub fn line(substring: &str) -> Self {
         Self { method: None, path_glob: None, query: None, line: Some(substring.into()), first: 1, times: 1 }
     }
-    /// Requests with `method` whose path (`/bucket/key`, no query) matches `path_glob`.
+    /// Requests with `method` whose path (`/bucket/key`, percent-decoded, no query)
+    /// matches `path_glob`.
     pub fn method(method: &str, path_glob: &str) -> Self {
         Self {
             method: Some(method.to_ascii_uppercase()),
@@ -168,7 +169,10 @@ impl Request {
         let method = words.next().unwrap_or("").to_string();
         let target = words.next().unwrap_or("");
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Self { line: line.to_string(), method, path: path.to_string(), query: query.to_string() }
+        // Globs are written with the key as stored (`.../autosnap_2026-11-29_10:00:00_daily...`);
+        // the SDK sends `:` as `%3A`.
+        let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned();
+        Self { line: line.to_string(), method, path, query: query.to_string() }
     }
 }
 
@@ -524,6 +528,14 @@ mod tests {
         assert!(!glob_matches("/b/x", "/b/xy"));
         assert!(glob_matches("*", ""));
         assert!(!glob_matches("a*a", "a"));
+    }
+
+    #[test]
+    fn a_select_matches_the_key_as_stored_not_as_sent() {
+        let request =
+            Request::parse("GET /b/p/web/autosnap_2026-11-29_10%3A00%3A00_daily.zfs.zst?x-id=GetObject HTTP/1.1");
+        assert!(Select::get("*/autosnap_2026-11-29_10:00:00_daily.zfs.zst").matches(&request));
+        assert_eq!(request.query, "x-id=GetObject");
     }
 
     #[test]

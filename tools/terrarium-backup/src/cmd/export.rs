@@ -3,6 +3,7 @@
 use serde::Serialize;
 use terrarium_common::Exit;
 use terrarium_common::fs::atomic_write;
+use terrarium_common::killpoint;
 use terrarium_common::output::{byte_progress, print_json};
 use time::OffsetDateTime;
 
@@ -157,6 +158,7 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
         let path = ctx.paths.report("backup-export");
         let text = serde_json::to_string_pretty(&report)? + "\n";
         atomic_write(&path, text.as_bytes(), 0o644).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        killpoint::reached("export.report-written");
     }
     if ctx.json {
         print_json(&report)?;
@@ -187,6 +189,7 @@ fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
             }
             Err(err) => log::debug!(key = pending.key.as_str(); "upload already gone: {err}"),
         }
+        killpoint::reached("export.stale-upload-aborted");
         if let Err(err) = state::clear_pending(&ctx.paths, &instance) {
             log::warn!("{}", terrarium_common::output::error_chain(err.chain()));
         }
@@ -259,6 +262,7 @@ fn export_one(
         return Ok(item);
     }
     log::info!(instance = instance, kind = kind.as_str(), snapshot = snapshot.name.as_str(); "exporting: {reason}");
+    killpoint::reached("export.snapshot-chosen");
     // The base stays held (since its own export) while this one is sent; the new
     // snapshot is held only once its stream and manifest are stored, so a run killed
     // mid-send leaves no hold behind.
@@ -300,16 +304,19 @@ fn keep_one_hold(zfs: &Zfs, dataset: &str, instance: &str, keep: Option<&str>) {
         Err(err) => return log::warn!(instance = instance; "could not read the holds of {dataset}: {err}"),
     };
     let (place, release) = hold_changes(&held, keep);
-    if let Some(name) = place
+    if let Some(name) = &place
         && let Err(err) = zfs.hold(HOLD_TAG, &format!("{dataset}@{name}"))
     {
         // Without the hold on the base, nothing is released: better two holds than none.
         return log::warn!(instance = instance; "could not hold {name}: {err}");
+    } else if place.is_some() {
+        killpoint::reached("export.hold-placed");
     }
     for name in release {
         if let Err(err) = zfs.release(HOLD_TAG, &format!("{dataset}@{name}")) {
             log::warn!(instance = instance; "could not release the hold on {name}: {err}");
         }
+        killpoint::reached("export.old-hold-released");
     }
 }
 
@@ -350,6 +357,7 @@ fn send_and_record(
             if let Err(err) = state::record_pending(paths, instance, &pending) {
                 record_error = Some(err);
             }
+            killpoint::reached("export.upload-started");
         },
         &mut || match send.take() {
             Some(running) => running.finish().map_err(|e| PipelineError::Zfs(e.into())),
@@ -368,6 +376,7 @@ fn send_and_record(
             return Err(err.into());
         }
     };
+    killpoint::reached("export.stream-uploaded");
     if let Some(err) = record_error {
         log::warn!("{}", terrarium_common::output::error_chain(err.chain()));
     }
@@ -393,9 +402,13 @@ fn send_and_record(
     store
         .put_bytes(&keys.manifest_key(instance, &snapshot.name), manifest.to_json().into_bytes())
         .map_err(upload_context)?;
+    killpoint::reached("export.manifest-written");
     state::clear_pending(paths, instance)?;
+    killpoint::reached("export.pending-cleared");
     state::write_catalog(paths, &manifest)?;
+    killpoint::reached("export.catalog-written");
     state::write_last(paths, instance, &snapshot.name)?;
+    killpoint::reached("export.last-recorded");
     Ok(manifest)
 }
 

@@ -2,12 +2,18 @@
 
 use serde::Serialize;
 use terrarium_common::Exit;
+use terrarium_common::killpoint;
 use terrarium_common::output::print_json;
+
+use std::collections::HashSet;
 
 use super::{lock, now};
 use crate::context::Context;
-use crate::remote;
+use crate::keys::{KeyLayout, STREAM_SUFFIX};
+use crate::manifest::Manifest;
+use crate::remote::{self, RemoteInstance};
 use crate::retention::{Policy, plan};
+use crate::s3::Store;
 use crate::state;
 
 #[derive(Debug, Serialize)]
@@ -16,6 +22,34 @@ struct InstancePlan {
     keep: Vec<String>,
     keep_for_chains: Vec<String>,
     delete: Vec<String>,
+    /// Streams no manifest names (keys) and local catalog entries no manifest backs
+    /// (snapshots): what an interrupted prune or export left.
+    leftover_streams: Vec<String>,
+    leftover_catalog: Vec<String>,
+}
+
+/// The manifest of one of `streams` that the listing did not show but the bucket has.
+fn listed_wrongly(store: &Store, streams: &[String]) -> anyhow::Result<Option<String>> {
+    for stream in streams {
+        if let Some(manifest) = KeyLayout::manifest_key_for_stream(stream)
+            && store.head(&manifest)?.is_some()
+        {
+            return Ok(Some(manifest));
+        }
+    }
+    Ok(None)
+}
+
+/// What an interrupted run left for `remote`'s instance: streams under its prefix that
+/// no manifest names (a prune killed between deleting a manifest and its stream, an
+/// export killed between its upload and its manifest), and local catalog entries whose
+/// manifest is gone from S3 (a prune killed before its catalog step). Pure.
+fn leftovers(remote: &RemoteInstance, catalog: &[Manifest]) -> (Vec<String>, Vec<String>) {
+    let named: HashSet<&str> = remote.manifests.iter().map(|m| m.object_key.as_str()).collect();
+    let streams = remote.objects.keys().filter(|k| k.ends_with(STREAM_SUFFIX) && !named.contains(k.as_str()));
+    let points: HashSet<&str> = remote.manifests.iter().map(|m| m.snapshot.name.as_str()).collect();
+    let stale = catalog.iter().map(|m| &m.snapshot.name).filter(|name| !points.contains(name.as_str()));
+    (streams.cloned().collect(), stale.cloned().collect())
 }
 
 pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
@@ -36,18 +70,44 @@ pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
             continue;
         }
         let planned = plan(&remote.manifests, policy, now());
-        let names = |v: &[crate::manifest::Manifest]| v.iter().map(|m| m.snapshot.name.clone()).collect::<Vec<_>>();
+        let names = |v: &[Manifest]| v.iter().map(|m| m.snapshot.name.clone()).collect::<Vec<_>>();
+        let (leftover_streams, leftover_catalog) = leftovers(&remote, &state::read_catalog(&ctx.paths, &instance));
+        // A stream looks left over when the listing shows no manifest for it. Ask for
+        // the manifest itself before believing that: a listing that left out a manifest
+        // that is there would make this run delete a stream a chain needs.
+        if let Some(hidden) = listed_wrongly(&store, &leftover_streams)? {
+            log::error!(instance = instance.as_str(), key = hidden.as_str(); "not pruning this instance: the listing left out {hidden}, which is in the bucket; rerun when the S3 server lists it");
+            skipped.push(instance);
+            continue;
+        }
         if !dry_run {
+            // Before the planned deletions, so a run killed after a manifest delete is
+            // finished by the next one, whatever that one plans.
+            for key in &leftover_streams {
+                store.delete(key)?;
+                killpoint::reached("prune.leftover-stream-deleted");
+                log::info!(instance = instance.as_str(), key = key.as_str(); "deleted a stream no restore point names");
+            }
+            for snapshot in &leftover_catalog {
+                state::remove_catalog(&ctx.paths, &instance, snapshot)?;
+                log::info!(instance = instance.as_str(), snapshot = snapshot.as_str(); "forgot a restore point that is gone from S3");
+            }
             for manifest in &planned.delete {
                 // Manifest first: a restore point never names a stream that is gone.
                 store.delete(&keys.manifest_key(&instance, &manifest.snapshot.name))?;
+                killpoint::reached("prune.manifest-deleted");
                 store.delete(&manifest.object_key)?;
+                killpoint::reached("prune.stream-deleted");
                 state::remove_catalog(&ctx.paths, &instance, &manifest.snapshot.name)?;
+                killpoint::reached("prune.catalog-removed");
                 log::info!(instance = instance.as_str(), snapshot = manifest.snapshot.name.as_str(); "deleted restore point");
             }
         } else {
             for manifest in &planned.delete {
                 log::info!(instance = instance.as_str(), snapshot = manifest.snapshot.name.as_str(); "would delete restore point");
+            }
+            for key in &leftover_streams {
+                log::info!(instance = instance.as_str(), key = key.as_str(); "would delete a stream no restore point names");
             }
         }
         plans.push(InstancePlan {
@@ -55,19 +115,26 @@ pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
             keep: names(&planned.selected),
             keep_for_chains: names(&planned.needed),
             delete: names(&planned.delete),
+            leftover_streams,
+            leftover_catalog,
         });
     }
     if ctx.json {
         print_json(&serde_json::json!({ "dry_run": dry_run, "instances": plans, "skipped": skipped }))?;
     } else {
         for p in &plans {
+            let leftovers = p.leftover_streams.len() + p.leftover_catalog.len();
             println!(
-                "{}: keep {}, keep for chains {}, {} {}",
+                "{}: keep {}, keep for chains {}, {} {}{}",
                 p.instance,
                 p.keep.len(),
                 p.keep_for_chains.len(),
                 if dry_run { "would delete" } else { "deleted" },
-                p.delete.len()
+                p.delete.len(),
+                match leftovers {
+                    0 => String::new(),
+                    n => format!(" and {n} left by an interrupted run"),
+                }
             );
         }
         for instance in &skipped {
@@ -76,4 +143,35 @@ pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
     }
     // The instances that were skipped keep everything: the run is only partly done.
     Ok(if skipped.is_empty() { Exit::Success } else { Exit::Partial })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::manifest::Kind;
+    use crate::manifest::tests::sample;
+
+    #[test]
+    fn leftovers_are_streams_no_manifest_names_and_catalog_entries_s3_lost() {
+        let kept = sample(Kind::Full);
+        let mut gone = sample(Kind::Full);
+        gone.snapshot.name = "old".into();
+        let objects = [
+            (kept.object_key.clone(), 5),
+            (crate::keys::KeyLayout::manifest_key_for_stream(&kept.object_key).unwrap(), 1),
+            ("terrarium/host1/web/old.zfs.zst".to_string(), 5),
+            ("terrarium/host1/web/notes.txt".to_string(), 5),
+        ];
+        let remote = RemoteInstance {
+            instance: "web".into(),
+            manifests: vec![kept.clone()],
+            objects: objects.into_iter().collect(),
+            unreadable: Vec::new(),
+        };
+        let (streams, catalog) = leftovers(&remote, &[kept, gone]);
+        // Only what export writes is swept: a file someone else put there stays.
+        assert_eq!(streams, ["terrarium/host1/web/old.zfs.zst"]);
+        assert_eq!(catalog, ["old"]);
+    }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use terrarium_common::Exit;
+use terrarium_common::instance::check_name;
 use terrarium_common::output::{byte_progress, print_json};
 
 use super::lock;
@@ -34,9 +35,21 @@ struct DeepResult {
 pub fn run(ctx: &Context, only: Option<&str>, deep: bool) -> anyhow::Result<Exit> {
     let (store, keys) = ctx.store()?;
     let _lock = if deep { Some(lock(ctx, "verify --deep")?) } else { None };
+    let instances = remote::instances(&store, &keys)?;
     let names = match only {
-        Some(name) => vec![name.to_string()],
-        None => remote::instances(&store, &keys)?,
+        Some(name) => {
+            check_name("--instance", name).map_err(super::BadInput)?;
+            if !instances.iter().any(|i| i == name) {
+                // Nothing to verify is bad input (exit 2), not a failed verification (5).
+                return Err(super::BadInput(format!(
+                    "--instance {name}: no restore point of {name} in S3 under {}; `terrarium-backup list` shows the instances",
+                    keys.host_prefix()
+                ))
+                .into());
+            }
+            vec![name.to_string()]
+        }
+        None => instances,
     };
     let zfs = Zfs::new();
     let mut results = Vec::new();

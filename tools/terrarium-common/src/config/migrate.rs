@@ -15,8 +15,20 @@ use crate::yaml;
 /// when it already is.
 pub(super) fn to_current<'a>(text: &'a str, origin: &str) -> Result<Cow<'a, str>, ConfigError> {
     // Syntax errors are reported by the typed parse with their location.
-    let Ok(Value::Object(document)) = yaml::from_str::<Value>(text, origin) else {
-        return Ok(Cow::Borrowed(text));
+    let document = match yaml::from_str::<Value>(text, origin) {
+        Ok(Value::Object(document)) => document,
+        // serde reads a struct from a list by position, so the typed parse would report
+        // `[0]: expected u32` (a key and a type the operator never wrote).
+        Ok(Value::Array(_)) => {
+            return Err(ConfigError::invalid(
+                "(the whole file)",
+                "is a list",
+                format!(
+                    "it must be a mapping of settings (`schema_version: {SCHEMA_VERSION}`, `domains:`, ...); restore it from a copy, or run `terrarium-install` to write it"
+                ),
+            ));
+        }
+        _ => return Ok(Cow::Borrowed(text)),
     };
     let version = match document.get("schema_version") {
         None => 1,

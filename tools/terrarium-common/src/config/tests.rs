@@ -210,3 +210,15 @@ fn migration_errors_name_the_file() {
         Config::from_yaml(&broken("schema_version: 2", "schema_version: 9"), "/etc/terrarium/config.yaml").unwrap_err();
     assert!(err.to_string().starts_with("/etc/terrarium/config.yaml: schema_version: "), "{err}");
 }
+
+#[test]
+fn a_config_that_is_a_list_says_it_must_be_a_mapping() {
+    // serde would read the list into the struct by position and name `[0]` and `u32`.
+    let err = Config::from_yaml("- domains\n- emails\n", "/etc/terrarium/config.yaml").unwrap_err().to_string();
+    assert!(err.starts_with("/etc/terrarium/config.yaml: "), "{err}");
+    assert!(
+        err.contains("is a list") && err.contains("mapping of settings") && err.contains("schema_version"),
+        "{err}"
+    );
+    assert!(!err.contains("u32") && !err.contains("[0]"), "{err}");
+}

@@ -41,7 +41,66 @@ fn facts() -> RemoteFacts {
         target_exists: true,
         staging_exists: false,
         stamp: "20261128T140000Z".into(),
+        unfinished: None,
+        unfinished_aside_exists: false,
     }
+}
+
+fn step_names(plan: &Plan) -> Vec<&'static str> {
+    plan.steps.iter().map(Step::name).collect()
+}
+
+const ASIDE: &str = "tank/terrarium-restore/web.replaced-20261128T130000Z";
+
+#[test]
+fn a_run_killed_between_the_renames_of_its_swap_is_finished_by_putting_the_original_back() {
+    let mut facts = facts();
+    facts.state = InstanceState::Stopped;
+    facts.target_exists = false;
+    facts.unfinished =
+        Some(Unfinished { start: true, aside: Some(ASIDE.into()), destroy_aside: true, hand_off: false });
+    facts.unfinished_aside_exists = true;
+    let plan = plan_remote(&facts, &AtSpec::Newest, None, false).unwrap();
+    assert_eq!(step_names(&plan), ["put-back", "receive-chain", "swap", "destroy-old", "start-instance"]);
+    assert_eq!(plan.steps[0], Step::PutBack { aside: ASIDE.into(), dataset: "tank/containers/web".into() });
+    // The put-back original is set aside again under this run's name, not lost.
+    assert!(matches!(&plan.steps[2], Step::Swap { aside: Some(a), .. } if a.ends_with("20261128T140000Z")));
+}
+
+#[test]
+fn a_run_killed_after_its_swap_has_its_set_aside_dataset_destroyed_unless_it_was_to_be_kept() {
+    let mut facts = facts();
+    facts.unfinished = Some(Unfinished { aside: Some(ASIDE.into()), destroy_aside: true, ..Unfinished::default() });
+    facts.unfinished_aside_exists = true;
+    let plan = plan_remote(&facts, &AtSpec::Newest, None, false).unwrap();
+    assert_eq!(plan.steps[0], Step::DestroyOld { dataset: ASIDE.into() });
+    facts.unfinished = Some(Unfinished { aside: Some(ASIDE.into()), destroy_aside: false, ..Unfinished::default() });
+    let plan = plan_remote(&facts, &AtSpec::Newest, None, false).unwrap();
+    assert_eq!(step_names(&plan), ["receive-chain", "stop-instance", "swap", "destroy-old", "start-instance"]);
+}
+
+#[test]
+fn an_instance_a_killed_run_stopped_is_started_and_not_stopped_again() {
+    let mut facts = facts();
+    facts.state = InstanceState::Stopped;
+    facts.unfinished = Some(Unfinished { start: true, ..Unfinished::default() });
+    let plan = plan_remote(&facts, &AtSpec::Newest, None, false).unwrap();
+    assert_eq!(step_names(&plan), ["receive-chain", "swap", "destroy-old", "start-instance"]);
+    // Stopped by the operator (nothing owed): stays stopped.
+    facts.unfinished = None;
+    let plan = plan_remote(&facts, &AtSpec::Newest, None, false).unwrap();
+    assert_eq!(step_names(&plan), ["receive-chain", "swap", "destroy-old"]);
+}
+
+#[test]
+fn an_as_new_run_killed_after_moving_its_dataset_into_place_only_hands_off() {
+    let mut facts = facts();
+    facts.unfinished = Some(Unfinished { hand_off: true, ..Unfinished::default() });
+    let plan = plan_remote(&facts, &AtSpec::Newest, Some("web2"), false).unwrap();
+    assert_eq!(step_names(&plan), ["lxd-recover"]);
+    facts.target_exists = false;
+    let plan = plan_remote(&facts, &AtSpec::Newest, Some("web2"), false).unwrap();
+    assert_eq!(step_names(&plan), ["receive-chain", "swap", "lxd-recover"]);
 }
 
 fn keys(plan: &Plan) -> Vec<String> {
