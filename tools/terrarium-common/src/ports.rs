@@ -41,7 +41,4 @@ pub mod traefik {
     /// The admin gate's sign-in paths on the manage and proxy hosts (Ansible): they must
     /// win over the gated routers of the same host.
     pub const CORE_SIGNIN_PRIORITY: u32 = 2_000_100;
-    /// The shared route-auth callback, the one exact path (`/oauth2/app/callback`) on the
-    /// manage host that proxy sync (never a label) routes past the admin gate.
-    pub const ROUTE_AUTH_CALLBACK_PRIORITY: u32 = 2_000_200;
 }

@@ -152,9 +152,32 @@ fn sync_zitadel(
         lxd_domain: config.domains.lxd.clone(),
         admin_group: config.identity.admin_group.clone(),
         admin_email: config.emails.zitadel_admin.clone(),
+        route_callbacks: route_callbacks(paths),
         dry_run: args.dry_run,
     };
     Ok(zitadel::reconcile(&mut client, paths, &settings, report)?)
+}
+
+/// The sign-in callbacks of the `@auth` hosts, from proxy sync's last report (none when
+/// it has not run or wrote no list): each protected host signs in on its own.
+fn route_callbacks(paths: &Paths) -> Vec<String> {
+    let Ok(text) = terrarium_common::fs::read_regular_to_string(&paths.report("proxy-sync")) else {
+        return Vec::new();
+    };
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let callbacks = report["route_auth_callbacks"].as_array().cloned().unwrap_or_default();
+    // Only what proxy sync would write: https URLs of a host's /oauth2/callback.
+    callbacks
+        .iter()
+        .filter_map(|c| c.as_str())
+        .filter(|c| {
+            c.starts_with("https://")
+                && c.ends_with("/oauth2/callback")
+                && c.is_ascii()
+                && !c.contains(char::is_whitespace)
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// Verify the external issuer. `Some(exit)` when it failed (the error is printed here,
@@ -177,9 +200,12 @@ fn verify_external(
                 "the provider must put a `groups` claim (a list of group names) into the ID token or userinfo, containing `{group}` for the people who may manage this host"
             ));
             let domains = &config.domains;
+            let routes = route_callbacks(paths);
             report.note(format!(
-                "the client must allow the redirect URIs https://{0}/oauth2/callback, https://{0}/oauth2/app/callback and https://{1}/oidc/callback",
-                domains.manage, domains.lxd
+                "the client must allow the redirect URIs https://{0}/oauth2/callback and https://{1}/oidc/callback, and https://<host>/oauth2/callback for each host with an @auth route ({2})",
+                domains.manage,
+                domains.lxd,
+                if routes.is_empty() { "none yet".to_string() } else { format!("now: {}", routes.join(", ")) }
             ));
             if found.discovery.advertises_groups() == Some(false) {
                 report.note(format!("warning: {issuer} does not list `groups` in claims_supported; make sure it emits the claim, or no one will pass the admin gate"));

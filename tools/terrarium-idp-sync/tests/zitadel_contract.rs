@@ -25,7 +25,17 @@ fn host(admin: Option<&str>) -> tempfile::TempDir {
     );
     write(&root.path().join("etc/terrarium/config.yaml"), &config, 0o600);
     write(&root.path().join("etc/terrarium/secrets/zitadel-admin-token"), &format!("{TOKEN}\n"), 0o600);
+    proxy_sync_report(root.path(), &[APP_CALLBACK]);
     root
+}
+
+/// Each `@auth` host signs in on its own: proxy sync's report lists their callbacks,
+/// which the route-auth client must allow.
+const APP_CALLBACK: &str = "https://app.example.com/oauth2/callback";
+
+fn proxy_sync_report(root: &Path, callbacks: &[&str]) {
+    let report = serde_json::json!({ "tool": "proxy-sync", "ok": true, "route_auth_callbacks": callbacks });
+    write(&root.join("var/lib/terrarium/reports/proxy-sync.json"), &report.to_string(), 0o644);
 }
 
 fn write(path: &Path, text: &str, mode: u32) {
@@ -74,7 +84,7 @@ fn a_first_run_makes_exactly_the_documented_calls_and_stores_the_clients() {
     assert!(calls.iter().skip(1).all(|c| c.org_header.as_deref() == Some("org-100")), "{calls:#?}");
     let app_bodies: Vec<_> = calls.iter().filter(|c| c.path.ends_with("/apps/oidc")).map(|c| c.body.clone()).collect();
     assert_eq!(app_bodies[0]["redirectUris"], serde_json::json!(["https://manage.example.com/oauth2/callback"]));
-    assert_eq!(app_bodies[1]["redirectUris"], serde_json::json!(["https://manage.example.com/oauth2/app/callback"]));
+    assert_eq!(app_bodies[1]["redirectUris"], serde_json::json!([APP_CALLBACK]));
     assert_eq!(app_bodies[2]["redirectUris"], serde_json::json!(["https://lxd.example.com/oidc/callback"]));
     assert_eq!(app_bodies[2]["authMethodType"], "OIDC_AUTH_METHOD_TYPE_NONE");
 
@@ -130,6 +140,23 @@ fn a_second_run_only_reads() {
 }
 
 #[test]
+fn a_new_auth_host_is_added_to_the_route_clients_callbacks() {
+    let zitadel = ZitadelStandIn::start(TOKEN, &[ADMIN]);
+    let root = host(Some(ADMIN));
+    sync(root.path(), &zitadel, &[]).success();
+    let wiki = "https://wiki.example.org/oauth2/callback";
+    proxy_sync_report(root.path(), &[APP_CALLBACK, wiki]);
+    zitadel.clear_calls();
+    sync(root.path(), &zitadel, &[]).success();
+    let routes_id = zitadel.world.lock().unwrap().app("terrarium-routes")["id"].as_str().unwrap().to_string();
+    assert_eq!(zitadel.writes(), [format!("PUT /projects/project-2/apps/{routes_id}/oidc_config")]);
+    assert_eq!(
+        zitadel.world.lock().unwrap().app("terrarium-routes")["oidcConfig"]["redirectUris"],
+        serde_json::json!([APP_CALLBACK, wiki])
+    );
+}
+
+#[test]
 fn drifted_objects_are_repaired_and_nothing_else_is_touched() {
     let zitadel = ZitadelStandIn::start(TOKEN, &[ADMIN]);
     let root = host(Some(ADMIN));
@@ -159,10 +186,7 @@ fn drifted_objects_are_repaired_and_nothing_else_is_touched() {
         ]
     );
     let world = zitadel.world.lock().unwrap();
-    assert_eq!(
-        world.app("terrarium-routes")["oidcConfig"]["redirectUris"],
-        serde_json::json!(["https://manage.example.com/oauth2/app/callback"])
-    );
+    assert_eq!(world.app("terrarium-routes")["oidcConfig"]["redirectUris"], serde_json::json!([APP_CALLBACK]));
     assert_eq!(Some(secret(root.path(), "oidc-host-client-secret")), world.app_secret("terrarium-host"));
     assert!(world.actions[0]["script"].as_str().unwrap().contains("grant.projectId !== 'project-2'"));
 }

@@ -54,8 +54,6 @@ fn main() {
     std::fs::write(format!("{out}/instances.json"), &json).expect("write instances.json");
 
     let settings = plan::Settings {
-        root_domain: Some("example.com".into()),
-        manage_domain: "manage.example.com".into(),
         reserved_ports: terrarium_common::ports::RESERVED.iter().copied().collect(),
         route_auth: Ok(()),
         reserved_hosts: [("manage.example.com".to_string(), "the management host".to_string())].into(),
@@ -76,7 +74,7 @@ fn main() {
         let start = Instant::now();
         let list2 = instances::parse(&json, "bench").expect("parse");
         let planned = plan::plan(&list2, &settings);
-        let text = render::dynamic::render(&planned, "manage.example.com");
+        let text = render::dynamic::render(&planned);
         full.push(start.elapsed());
         rendered = text.len();
         drop(list);

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde::Serialize;
-use terrarium_common::config::validate::is_within_domain;
 
 use crate::instances::Instance;
 use crate::label::{self, Auth, Protocol, Rule, RuleError, Scheme};
@@ -13,11 +12,6 @@ use crate::label::{self, Auth, Protocol, Rule, RuleError, Scheme};
 /// What the host allows, from its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The root domain; `@auth` hosts must be it or below it.
-    pub root_domain: Option<String>,
-    /// The management host; the only `@auth` host when there is no root domain, and
-    /// where the shared sign-in callback lives.
-    pub manage_domain: String,
     /// Host ports no `tcp://`/`udp://` rule may claim.
     pub reserved_ports: BTreeSet<u16>,
     /// `Err(reason)` when route auth cannot work on this host (no OIDC client yet).
@@ -35,7 +29,7 @@ pub struct Settings {
 
 impl Settings {
     /// The host names Terrarium serves itself (from `domains.*`): manage (Cockpit and
-    /// the route-auth callback), proxy (the Traefik dashboard), lxd, and auth when
+    /// its sign-in), proxy (the Traefik dashboard), lxd, and auth when
     /// ZITADEL runs here (in oidc mode the issuer lives elsewhere).
     pub fn reserved_hosts(domains: &terrarium_common::config::Domains, local_idp: bool) -> BTreeMap<String, String> {
         let mut hosts = BTreeMap::from([
@@ -127,6 +121,13 @@ impl Plan {
     /// True when any published route needs the route-auth oauth2-proxy.
     pub fn needs_route_auth(&self) -> bool {
         self.http.iter().any(|route| route.auth.is_some())
+    }
+
+    /// The hosts with an `@auth` route, sorted, each once: each signs in on its own.
+    pub fn auth_hosts(&self) -> Vec<String> {
+        let hosts: BTreeSet<&str> =
+            self.http.iter().filter(|route| route.auth.is_some()).map(|route| route.host.as_str()).collect();
+        hosts.into_iter().map(str::to_string).collect()
     }
 }
 
@@ -265,29 +266,15 @@ fn check_with_settings(rule: Rule, settings: &Settings) -> Result<Rule, RuleErro
                 "publish the service on a host name of its own, e.g. app.<your domain>",
             ));
         }
-        Rule::Http { host, auth: Some(_), .. } => {
+        Rule::Http { auth: Some(_), .. } => {
             if let Err(reason) = &settings.route_auth {
                 return Err(RuleError::new(
                     format!("route auth is not available on this host: {reason}"),
                     "publish without @auth until it is set up",
                 ));
             }
-            let Some(root) = &settings.root_domain else {
-                // The shared cookie and callback need a domain above the protected host;
-                // without one only the manage host qualified, and that is Terrarium's own.
-                return Err(RuleError::new(
-                    format!(
-                        "@auth needs a root domain, and none is configured (domains.root), so {host} cannot have it"
-                    ),
-                    "set a root domain (`terrarium-set domains example.org`), or drop @auth",
-                ));
-            };
-            if !is_within_domain(host, root) {
-                return Err(RuleError::new(
-                    format!("@auth works only for hosts on {root} or its subdomains, not {host}"),
-                    "use a host under the root domain, or drop @auth",
-                ));
-            }
+            // Any other host may have it: each protected host signs in on its own, with
+            // a cookie for that host alone (render/oauth2_proxy.rs).
         }
         Rule::Port { host_port, protocol, .. } if settings.reserved_ports.contains(host_port) => {
             return Err(RuleError::new(
@@ -351,8 +338,6 @@ mod tests {
 
     pub(crate) fn settings() -> Settings {
         Settings {
-            root_domain: Some("example.com".into()),
-            manage_domain: "manage.example.com".into(),
             reserved_ports: terrarium_common::ports::RESERVED.iter().copied().collect(),
             route_auth: Ok(()),
             reserved_hosts: ["manage", "proxy", "lxd", "auth"]
@@ -404,21 +389,19 @@ mod tests {
     }
 
     #[test]
-    fn auth_needs_the_root_domain_and_never_takes_the_manage_host() {
+    fn auth_works_on_any_host_but_terrariums_own_and_only_with_a_client() {
         let mut s = settings();
         let p = plan(
-            &[instance("a", "1", "https://x.other.org@auth, https://x.example.com@auth:ops", Some("10.0.0.1"))],
+            &[instance(
+                "a",
+                "1",
+                "https://x.other.org@auth, https://x.example.com@auth:ops, https://manage.example.com/app@auth",
+                Some("10.0.0.1"),
+            )],
             &s,
         );
-        assert_eq!((p.http.len(), p.rejected.len()), (1, 1));
-        s.root_domain = None;
-        let p = plan(
-            &[instance("a", "1", "https://x.example.com@auth, https://manage.example.com/app@auth", Some("10.0.0.1"))],
-            &s,
-        );
-        assert!(p.http.is_empty());
-        assert!(p.rejected[0].problem.contains("needs a root domain"), "{}", p.rejected[0]);
-        assert!(p.rejected[1].problem.contains("is the manage host"), "{}", p.rejected[1]);
+        assert_eq!(p.http.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["x.other.org", "x.example.com"]);
+        assert!(p.rejected[0].problem.contains("Terrarium's management host"), "{}", p.rejected[0]);
         s.route_auth = Err("no OIDC client".into());
         let p = plan(&[instance("a", "1", "https://x.example.com@auth", Some("10.0.0.1"))], &s);
         assert!(p.rejected[0].problem.contains("no OIDC client"));
@@ -456,7 +439,7 @@ mod tests {
             "p".repeat(label::MAX_PATH_LEN - 1)
         );
         let p = plan(&[instance("a", "1", &longest, Some("10.0.0.1"))], &settings());
-        let rendered = crate::render::dynamic::render(&p, "manage.example.com");
+        let rendered = crate::render::dynamic::render(&p);
         let rule = rendered.lines().find(|l| l.trim_start().starts_with("rule:")).unwrap();
         // Traefik's default priority is the rule's length.
         assert!(

@@ -8,6 +8,7 @@ use terrarium_common::Paths;
 use terrarium_common::fs::write_if_changed;
 
 use crate::plan::{HttpRoute, PortRoute, Problem, Unpublished};
+use crate::render::oauth2_proxy::callback_url;
 use crate::sync::{Outcome, TOOL};
 
 #[derive(Debug, Serialize)]
@@ -24,6 +25,9 @@ struct Report<'a> {
     rejected: &'a [Problem],
     contested: &'a [Problem],
     unpublished: &'a [Unpublished],
+    /// The sign-in callbacks the identity provider must allow for the route-auth client,
+    /// one per `@auth` host (terrarium-idp-sync registers them at ZITADEL).
+    route_auth_callbacks: Vec<String>,
 }
 
 /// Write the report of `result`. A failed run keeps the routes of the last good one
@@ -56,6 +60,10 @@ pub fn write(paths: &Paths, result: &anyhow::Result<Outcome>) -> std::io::Result
         rejected,
         contested,
         unpublished,
+        route_auth_callbacks: match result {
+            Ok(outcome) => outcome.plan.auth_hosts().iter().map(|h| callback_url(h)).collect(),
+            Err(_) => Vec::new(),
+        },
     };
     let path = paths.report(TOOL);
     // Compare as text with the old report's time put in: no JSON parsing on the no-op

@@ -166,8 +166,7 @@ fn sync_with_firewall(
             client_id,
             client_secret,
             cookie_secret,
-            cookie_domain: config.domains.root.clone().unwrap_or_else(|| config.domains.manage.clone()),
-            manage_domain: config.domains.manage.clone(),
+            hosts: plan.auth_hosts(),
         };
         let config_path = paths.oauth2_proxy_routes_dir().join(oauth2_proxy::CONFIG_NAME);
         let unit_path = paths.systemd_unit_dir().join(oauth2_proxy::UNIT_NAME);
@@ -196,12 +195,7 @@ fn sync_with_firewall(
         files.extend(file_change(&static_path, static_new, static_mode, false)?);
         restarts.push(format!("systemctl restart {TRAEFIK_UNIT}"));
     }
-    files.extend(file_change(
-        &paths.traefik_proxy_file(),
-        dynamic::render(&plan, &config.domains.manage),
-        0o644,
-        false,
-    )?);
+    files.extend(file_change(&paths.traefik_proxy_file(), dynamic::render(&plan), 0o644, false)?);
 
     let firewall = ufw::reconcile(&firewall_rules()?, &wanted_ports);
 
@@ -364,8 +358,6 @@ fn settings(config: &Config, route_auth: Result<(), String>) -> Settings {
         }
     }
     Settings {
-        root_domain: config.domains.root.clone(),
-        manage_domain: config.domains.manage.clone(),
         reserved_ports: reserved,
         route_auth,
         reserved_hosts: Settings::reserved_hosts(

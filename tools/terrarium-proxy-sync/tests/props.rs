@@ -20,8 +20,6 @@ fn schemas() -> &'static common::Schemas {
 
 fn settings() -> Settings {
     Settings {
-        root_domain: Some("example.com".into()),
-        manage_domain: "manage.example.com".into(),
         reserved_ports: terrarium_common::ports::RESERVED.iter().copied().collect(),
         route_auth: Ok(()),
         reserved_hosts: [("manage.example.com".to_string(), "the management host".to_string())].into(),
@@ -86,14 +84,14 @@ proptest! {
             let _ = parse_rule(rule);
         }
         let instance = Instance { name: "x".into(), created: ("t".into(), 0), running: true, address: Some("10.0.0.1".parse().unwrap()), label: Some(value) };
-        let _ = dynamic::render(&plan(&[instance], &settings()), "manage.example.com");
+        let _ = dynamic::render(&plan(&[instance], &settings()));
     }
 
     #[test]
     fn accepted_rules_render_schema_valid_and_deterministic(list in instances()) {
         let settings = settings();
         let first = plan(&list, &settings);
-        let text = dynamic::render(&first, "manage.example.com");
+        let text = dynamic::render(&first);
         common::Schemas::check(&schemas().dynamic, &text, "dynamic file");
 
         let ports: BTreeSet<_> = first.ports.iter().map(|r| (r.host_port, r.protocol)).collect();
@@ -104,6 +102,6 @@ proptest! {
         reversed.reverse();
         let again = plan(&reversed, &settings);
         prop_assert_eq!(&again, &first);
-        prop_assert_eq!(dynamic::render(&again, "manage.example.com"), text);
+        prop_assert_eq!(dynamic::render(&again), text);
     }
 }

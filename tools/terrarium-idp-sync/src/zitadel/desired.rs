@@ -72,8 +72,9 @@ pub struct AppSpec {
     pub secret_file: Option<&'static str>,
 }
 
-/// The three applications: Cockpit's oauth2-proxy, published-route auth, LXD.
-pub fn apps(manage: &str, lxd: &str) -> Vec<AppSpec> {
+/// The three applications: Cockpit's oauth2-proxy, published-route auth (called back on
+/// each `@auth` host: `route_callbacks`), LXD.
+pub fn apps(manage: &str, lxd: &str, route_callbacks: &[String]) -> Vec<AppSpec> {
     vec![
         AppSpec {
             name: "terrarium-host",
@@ -85,7 +86,7 @@ pub fn apps(manage: &str, lxd: &str) -> Vec<AppSpec> {
         AppSpec {
             name: "terrarium-routes",
             kind: ClientKind::Confidential,
-            redirect_uris: vec![format!("https://{manage}/oauth2/app/callback")],
+            redirect_uris: route_callbacks.to_vec(),
             id_file: secret_names::ROUTES_CLIENT_ID,
             secret_file: Some(secret_names::ROUTES_CLIENT_SECRET),
         },
@@ -244,18 +245,19 @@ mod tests {
     use super::*;
 
     fn host() -> AppSpec {
-        apps("manage.example.com", "lxd.example.com").remove(0)
+        apps("manage.example.com", "lxd.example.com", &[]).remove(0)
     }
 
     #[test]
     fn the_three_apps_have_the_contract_redirect_uris() {
-        let uris: Vec<_> = apps("m.example", "l.example").into_iter().map(|a| a.redirect_uris[0].clone()).collect();
+        let routes = ["https://a.example/oauth2/callback".to_string(), "https://b.example/oauth2/callback".to_string()];
+        let uris: Vec<_> = apps("m.example", "l.example", &routes).into_iter().map(|a| a.redirect_uris).collect();
         assert_eq!(
             uris,
             [
-                "https://m.example/oauth2/callback",
-                "https://m.example/oauth2/app/callback",
-                "https://l.example/oidc/callback"
+                vec!["https://m.example/oauth2/callback"],
+                vec!["https://a.example/oauth2/callback", "https://b.example/oauth2/callback"],
+                vec!["https://l.example/oidc/callback"]
             ]
         );
     }

@@ -36,6 +36,8 @@ pub struct Settings {
     pub admin_group: String,
     /// `emails.zitadel_admin`: the bootstrap admin who gets the admin role.
     pub admin_email: Option<String>,
+    /// `https://<host>/oauth2/callback` of each `@auth` host (from proxy sync's report).
+    pub route_callbacks: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -72,7 +74,7 @@ pub fn reconcile(
 
     let project_id = ensure_project(client, settings, report)?;
     ensure_role(client, project_id.as_deref(), settings, report)?;
-    let specs = desired::apps(&settings.manage_domain, &settings.lxd_domain);
+    let specs = desired::apps(&settings.manage_domain, &settings.lxd_domain, &settings.route_callbacks);
     let mut outcome = Outcome::default();
     let existing_apps = match &project_id {
         Some(id) => results(&client.post(&format!("/projects/{id}/apps/_search"), &json!({}))?),
@@ -171,7 +173,12 @@ fn ensure_app(
 ) -> Result<Option<String>, SyncError> {
     let found = existing.iter().find(|a| a.get("name").and_then(|n| n.as_str()) == Some(spec.name));
     let Some(app) = found else {
-        report.record(Change::new(System::Zitadel, "create", "app", spec.name).detail(spec.redirect_uris.join(" ")));
+        let uris = match spec.redirect_uris.is_empty() {
+            // The route-auth client before any @auth route: proxy sync lists the callbacks.
+            true => "no redirect URI yet".to_string(),
+            false => spec.redirect_uris.join(" "),
+        };
+        report.record(Change::new(System::Zitadel, "create", "app", spec.name).detail(uris));
         let (Some(project_id), false) = (project_id, dry_run) else {
             report.record(Change::new(System::Secrets, "write", "secret", spec.id_file));
             if let Some(secret_file) = spec.secret_file {

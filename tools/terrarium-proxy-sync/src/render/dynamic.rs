@@ -14,15 +14,9 @@ pub const ROUTE_AUTH_SERVICE: &str = "terrarium-oauth2-proxy-routes";
 pub const STRIP_MIDDLEWARE: &str = "terrarium-route-auth-strip";
 /// Turns a 401 from the auth check into oauth2-proxy's sign-in page.
 pub const SIGNIN_MIDDLEWARE: &str = "terrarium-route-auth-signin";
-/// Maps the shared callback path to oauth2-proxy's own.
-pub const CALLBACK_MIDDLEWARE: &str = "terrarium-route-auth-callback";
-/// Where the identity provider sends users back, on the manage host.
-pub const CALLBACK_PATH: &str = "/oauth2/app/callback";
-/// oauth2-proxy's routers on protected hosts win over any published path there; the
-/// shared callback wins over the admin gate's `/oauth2/` on the manage host (the order
-/// of every priority is explained in `terrarium_common::ports::traefik`).
+/// oauth2-proxy's routers on protected hosts win over any published path there (the
+/// order of every priority is explained in `terrarium_common::ports::traefik`).
 const ROUTE_AUTH_PRIORITY: u32 = traefik::ROUTE_AUTH_PRIORITY;
-const ROUTE_AUTH_CALLBACK_PRIORITY: u32 = traefik::ROUTE_AUTH_CALLBACK_PRIORITY;
 /// Identity headers oauth2-proxy answers with (`set_xauthrequest`), handed to the app.
 const AUTH_HEADERS: [&str; 4] =
     ["X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"];
@@ -98,14 +92,7 @@ struct Middleware {
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<Errors>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    replace_path: Option<ReplacePath>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<Headers>,
-}
-
-#[derive(Debug, Serialize)]
-struct ReplacePath {
-    path: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -192,8 +179,8 @@ fn http_rule(route: &HttpRoute) -> String {
     }
 }
 
-/// Render the dynamic file for `plan`. `manage_domain` hosts the shared sign-in callback.
-pub fn render(plan: &Plan, manage_domain: &str) -> String {
+/// Render the dynamic file for `plan`.
+pub fn render(plan: &Plan) -> String {
     let mut config = Dynamic::default();
     if !plan.http.is_empty() {
         let mut http = HttpSection::default();
@@ -211,8 +198,8 @@ pub fn render(plan: &Plan, manage_domain: &str) -> String {
                     ..Middleware::default()
                 });
                 // The sign-in flow runs on the protected host itself: /oauth2/* there goes
-                // to oauth2-proxy (start, sign_in, sign_out); the session cookie is set
-                // for the root domain, so every protected host shares it.
+                // to oauth2-proxy (start, sign_in, callback, sign_out), and the session
+                // cookie it sets is for this host alone (render/oauth2_proxy.rs).
                 let signin = format!("terrarium-route-auth_{}_{}", route.scheme.as_str(), route.host.replace('.', "-"));
                 http.routers.entry(signin).or_insert_with(|| HttpRouter {
                     entry_points: vec![entrypoint(route.scheme)],
@@ -240,7 +227,7 @@ pub fn render(plan: &Plan, manage_domain: &str) -> String {
             );
         }
         if plan.needs_route_auth() {
-            add_route_auth_shared(&mut http, manage_domain);
+            add_route_auth_shared(&mut http);
         }
         config.http = Some(http);
     }
@@ -278,9 +265,9 @@ pub fn render(plan: &Plan, manage_domain: &str) -> String {
     format!("{HEADER}{body}")
 }
 
-/// The pieces every `@auth` route shares: the oauth2-proxy service, the header strip,
-/// the sign-in error page and the callback on the manage host.
-fn add_route_auth_shared(http: &mut HttpSection, manage_domain: &str) {
+/// The pieces every `@auth` route shares: the oauth2-proxy service, the header strip and
+/// the sign-in error page.
+fn add_route_auth_shared(http: &mut HttpSection) {
     http.services.insert(
         ROUTE_AUTH_SERVICE.to_string(),
         Service {
@@ -306,24 +293,6 @@ fn add_route_auth_shared(http: &mut HttpSection, manage_domain: &str) {
                 query: "/oauth2/sign_in?rd={url}".into(),
             }),
             ..Middleware::default()
-        },
-    );
-    http.middlewares.insert(
-        CALLBACK_MIDDLEWARE.to_string(),
-        Middleware {
-            replace_path: Some(ReplacePath { path: "/oauth2/callback".to_string() }),
-            ..Middleware::default()
-        },
-    );
-    http.routers.insert(
-        "terrarium-route-auth-callback".to_string(),
-        HttpRouter {
-            entry_points: vec![traefik::WEBSECURE_ENTRYPOINT.to_string()],
-            rule: format!("Host(`{manage_domain}`) && Path(`{CALLBACK_PATH}`)"),
-            priority: Some(ROUTE_AUTH_CALLBACK_PRIORITY),
-            middlewares: vec![CALLBACK_MIDDLEWARE.to_string()],
-            service: ROUTE_AUTH_SERVICE.to_string(),
-            tls: tls(Scheme::Https),
         },
     );
 }

@@ -1,11 +1,15 @@
 //! The route-auth oauth2-proxy: one instance on 127.0.0.1:4181 serves every `@auth`
 //! route and every group set (groups come per request in `allowed_groups`).
+//!
+//! Each protected host signs in on its own: the callback is `https://<host>/oauth2/callback`
+//! (no `redirect_url`, so oauth2-proxy takes the host from the forwarded request) and the
+//! session cookie has no `Domain`, so a browser sends it back only to the host that set
+//! it. A cookie for the whole root domain would reach every container host, with or
+//! without `@auth`, and any of them could replay it (docs/security.md).
 
 use terrarium_common::paths::host;
 use terrarium_common::ports;
 use terrarium_common::secret::Secret;
-
-use super::dynamic::CALLBACK_PATH;
 
 /// The systemd unit proxy sync renders and restarts.
 pub const UNIT_NAME: &str = "terrarium-oauth2-proxy-routes.service";
@@ -21,10 +25,17 @@ pub struct RouteAuth {
     pub client_id: String,
     pub client_secret: Secret,
     pub cookie_secret: Secret,
-    /// The root domain (cookie domain), or the manage host when there is none.
-    pub cookie_domain: String,
-    pub manage_domain: String,
+    /// The protected hosts, sorted: the only places sign-in may send a browser back to.
+    pub hosts: Vec<String>,
 }
+
+/// The callback each protected host registers at the identity provider.
+pub fn callback_url(host: &str) -> String {
+    format!("https://{host}{CALLBACK_PATH}")
+}
+
+/// oauth2-proxy's own callback path, on every protected host.
+pub const CALLBACK_PATH: &str = "/oauth2/callback";
 
 /// A TOML basic string (JSON string escapes are a subset TOML accepts).
 fn quoted(value: &str) -> String {
@@ -34,7 +45,7 @@ fn quoted(value: &str) -> String {
 /// The oauth2-proxy config file (TOML). It holds the client and cookie secrets, so it
 /// is written 0600 and handed to the service as a systemd credential.
 pub fn config(auth: &RouteAuth) -> String {
-    let domain = format!(".{}", auth.cookie_domain);
+    let hosts: Vec<String> = auth.hosts.iter().map(|h| quoted(h)).collect();
     let lines = [
         "# Managed by terrarium-proxy-sync: the route-auth oauth2-proxy for @auth routes.".to_string(),
         format!("http_address = {}", quoted(&format!("127.0.0.1:{}", ports::OAUTH2_PROXY_ROUTES))),
@@ -49,9 +60,8 @@ pub fn config(auth: &RouteAuth) -> String {
         // Only the auth endpoint is used; nothing is proxied through oauth2-proxy itself.
         "upstreams = [\"static://202\"]".to_string(),
         "set_xauthrequest = true".to_string(),
-        format!("redirect_url = {}", quoted(&format!("https://{}{CALLBACK_PATH}", auth.manage_domain))),
-        format!("cookie_domains = [{}]", quoted(&domain)),
-        format!("whitelist_domains = [{}]", quoted(&domain)),
+        // No redirect_url and no cookie_domains: see the module docs.
+        format!("whitelist_domains = [{}]", hosts.join(", ")),
         "cookie_name = \"_terrarium_routes\"".to_string(),
         format!("cookie_secret = {}", quoted(auth.cookie_secret.expose())),
         "cookie_secure = true".to_string(),
@@ -157,13 +167,14 @@ mod tests {
             client_id: "routes".into(),
             client_secret: Secret::new("s3\"cret"),
             cookie_secret: Secret::new("cookie"),
-            cookie_domain: "example.com".into(),
-            manage_domain: "manage.example.com".into(),
+            hosts: vec!["app.example.com".into(), "wiki.example.org".into()],
         };
         let config = config(&auth);
         assert!(config.contains(r#"client_secret = "s3\"cret""#), "{config}");
-        assert!(config.contains(r#"redirect_url = "https://manage.example.com/oauth2/app/callback""#));
-        assert!(config.contains(r#"cookie_domains = [".example.com"]"#));
+        // Host-only cookies, a callback on each protected host, redirects only to them.
+        assert!(!config.contains("cookie_domain") && !config.contains("redirect_url"), "{config}");
+        assert!(config.contains(r#"whitelist_domains = ["app.example.com", "wiki.example.org"]"#), "{config}");
+        assert_eq!(callback_url("app.example.com"), "https://app.example.com/oauth2/callback");
         assert!(!unit().contains("cret") && !unit().contains("cookie_secret"));
     }
 }
