@@ -94,7 +94,7 @@ fn assert_converged(host: &Host, points: &[&str], latest: &str, after: &str) {
         .collect();
     assert_eq!(catalog, expected, "the local catalog after a kill at {after}");
     assert_eq!(std::fs::read_to_string(host.state("lastsnapshots/web")).unwrap().trim(), latest, "after {after}");
-    assert_eq!(host.held("web"), [latest], "holds after a kill at {after}");
+    assert_eq!(host.held_by_backup("web"), [latest], "terrarium-backup's holds after a kill at {after}");
     assert!(file_names(&host.state("backup-uploads")).is_empty(), "a pending upload is still recorded after {after}");
     let verified = host.run_json(&["verify"]);
     assert_eq!(verified["ok"], true, "after a kill at {after}: {verified:#}");
@@ -113,6 +113,7 @@ fn export_scene() -> Host {
 #[test]
 fn an_export_killed_after_any_step_converges_on_the_next_run() {
     let points = discover(&export_scene(), &["export"]);
+    eprintln!("{} kill points: {points:?}", points.len());
     for needed in ["export.snapshot-chosen", "export.manifest-written", "export.hold-placed", "export.last-recorded"] {
         assert!(points.iter().any(|p| p == needed), "{needed} not passed by a normal export: {points:?}");
     }
@@ -140,6 +141,7 @@ fn prune_scene() -> Host {
 #[test]
 fn a_prune_killed_after_any_step_converges_on_the_next_run() {
     let points = discover(&prune_scene(), &["prune"]);
+    eprintln!("{} kill points: {points:?}", points.len());
     assert!(points.len() >= 3, "fewer kill points than a deletion has steps: {points:?}");
     for point in &points {
         let host = prune_scene();

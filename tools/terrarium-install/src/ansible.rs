@@ -91,10 +91,13 @@ pub fn reconcile(
     let dir = SecretDir::new()?;
     let vars = dir.write("vars.json", vars_json(config).as_bytes())?;
     let (secrets, feed) = dir.fifo("secrets.json", once.to_json().into_bytes())?;
+    terrarium_common::killpoint::reached("install.secrets-dir-made");
     // The playbook renders /etc/traefik/traefik.yml, which proxy-sync also rewrites.
     let traefik = terrarium_common::locks::TRAEFIK.acquire(paths, "ansible-playbook")?;
     log::info!(playbook = playbook.display().to_string().as_str(); "running ansible-playbook");
     let status = run_playbook(&playbook, &vars, &secrets, output_to_stderr);
+    // Before the secrets directory goes: a kill here leaves it for the next run.
+    terrarium_common::killpoint::reached("install.playbook-finished");
     drop(traefik);
     feed.finish();
     drop(dir);

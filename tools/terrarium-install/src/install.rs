@@ -131,6 +131,7 @@ pub fn run(args: &mut InstallArgs, paths: &Paths, json: bool, verifiers: Verifie
         report.reconciled = true;
     }
     print_report(&report, json)?;
+    terrarium_common::killpoint::reached("install.reported");
     Ok(Exit::Success)
 }
 

@@ -25,7 +25,9 @@ pub fn persist(paths: &Paths, config: &Config, secrets: &[NewSecret]) -> Result<
     // Validate before the secrets are written, so an invalid config changes nothing.
     config.validate()?;
     let secrets_changed = persist_secrets(paths, secrets)?;
+    terrarium_common::killpoint::reached("install.secrets-saved");
     let config_changed = config.save(paths)?;
+    terrarium_common::killpoint::reached("install.config-saved");
     Ok(Persisted { config_changed, secrets_changed })
 }
 

@@ -318,3 +318,40 @@ fn while_ansible_runs_the_config_and_traefik_locks_name_their_holder_and_a_secon
             .expect("released when install ends"),
     );
 }
+
+/// Kill points: install is killed (SIGKILL, the test-only `TERRARIUM_TEST_KILL_AFTER`)
+/// after each of its recorded steps, found from a normal run; the same command run
+/// again must succeed and leave what one uninterrupted run leaves: the same config and
+/// secrets, the playbook run with the same variables, no temporary secrets.
+#[test]
+fn an_install_killed_after_any_step_converges_on_the_next_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let reference = Scene::new();
+    let record = reference.work.path().join("killpoints.txt");
+    let output = reference.install().env(terrarium_common::paths::env::KILLPOINTS, &record).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", output_text(&output));
+    let mut points: Vec<String> = Vec::new();
+    for point in std::fs::read_to_string(&record).unwrap().lines() {
+        if !points.iter().any(|p| p == point) {
+            points.push(point.to_string());
+        }
+    }
+    eprintln!("{} kill points: {points:?}", points.len());
+    for needed in ["install.config-saved", "install.secrets-dir-made", "install.playbook-finished"] {
+        assert!(points.iter().any(|p| p == needed), "{needed} not passed by a normal install: {points:?}");
+    }
+    let config = |scene: &Scene| std::fs::read_to_string(scene.root.path().join("etc/terrarium/config.yaml")).unwrap();
+    let received = |scene: &Scene| std::fs::read_to_string(scene.out().join("received.json")).unwrap();
+    for point in &points {
+        let scene = Scene::new();
+        let killed = scene.install().env(terrarium_common::paths::env::KILL_AFTER, point).output().unwrap();
+        assert_eq!(killed.status.signal(), Some(9), "to die after {point}: {}", output_text(&killed));
+        let _ = std::fs::remove_file(scene.out().join("received.json"));
+        let rerun = scene.install().output().unwrap();
+        assert_eq!(rerun.status.code(), Some(0), "rerun after a kill at {point}: {}", output_text(&rerun));
+        assert_eq!(config(&scene), config(&reference), "the config after a kill at {point}");
+        assert_eq!(received(&scene), received(&reference), "what the playbook got after a kill at {point}");
+        scene.assert_no_temp_files_left();
+        assert_no_secret_on_disk(&scene.tmp());
+    }
+}

@@ -67,6 +67,7 @@ fn a_sync_killed_after_any_step_converges_on_the_next_run() {
         .filter(|p| seen.insert(p.to_string()))
         .map(str::to_string)
         .collect();
+    eprintln!("{} kill points: {points:?}", points.len());
     assert!(points.iter().any(|p| p == "proxy-sync.restarts-recorded"), "{points:?}");
     assert!(points.iter().any(|p| p == "proxy-sync.wrote-traefik.yml"), "{points:?}");
     // restarts recorded, 2+ files, 4 commands run and cleared, the firewall.

@@ -72,6 +72,7 @@ fn an_s3_restore_in_place_killed_after_any_step_converges_on_the_next_run() {
     lxd.launch("web", &[]);
     let args = ["--source", "s3", "--instance", "web", "--yes"];
     let points = discover(&exported_host(), &lxd.env(), &args);
+    eprintln!("{} kill points: {points:?}", points.len());
     for needed in ["restore.receive-chain", "restore.stop-instance", "restore.set-aside", "restore.swap"] {
         assert!(points.iter().any(|p| p == needed), "{needed} not passed by a normal restore: {points:?}");
     }
@@ -95,6 +96,7 @@ fn an_s3_restore_as_new_killed_after_any_step_converges_on_the_next_run() {
     let bin = lxd_stand_in(stand_in_dir.path());
     let args = ["--source", "s3", "--instance", "web", "--as-new", "web2"];
     let points = discover(&exported_host(), &lxd.env(), &args);
+    eprintln!("{} kill points: {points:?}", points.len());
     assert!(points.iter().any(|p| p == "restore.swap"), "{points:?}");
     for point in &points {
         let host = exported_host();

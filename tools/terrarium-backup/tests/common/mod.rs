@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 use terrarium_testkit::{S3Server, ZfsPool, require};
 
 pub const HOST: &str = "testhost";
+/// terrarium-backup's hold tag.
+const HOLD: &str = terrarium_backup::zfs::HOLD_TAG;
 pub const PREFIX: &str = "backups";
 
 /// A scratch Terrarium host: a root prefix with a config naming the pool and S3.
@@ -85,6 +87,27 @@ impl Host {
             .filter(|(_, refs)| refs.trim() != "0")
             .filter_map(|(name, _)| name.strip_prefix(&format!("{dataset}@")).map(str::to_string))
             .collect();
+        held.sort();
+        held
+    }
+
+    /// The snapshots of `instance` that carry terrarium-backup's own hold, sorted. Asked
+    /// of each snapshot by releasing that tag and placing it again: zfs-fuse's
+    /// `zfs holds` fails, and a `zfs send` that dies mid-stream leaves zfs-fuse's own
+    /// temporary hold behind (OpenZFS drops it with the process), so `userrefs` counts
+    /// holds that are not ours after a kill.
+    pub fn held_by_backup(&self, instance: &str) -> Vec<String> {
+        let dataset = self.dataset(instance);
+        let listing = self.pool.zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", &dataset]);
+        let zfs = terrarium_testkit::require("zfs");
+        let mut held = Vec::new();
+        for snapshot in listing.lines().filter(|l| !l.is_empty()) {
+            let released = std::process::Command::new(&zfs).args(["release", HOLD, snapshot]).output().unwrap();
+            if released.status.success() {
+                self.pool.zfs(&["hold", HOLD, snapshot]);
+                held.push(snapshot.strip_prefix(&format!("{dataset}@")).unwrap_or(snapshot).to_string());
+            }
+        }
         held.sort();
         held
     }
