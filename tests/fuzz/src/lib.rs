@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde_json::Value;
-use terrarium_common::config::validate::{is_hostname, is_within_domain};
+use terrarium_common::config::validate::is_hostname;
 use terrarium_proxy_sync::instances::Instance;
 use terrarium_proxy_sync::label::{Auth, Protocol, Rule, parse_rule};
 use terrarium_proxy_sync::plan::{Plan, Settings};
@@ -18,8 +18,6 @@ use terrarium_proxy_sync::render::dynamic;
 /// ports, one port in use and small limits (so the fuzzer reaches them).
 pub fn settings() -> Settings {
     Settings {
-        root_domain: Some("example.com".into()),
-        manage_domain: "manage.example.com".into(),
         reserved_ports: terrarium_common::ports::RESERVED.iter().copied().collect(),
         route_auth: Ok(()),
         reserved_hosts: ["manage", "proxy", "lxd", "auth"]
@@ -94,12 +92,23 @@ fn target_ip(address: IpAddr) -> String {
 }
 
 /// The properties of any plan: nothing on Terrarium's own hosts or reserved or busy
-/// ports, `@auth` only under the root domain, one owner per host+path and per port,
+/// ports, `@auth` only with route auth, one owner per host+path and per port,
 /// the port limit kept, routes only to running instances with an address, and each
 /// route's rule re-parsing to the route. `unique_names`: also check route names.
 pub fn check_plan(instances: &[Instance], settings: &Settings, plan: &Plan, unique_names: bool) {
     let mut names = BTreeSet::new();
     let mut http_claims = BTreeSet::new();
+    // Sign-in may send a browser back to every protected host and to nothing else, and
+    // the session cookie is never for a domain.
+    let route_auth =
+        terrarium_proxy_sync::render::oauth2_proxy::config(&terrarium_proxy_sync::render::oauth2_proxy::RouteAuth {
+            issuer: "https://auth.example.com".into(),
+            client_id: "routes".into(),
+            client_secret: terrarium_common::secret::Secret::new("s"),
+            cookie_secret: terrarium_common::secret::Secret::new("c"),
+            hosts: plan.auth_hosts(),
+        });
+    assert!(!route_auth.contains("cookie_domain"), "{route_auth}");
     for route in &plan.http {
         assert!(
             !settings.reserved_hosts.contains_key(&route.host),
@@ -108,10 +117,12 @@ pub fn check_plan(instances: &[Instance], settings: &Settings, plan: &Plan, uniq
         );
         assert!(http_claims.insert((route.scheme, &route.host, &route.path)), "host+path published twice: {route:?}");
         if route.auth.is_some() {
-            let root =
-                settings.root_domain.as_deref().unwrap_or_else(|| panic!("@auth without a root domain: {route:?}"));
-            assert!(is_within_domain(&route.host, root), "@auth outside the root domain: {route:?}");
             assert!(settings.route_auth.is_ok(), "@auth published without route auth: {route:?}");
+            assert!(
+                route_auth.contains(&format!("{:?}", route.host)),
+                "sign-in cannot return to {}: {route_auth}",
+                route.host
+            );
         }
         let Ok(Rule::Http { scheme, host, container_port, path, auth }) = parse_rule(&route.rule) else {
             panic!("the route's own rule does not parse as http: {route:?}");
@@ -151,7 +162,7 @@ pub fn check_plan(instances: &[Instance], settings: &Settings, plan: &Plan, uniq
     for problem in plan.rejected.iter().chain(&plan.contested) {
         assert!(!problem.problem.is_empty() && !problem.fix.is_empty(), "a problem without its text: {problem:?}");
     }
-    check_rendered(plan, settings, unique_names);
+    check_rendered(plan, unique_names);
 }
 
 /// The addresses of the running instances called `name` (one, but for a fuzzed list
@@ -162,8 +173,8 @@ fn running_addresses<'a>(instances: &'a [Instance], name: &'a str) -> impl Itera
 
 /// The rendered dynamic file is YAML with a router and a service per route, and every
 /// Traefik rule quotes exactly the route's host (and path).
-fn check_rendered(plan: &Plan, settings: &Settings, unique_names: bool) {
-    let text = dynamic::render(plan, &settings.manage_domain);
+fn check_rendered(plan: &Plan, unique_names: bool) {
+    let text = dynamic::render(plan);
     assert!(!text.contains("# render error"), "the dynamic file did not render: {text}");
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "a control character in the dynamic file: {text:?}");
     let parsed: Value = terrarium_common::yaml::from_str(&text, "dynamic.yml")
