@@ -401,7 +401,7 @@ mod tests {
             &s,
         );
         assert_eq!(p.http.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["x.other.org", "x.example.com"]);
-        assert!(p.rejected[0].problem.contains("Terrarium's management host"), "{}", p.rejected[0]);
+        assert!(p.rejected[0].problem.contains("is the manage host"), "{}", p.rejected[0]);
         s.route_auth = Err("no OIDC client".into());
         let p = plan(&[instance("a", "1", "https://x.example.com@auth", Some("10.0.0.1"))], &s);
         assert!(p.rejected[0].problem.contains("no OIDC client"));
