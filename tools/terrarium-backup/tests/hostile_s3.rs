@@ -6,20 +6,8 @@
 
 mod common;
 
-use common::{Host, write_random, write_text};
+use common::{Host, write_text};
 use terrarium_testkit::s3_faults::{Fault, FaultProxy, Select};
-
-/// A host whose config points at a fault proxy, with one instance `web` of ~20 MiB of
-/// incompressible data (three 8 MiB parts) and a snapshot `s1`.
-fn host_behind_proxy() -> (Host, FaultProxy) {
-    let host = Host::new(256);
-    let proxy = FaultProxy::start(host.s3.port());
-    host.write_config(&proxy.endpoint());
-    host.create_instance("web");
-    write_random(&host.files("web").join("data.bin"), 20 << 20, 11);
-    host.snapshot("web", "s1");
-    (host, proxy)
-}
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -27,7 +15,7 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[test]
 fn export_retries_a_503_slowdown_and_a_reset_connection() {
-    let (host, proxy) = host_behind_proxy();
+    let (host, proxy) = Host::behind_proxy(11);
     proxy.add(Select::put("*.zfs.zst").with_query("partNumber=1"), Fault::SlowDown503);
     proxy.add(Select::put("*.zfs.zst").with_query("partNumber=3"), Fault::Reset);
     proxy.add(Select::put("*.manifest.json"), Fault::SlowDown503);
@@ -43,7 +31,7 @@ fn export_retries_a_503_slowdown_and_a_reset_connection() {
 
 #[test]
 fn a_wrong_part_etag_never_leaves_a_restore_point_that_does_not_verify() {
-    let (host, proxy) = host_behind_proxy();
+    let (host, proxy) = Host::behind_proxy(11);
     proxy.add(Select::put("*.zfs.zst").with_query("partNumber=2").times(1000), Fault::WrongEtag);
     let out = host.run(&["export", "--json"]);
     assert!(proxy.applied(Fault::WrongEtag) >= 1, "{:#?}", proxy.requests());
@@ -64,7 +52,7 @@ fn a_wrong_part_etag_never_leaves_a_restore_point_that_does_not_verify() {
 
 #[test]
 fn verify_deep_reports_a_corrupted_stream_and_exits_5() {
-    let (host, proxy) = host_behind_proxy();
+    let (host, proxy) = Host::behind_proxy(11);
     host.run_json(&["export"]);
     // Every GET of the stream answers with flipped bytes (same length, same ETag).
     proxy.add(Select::get("*.zfs.zst").times(1000), Fault::CorruptBody);
@@ -84,7 +72,7 @@ fn verify_deep_reports_a_corrupted_stream_and_exits_5() {
 
 #[test]
 fn verify_reports_a_stream_the_listing_leaves_out_and_exits_5() {
-    let (host, proxy) = host_behind_proxy();
+    let (host, proxy) = Host::behind_proxy(11);
     host.run_json(&["export"]);
     proxy.add(Select::list().times(1000), Fault::ListOmits("*/s1.zfs.zst".into()));
     let out = host.run(&["verify"]);

@@ -18,13 +18,7 @@ fn discover(host: &Host, args: &[&str]) -> Vec<String> {
     let record = host.root.path().join("killpoints.txt");
     let out = host.tool(args).env(env::KILLPOINTS, &record).output().unwrap();
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    let mut seen = BTreeSet::new();
-    std::fs::read_to_string(&record)
-        .unwrap_or_default()
-        .lines()
-        .filter(|point| seen.insert(point.to_string()))
-        .map(str::to_string)
-        .collect()
+    terrarium_testkit::killpoints::passed(&record)
 }
 
 /// Run `args` so that it dies at `point`; it must die by SIGKILL there.

@@ -7,20 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Host, write_random};
-use terrarium_testkit::s3_faults::{Fault, FaultProxy};
-
-/// A host whose config points at a fault proxy in front of s3s-fs, with one instance of
-/// ~20 MiB of incompressible data (three 8 MiB parts).
-fn host_behind_proxy() -> (Host, FaultProxy) {
-    let host = Host::new(256);
-    let proxy = FaultProxy::start(host.s3.port());
-    host.write_config(&proxy.endpoint());
-    host.create_instance("web");
-    write_random(&host.files("web").join("data.bin"), 20 << 20, 7);
-    host.snapshot("web", "s1");
-    (host, proxy)
-}
+use common::Host;
+use terrarium_testkit::s3_faults::Fault;
 
 fn assert_nothing_recorded(host: &Host) {
     assert!(!host.object(&host.key("web", "s1.manifest.json")).exists(), "a manifest was written for a failed upload");
@@ -31,7 +19,7 @@ fn assert_nothing_recorded(host: &Host) {
 
 #[test]
 fn transient_5xx_dropped_connections_and_truncated_downloads_are_retried() {
-    let (host, proxy) = host_behind_proxy();
+    let (host, proxy) = Host::behind_proxy(7);
     proxy.inject("partNumber=1", Fault::Status500, 1);
     proxy.inject("partNumber=2", Fault::Drop, 1);
     proxy.inject("uploads", Fault::Status500, 1); // CreateMultipartUpload (POST ?uploads)
@@ -50,7 +38,7 @@ fn transient_5xx_dropped_connections_and_truncated_downloads_are_retried() {
 
 #[test]
 fn a_persistent_s3_failure_aborts_the_upload_and_records_nothing() {
-    let (host, proxy) = host_behind_proxy();
+    let (host, proxy) = Host::behind_proxy(7);
     proxy.inject("partNumber=2", Fault::Status500, 1000);
     let out = host.run(&["export"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
@@ -71,7 +59,7 @@ fn a_persistent_s3_failure_aborts_the_upload_and_records_nothing() {
 
 #[test]
 fn a_killed_export_records_nothing_and_the_next_run_cleans_up_and_succeeds() {
-    let (host, proxy) = host_behind_proxy();
+    let (host, proxy) = Host::behind_proxy(7);
     proxy.inject("partNumber=2", Fault::Hang, 1);
     let mut child =
         host.tool(&["export"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();

@@ -330,12 +330,7 @@ fn an_install_killed_after_any_step_converges_on_the_next_run() {
     let record = reference.work.path().join("killpoints.txt");
     let output = reference.install().env(terrarium_common::paths::env::KILLPOINTS, &record).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", output_text(&output));
-    let mut points: Vec<String> = Vec::new();
-    for point in std::fs::read_to_string(&record).unwrap().lines() {
-        if !points.iter().any(|p| p == point) {
-            points.push(point.to_string());
-        }
-    }
+    let points = terrarium_testkit::killpoints::passed(&record);
     eprintln!("{} kill points: {points:?}", points.len());
     for needed in ["install.config-saved", "install.secrets-dir-made", "install.playbook-finished"] {
         assert!(points.iter().any(|p| p == needed), "{needed} not passed by a normal install: {points:?}");

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 
 use common::{CONFIG, Host, tree};
@@ -60,13 +59,7 @@ fn a_sync_killed_after_any_step_converges_on_the_next_run() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let clean_restarts = restart_calls(&clean.take_calls());
     let expected = outcome(&clean);
-    let mut seen = BTreeSet::new();
-    let points: Vec<String> = std::fs::read_to_string(&record)
-        .unwrap()
-        .lines()
-        .filter(|p| seen.insert(p.to_string()))
-        .map(str::to_string)
-        .collect();
+    let points = terrarium_testkit::killpoints::passed(&record);
     eprintln!("{} kill points: {points:?}", points.len());
     assert!(points.iter().any(|p| p == "proxy-sync.restarts-recorded"), "{points:?}");
     assert!(points.iter().any(|p| p == "proxy-sync.wrote-traefik.yml"), "{points:?}");

@@ -9,21 +9,10 @@ use common::*;
 use terrarium_testkit::Lxd;
 use terrarium_testkit::s3_faults::{Fault, FaultProxy, Select};
 
-const A: &str = "autosnap_2026-11-28_10:00:00_daily";
-const B: &str = "autosnap_2026-11-29_10:00:00_daily";
-
 /// A host whose `web` has two exported restore points (versions 1 and 2) and version
 /// 3 live, its config then pointed at a fault proxy in front of s3s-fs.
 fn exported_host_behind_proxy() -> (Host, FaultProxy) {
-    let host = Host::new(256, true);
-    host.create_instance("web");
-    let files = host.files("web");
-    for (n, (snapshot, base)) in [(A, None), (B, Some(A))].into_iter().enumerate() {
-        write_tree(&files, &version(n as u8 + 1, 64));
-        host.snapshot("web", snapshot);
-        host.export("web", snapshot, base);
-    }
-    write_tree(&files, &version(3, 64));
+    let host = exported_host(256, 2, 64);
     let s3 = host.s3.as_ref().unwrap();
     let proxy = FaultProxy::start(s3.port());
     let config_path = host.root.path().join("etc/terrarium/config.yaml");
@@ -39,10 +28,6 @@ fn restore_args() -> Vec<&'static str> {
     vec!["--source", "s3", "--from-host", HOST, "--instance", "web", "--yes"]
 }
 
-fn leftovers(host: &Host) -> Vec<String> {
-    host.datasets().into_iter().filter(|d| d.contains("/terrarium-restore/")).collect()
-}
-
 #[test]
 fn a_corrupted_body_is_refused_and_the_instance_is_untouched() {
     let (host, proxy) = exported_host_behind_proxy();
@@ -55,13 +40,7 @@ fn a_corrupted_body_is_refused_and_the_instance_is_untouched() {
 
     let failed = host.restore(&lxd.env()).args(restore_args()).output().unwrap();
     assert!(proxy.applied(Fault::CorruptBody) >= 1, "{:#?}", proxy.requests());
-    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
-    let message = stderr(&failed);
-    assert!(message.contains(&format!("checksum mismatch in backups/{HOST}/web/{B}.zfs.zst")), "{message}");
-    assert!(message.contains("web is untouched"), "{message}");
-    assert_eq!(tree_checksums(&host.files("web")), original);
-    assert_eq!(host.snapshots("web"), snapshots);
-    assert!(leftovers(&host).is_empty(), "{:?}", leftovers(&host));
+    host.assert_refused_untouched(&failed, &format!("backups/{HOST}/web/{B}.zfs.zst"), &original, &snapshots);
 }
 
 #[test]
@@ -79,5 +58,5 @@ fn a_503_on_the_first_gets_and_a_reset_are_retried_and_the_restore_succeeds() {
     assert_eq!(proxy.applied(Fault::Reset), 1, "{:#?}", proxy.requests());
     assert_eq!(tree_checksums(&host.files("web")), checksums_of(&version(2, 64)));
     assert_eq!(host.snapshots("web"), [A, B]);
-    assert!(leftovers(&host).is_empty(), "{:?}", leftovers(&host));
+    assert!(host.leftovers().is_empty(), "{:?}", host.leftovers());
 }

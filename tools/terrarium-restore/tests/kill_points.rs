@@ -10,44 +10,20 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 
 use common::*;
 use terrarium_common::paths::env;
 use terrarium_testkit::Lxd;
 
-const A: &str = "autosnap_2026-11-28_10:00:00_daily";
-const B: &str = "autosnap_2026-11-29_10:00:00_daily";
-const C: &str = "autosnap_2026-11-30_10:00:00_daily";
 const KIB: usize = 64;
-
-/// Three exported restore points (versions 1 to 3) and version 4 live.
-fn exported_host() -> Host {
-    let host = Host::new(256, true);
-    host.create_instance("web");
-    let files = host.files("web");
-    for (n, (snapshot, base)) in [(A, None), (B, Some(A)), (C, Some(B))].into_iter().enumerate() {
-        write_tree(&files, &version(n as u8 + 1, KIB));
-        host.snapshot("web", snapshot);
-        host.export("web", snapshot, base);
-    }
-    write_tree(&files, &version(4, KIB));
-    host
-}
 
 /// The points a normal run of `args` passes, in order, each once.
 fn discover(host: &Host, env_vars: &[(String, String)], args: &[&str]) -> Vec<String> {
     let record = host.root.path().join("killpoints.txt");
     let out = host.restore(env_vars).args(args).env(env::KILLPOINTS, &record).output().unwrap();
     assert!(out.status.success(), "{args:?} failed: {}", stderr(&out));
-    let mut seen = BTreeSet::new();
-    std::fs::read_to_string(&record)
-        .unwrap_or_default()
-        .lines()
-        .filter(|point| seen.insert(point.to_string()))
-        .map(str::to_string)
-        .collect()
+    terrarium_testkit::killpoints::passed(&record)
 }
 
 /// Run `args` so that it dies at `point`; it must die by SIGKILL there.
@@ -56,10 +32,6 @@ fn kill_at(host: &Host, env_vars: &[(String, String)], args: &[&str], point: &st
     assert_eq!(out.status.signal(), Some(9), "{args:?} was to die after {point}: {}", stderr(&out));
     // An orphaned `zfs receive` ends on its closed stdin; give it a moment.
     std::thread::sleep(std::time::Duration::from_millis(300));
-}
-
-fn leftovers(host: &Host) -> Vec<String> {
-    host.datasets().into_iter().filter(|d| d.contains("/terrarium-restore/")).collect()
 }
 
 fn owed(host: &Host, instance: &str) -> bool {
@@ -71,19 +43,19 @@ fn an_s3_restore_in_place_killed_after_any_step_converges_on_the_next_run() {
     let lxd = Lxd::start();
     lxd.launch("web", &[]);
     let args = ["--source", "s3", "--instance", "web", "--yes"];
-    let points = discover(&exported_host(), &lxd.env(), &args);
+    let points = discover(&exported_host(256, 3, KIB), &lxd.env(), &args);
     eprintln!("{} kill points: {points:?}", points.len());
     for needed in ["restore.receive-chain", "restore.stop-instance", "restore.set-aside", "restore.swap"] {
         assert!(points.iter().any(|p| p == needed), "{needed} not passed by a normal restore: {points:?}");
     }
     for point in &points {
-        let host = exported_host();
+        let host = exported_host(256, 3, KIB);
         kill_at(&host, &lxd.env(), &args, point);
         let rerun = host.restore(&lxd.env()).args(args).output().unwrap();
         assert!(rerun.status.success(), "rerun after a kill at {point}: {}", stderr(&rerun));
         assert_eq!(tree_checksums(&host.files("web")), checksums_of(&version(3, KIB)), "files after {point}");
         assert_eq!(host.snapshots("web"), [A, B, C], "snapshots after {point}");
-        assert!(leftovers(&host).is_empty(), "left after a kill at {point}: {:?}", leftovers(&host));
+        assert!(host.leftovers().is_empty(), "left after a kill at {point}: {:?}", host.leftovers());
         assert_eq!(container_pid(&lxd, "web").0, "Running", "the instance after a kill at {point}");
         assert!(!owed(&host, "web"), "still recorded as owed after a kill at {point}");
     }
@@ -95,11 +67,11 @@ fn an_s3_restore_as_new_killed_after_any_step_converges_on_the_next_run() {
     let stand_in_dir = tempfile::tempdir().unwrap();
     let bin = lxd_stand_in(stand_in_dir.path());
     let args = ["--source", "s3", "--instance", "web", "--as-new", "web2"];
-    let points = discover(&exported_host(), &lxd.env(), &args);
+    let points = discover(&exported_host(256, 3, KIB), &lxd.env(), &args);
     eprintln!("{} kill points: {points:?}", points.len());
     assert!(points.iter().any(|p| p == "restore.swap"), "{points:?}");
     for point in &points {
-        let host = exported_host();
+        let host = exported_host(256, 3, KIB);
         let original = tree_checksums(&host.files("web"));
         let run = |kill: Option<&str>| {
             let mut cmd = host.restore(&lxd.env());
@@ -122,7 +94,7 @@ fn an_s3_restore_as_new_killed_after_any_step_converges_on_the_next_run() {
         );
         assert_eq!(host.snapshots("web2"), [A, B, C], "after {point}");
         assert_eq!(tree_checksums(&host.files("web")), original, "the original after a kill at {point}");
-        assert!(leftovers(&host).is_empty(), "left after a kill at {point}: {:?}", leftovers(&host));
+        assert!(host.leftovers().is_empty(), "left after a kill at {point}: {:?}", host.leftovers());
         assert!(!owed(&host, "web2"), "still recorded as owed after a kill at {point}");
     }
 }

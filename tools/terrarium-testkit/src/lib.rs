@@ -12,6 +12,7 @@
 //! | [`UfwSandbox`] | ufw with private copies of its state in a private namespace | namespace ended, copies removed |
 //! | [`s3_faults::FaultProxy`] | a proxy in front of an [`S3Server`] giving chosen requests a fault (5xx, resets, corrupt bodies, lying listings) | threads end with the test process |
 //! | [`oidc_issuer::TestIssuer`] | a stand-in OIDC issuer on loopback (no real one runs here) | server stopped |
+//! | [`killpoints::passed`] | the kill points a tool run recorded (`TERRARIUM_TEST_KILLPOINTS`) | - |
 //!
 //! Each [`Lxd`] is a daemon of its own (about 2.5 s to start, in parallel too), so tests
 //! never see each other's containers. Under tests/run, pools are listed in
@@ -22,6 +23,7 @@
 //! without unwinding. A missing component is a test failure with an install hint, never a
 //! skip: run `tests/run`, which installs everything listed in `tests/deps/`.
 
+pub mod killpoints;
 mod lxd;
 pub mod oidc_issuer;
 mod programs;

@@ -42,6 +42,19 @@ impl Host {
         host
     }
 
+    /// A host whose config points at a fault proxy in front of its s3s-fs, with one
+    /// instance `web` of ~20 MiB of incompressible data (three 8 MiB parts, from
+    /// `seed`) and a snapshot `s1`.
+    pub fn behind_proxy(seed: u64) -> (Self, terrarium_testkit::s3_faults::FaultProxy) {
+        let host = Self::new(256);
+        let proxy = terrarium_testkit::s3_faults::FaultProxy::start(host.s3.port());
+        host.write_config(&proxy.endpoint());
+        host.create_instance("web");
+        write_random(&host.files("web").join("data.bin"), 20 << 20, seed);
+        host.snapshot("web", "s1");
+        (host, proxy)
+    }
+
     /// (Re)write the config with `endpoint` (a fault proxy in front of s3s-fs, say).
     pub fn write_config(&self, endpoint: &str) {
         let config = format!(

@@ -16,6 +16,29 @@ use terrarium_testkit::{S3Server, ZfsPool, require};
 /// The host name exports are filed under in these tests (`--from-host`).
 pub const HOST: &str = "testhost";
 
+/// The restore points [`exported_host`] exports, oldest first (sanoid names, so
+/// `--at 11-29` finds the second).
+pub const A: &str = "autosnap_2026-11-28_10:00:00_daily";
+pub const B: &str = "autosnap_2026-11-29_10:00:00_daily";
+pub const C: &str = "autosnap_2026-11-30_10:00:00_daily";
+
+/// A host whose instance `web` has `points` exported restore points (the first a full,
+/// the others incrementals: [`A`], [`B`], [`C`]) holding versions 1, 2, ... of the tree
+/// (`random_kib` of random data each), and the next version live, not exported.
+pub fn exported_host(pool_mib: u64, points: usize, random_kib: usize) -> Host {
+    let host = Host::new(pool_mib, true);
+    host.create_instance("web");
+    let files = host.files("web");
+    let names = [A, B, C];
+    for n in 0..points {
+        write_tree(&files, &version(n as u8 + 1, random_kib));
+        host.snapshot("web", names[n]);
+        host.export("web", names[n], n.checked_sub(1).map(|base| names[base]));
+    }
+    write_tree(&files, &version(points as u8 + 1, random_kib));
+    host
+}
+
 /// A scratch Terrarium host: a root prefix with a config naming the pool (and S3).
 pub struct Host {
     pub pool: ZfsPool,
@@ -83,6 +106,30 @@ impl Host {
     /// Every dataset of the pool (for "nothing left behind" checks).
     pub fn datasets(&self) -> Vec<String> {
         self.pool.zfs(&["list", "-H", "-o", "name", "-r", self.pool.name()]).lines().map(str::to_string).collect()
+    }
+
+    /// Staging and set-aside datasets (`<pool>/terrarium-restore/...`): none after a
+    /// restore that finished.
+    pub fn leftovers(&self) -> Vec<String> {
+        self.datasets().into_iter().filter(|d| d.contains("/terrarium-restore/")).collect()
+    }
+
+    /// A restore refused for a checksum mismatch in `key` left `web` as it was: its files
+    /// (`original`), its snapshots, nothing staged.
+    pub fn assert_refused_untouched(
+        &self,
+        failed: &std::process::Output,
+        key: &str,
+        original: &BTreeMap<String, String>,
+        snapshots: &[String],
+    ) {
+        assert_eq!(failed.status.code(), Some(5), "{}", stderr(failed));
+        let message = stderr(failed);
+        assert!(message.contains(&format!("checksum mismatch in {key}")), "{message}");
+        assert!(message.contains("web is untouched"), "{message}");
+        assert_eq!(&tree_checksums(&self.files("web")), original);
+        assert_eq!(self.snapshots("web"), snapshots);
+        assert!(self.leftovers().is_empty(), "{:?}", self.leftovers());
     }
 
     pub fn exists(&self, dataset: &str) -> bool {
