@@ -57,9 +57,11 @@ done
 echo "converge: terrarium-backup from $backup"
 push "$backup" /usr/bin/terrarium-backup 0755
 push tests/ansible/fixtures/terrarium-proxy-sync /usr/bin/terrarium-proxy-sync 0755
-for unit in tests/ansible/fixtures/units/*; do
-  real=units/$(basename "$unit"); [ -f "$real" ] && unit=$real
-  push "$unit" "/lib/systemd/system/$(basename "$unit")" 0644
+# The packages' units; a stand-in from fixtures/units only where units/ lacks one.
+for unit in units/* tests/ansible/fixtures/units/*; do
+  name=$(basename "$unit")
+  [ "$unit" != "units/$name" ] && [ -f "units/$name" ] && continue
+  push "$unit" "/lib/systemd/system/$name" 0644
 done
 ssh-keygen -q -t ed25519 -N '' -C terrarium-test -f "$work/id_ed25519"
 push "$work/id_ed25519.pub" /root/.ssh/authorized_keys 0600
@@ -141,10 +143,16 @@ in_host getent shadow root | grep -q '^root:[$]6[$]' || fail "root has no passwo
 in_host grep -qx root /etc/cockpit/disallowed-users && fail "root still disallowed in Cockpit"
 in_host grep -q '^\[terrarium/containers\]' /etc/sanoid/sanoid.conf || fail "sanoid.conf not rendered by terrarium-backup"
 for unit in traefik.service oauth2-proxy.service cockpit.socket sanoid.timer ssh.service \
-  terrarium-proxy-sync.timer terrarium-proxy-sync-watch.service terrarium-backup-export.timer; do
+  terrarium-proxy-sync.timer terrarium-proxy-sync-watch.service terrarium-backup-export.timer \
+  terrarium-backup-verify.timer; do
   [ "$(in_host systemctl is-enabled "$unit")" = enabled ] || fail "$unit not enabled"
 done
-for unit in traefik.service oauth2-proxy.service terrarium-proxy-sync-watch.service terrarium-backup-export.timer; do
+# The retention has no [Install]: the export service starts it after each export.
+[ "$(in_host systemctl is-enabled terrarium-backup-prune.service || true)" = static ] || fail "terrarium-backup-prune.service not installed as a static unit"
+in_host systemctl show -p OnSuccess --value terrarium-backup-export.service | grep -qx terrarium-backup-prune.service \
+  || fail "the export service does not start the retention after an export"
+for unit in traefik.service oauth2-proxy.service terrarium-proxy-sync-watch.service terrarium-backup-export.timer \
+  terrarium-backup-verify.timer; do
   in_host systemctl is-active -q "$unit" || fail "$unit not active"
 done
 failed_units=$(in_host systemctl --failed --plain --no-legend | awk '{print $1}' | paste -sd' ')

@@ -79,6 +79,12 @@ pub enum Command {
         /// Print what would be deleted; delete nothing
         #[arg(long)]
         dry_run: bool,
+        /// Do nothing (and succeed) while s3.enabled is false (for the unit)
+        #[arg(long)]
+        if_enabled: bool,
+        /// Wait up to this many seconds for a running export or restore (default 5)
+        #[arg(long, value_name = "SECONDS")]
+        lock_wait: Option<u64>,
     },
     /// Check every restore point's chain and objects; --deep also restores into a scratch dataset
     Verify {
@@ -88,6 +94,16 @@ pub enum Command {
         /// Download, check SHA-256 and receive the newest chain into a scratch dataset
         #[arg(long)]
         deep: bool,
+        /// With --deep: drill only the instance whose last drill is the oldest (never
+        /// drilled first), so a weekly timer goes round every instance in turn
+        #[arg(long, requires = "deep", conflicts_with = "instance")]
+        rotate: bool,
+        /// Do nothing (and succeed) while s3.enabled is false (for the timer)
+        #[arg(long)]
+        if_enabled: bool,
+        /// Wait up to this many seconds for a running export or restore (default 5)
+        #[arg(long, value_name = "SECONDS")]
+        lock_wait: Option<u64>,
     },
     /// Replicate <pool>/containers with syncoid to the configured target
     Replicate {

@@ -128,7 +128,7 @@ pub fn compress_and_upload(
 }
 
 /// Download `manifest`'s stream, check its SHA-256, decompress it and feed it to
-/// `zfs receive -F target`. The receive is killed (nothing half-received is kept by
+/// `zfs receive -F -u target`. The receive is killed (nothing half-received is kept by
 /// ZFS) when the download or the checksum fails.
 pub fn receive_stream(
     store: &Store,
@@ -138,7 +138,7 @@ pub fn receive_stream(
     progress: &dyn Fn(u64),
 ) -> Result<(), PipelineError> {
     let key = &manifest.object_key;
-    let mut receive = zfs.receive(target, true)?;
+    let mut receive = zfs.receive_unmounted(target)?;
     let stdin = receive.take_stdin().ok_or_else(|| PipelineError::Source("zfs receive has no stdin".into()))?;
     let decoder = match zstd::stream::write::Decoder::new(stdin) {
         Ok(decoder) => decoder,

@@ -69,6 +69,31 @@ pub fn write_last(paths: &Paths, instance: &str, snapshot: &str) -> anyhow::Resu
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// When `verify --deep` last drilled an instance, and whether the drill passed: what
+/// `verify --deep --rotate` reads to pick the instance whose turn it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drilled {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub ok: bool,
+}
+
+fn drilled_file(paths: &Paths, instance: &str) -> PathBuf {
+    paths.state_dir().join("backup-verified").join(format!("{instance}.json"))
+}
+
+/// The last drill of `instance` (none when it was never drilled, or its record is unreadable).
+pub fn read_drilled(paths: &Paths, instance: &str) -> Option<Drilled> {
+    let text = terrarium_common::fs::read_regular_to_string(&drilled_file(paths, instance)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+pub fn write_drilled(paths: &Paths, instance: &str, drilled: &Drilled) -> anyhow::Result<()> {
+    let path = drilled_file(paths, instance);
+    let text = serde_json::to_string_pretty(drilled)? + "\n";
+    atomic_write(&path, text.as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
+}
+
 /// An upload that was started and not yet completed or aborted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingUpload {

@@ -272,10 +272,17 @@ impl Zfs {
 
     /// Start `zfs receive [-F] target`; write the stream to `take_stdin()`.
     pub fn receive(&self, target: &str, force: bool) -> Result<Running, ZfsError> {
-        let mut cmd = self.cmd().arg("receive");
-        if force {
-            cmd = cmd.arg("-F");
-        }
+        self.receive_as(target, if force { &["-F"] } else { &[] })
+    }
+
+    /// `zfs receive -F -u target`: received, not mounted (a restore drill's scratch
+    /// dataset, which nothing reads as files; the drill's unit sees / read-only).
+    pub fn receive_unmounted(&self, target: &str) -> Result<Running, ZfsError> {
+        self.receive_as(target, &["-F", "-u"])
+    }
+
+    fn receive_as(&self, target: &str, flags: &[&str]) -> Result<Running, ZfsError> {
+        let cmd = self.cmd().arg("receive").args(flags);
         let running = cmd.args(["--", target]).spawn(Stdio::piped(), Stdio::null())?;
         if let Some(stdin) = running.stdin() {
             // Linux's default 64 KiB pipe makes the writer and `zfs receive` take turns

@@ -29,6 +29,17 @@ pub(crate) fn lock(ctx: &Context, what: &str) -> anyhow::Result<RunLock> {
     Ok(locks::BACKUPS.acquire(&ctx.paths, what)?)
 }
 
+/// [`lock`], waiting `seconds` (a `--lock-wait`) instead of the lock's default: a timer
+/// that may meet a long export waits for it rather than fail.
+pub(crate) fn lock_waiting(ctx: &Context, what: &str, seconds: Option<u64>) -> anyhow::Result<RunLock> {
+    match seconds {
+        Some(seconds) => {
+            Ok(locks::BACKUPS.acquire_within(&ctx.paths, what, std::time::Duration::from_secs(seconds))?)
+        }
+        None => lock(ctx, what),
+    }
+}
+
 pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
     let ctx = Context::load(&args.global)?;
     match &args.command {
@@ -36,8 +47,17 @@ pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
         Command::List { instance, local } => list::run(&ctx, instance.as_deref(), *local),
         Command::Export { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 export", "s3.enabled")),
         Command::Export { instance, full, dry_run, .. } => export::run(&ctx, instance, *full, *dry_run),
-        Command::Prune { dry_run } => prune::run(&ctx, *dry_run),
-        Command::Verify { instance, deep } => verify::run(&ctx, instance.as_deref(), *deep),
+        Command::Prune { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 prune", "s3.enabled")),
+        Command::Prune { dry_run, lock_wait, .. } => prune::run(&ctx, *dry_run, *lock_wait),
+        Command::Verify { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 verify", "s3.enabled")),
+        Command::Verify { instance, deep, rotate, lock_wait, .. } => {
+            let only = match (instance, rotate) {
+                (Some(name), _) => verify::Only::Instance(name),
+                (None, true) => verify::Only::NextInTurn,
+                (None, false) => verify::Only::All,
+            };
+            verify::run(&ctx, only, *deep, *lock_wait)
+        }
         Command::Replicate { if_enabled: true, .. } if !ctx.config.syncoid.enabled => {
             Ok(disabled("replication", "syncoid.enabled"))
         }

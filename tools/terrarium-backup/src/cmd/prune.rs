@@ -7,7 +7,7 @@ use terrarium_common::output::print_json;
 
 use std::collections::HashSet;
 
-use super::{lock, now};
+use super::{lock_waiting, now};
 use crate::context::Context;
 use crate::keys::{KeyLayout, STREAM_SUFFIX};
 use crate::manifest::Manifest;
@@ -52,8 +52,8 @@ fn leftovers(remote: &RemoteInstance, catalog: &[Manifest]) -> (Vec<String>, Vec
     (streams.cloned().collect(), stale.cloned().collect())
 }
 
-pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<Exit> {
-    let _lock = if dry_run { None } else { Some(lock(ctx, "prune")?) };
+pub fn run(ctx: &Context, dry_run: bool, lock_wait: Option<u64>) -> anyhow::Result<Exit> {
+    let _lock = if dry_run { None } else { Some(lock_waiting(ctx, "prune", lock_wait)?) };
     let (store, keys) = ctx.store()?;
     let retention = &ctx.config.backup.s3_retention;
     let policy = Policy { keep_last: retention.keep_last, keep_days: retention.keep_days };

@@ -6,12 +6,13 @@ use terrarium_common::Exit;
 use terrarium_common::instance::check_name;
 use terrarium_common::output::{byte_progress, print_json};
 
-use super::lock;
+use super::lock_waiting;
 use crate::chain::{Chain, check_objects};
 use crate::context::Context;
 use crate::pipeline::receive_stream;
 use crate::remote;
 use crate::s3::Store;
+use crate::state;
 use crate::zfs::Zfs;
 
 #[derive(Debug, Serialize)]
@@ -32,12 +33,34 @@ struct DeepResult {
     error: Option<String>,
 }
 
-pub fn run(ctx: &Context, only: Option<&str>, deep: bool) -> anyhow::Result<Exit> {
+/// Which instances a run looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Only<'a> {
+    /// Every instance with restore points.
+    All,
+    /// `--instance NAME`.
+    Instance(&'a str),
+    /// `--deep --rotate`: every instance's chains are checked, and only the one whose
+    /// turn it is is drilled.
+    NextInTurn,
+}
+
+/// The instance whose drill is the oldest: one never drilled first, then the longest
+/// ago; ties go by name. Pure.
+pub(crate) fn next_in_turn(
+    instances: &[String],
+    last_drill: impl Fn(&str) -> Option<time::OffsetDateTime>,
+) -> Option<&str> {
+    instances.iter().map(String::as_str).min_by_key(|name| (last_drill(name), *name))
+}
+
+pub fn run(ctx: &Context, only: Only<'_>, deep: bool, lock_wait: Option<u64>) -> anyhow::Result<Exit> {
     let (store, keys) = ctx.store()?;
-    let _lock = if deep { Some(lock(ctx, "verify --deep")?) } else { None };
+    let _lock = if deep { Some(lock_waiting(ctx, "verify --deep", lock_wait)?) } else { None };
     let instances = remote::instances(&store, &keys)?;
+    let mut drill_only = None;
     let names = match only {
-        Some(name) => {
+        Only::Instance(name) => {
             check_name("--instance", name).map_err(super::BadInput)?;
             if !instances.iter().any(|i| i == name) {
                 // Nothing to verify is bad input (exit 2), not a failed verification (5).
@@ -49,7 +72,15 @@ pub fn run(ctx: &Context, only: Option<&str>, deep: bool) -> anyhow::Result<Exit
             }
             vec![name.to_string()]
         }
-        None => instances,
+        Only::NextInTurn => {
+            drill_only = next_in_turn(&instances, |name| state::read_drilled(&ctx.paths, name).map(|d| d.at))
+                .map(str::to_string);
+            if let Some(name) = &drill_only {
+                log::info!(instance = name.as_str(); "its turn for the restore drill");
+            }
+            instances
+        }
+        Only::All => instances,
     };
     let zfs = Zfs::new();
     let mut results = Vec::new();
@@ -67,10 +98,18 @@ pub fn run(ctx: &Context, only: Option<&str>, deep: bool) -> anyhow::Result<Exit
                 Err(err) => problems.push(err.to_string()),
             }
         }
-        let deep_result = match (&newest_chain, deep) {
+        let drill_this = deep && drill_only.as_ref().is_none_or(|chosen| *chosen == name);
+        let deep_result = match (&newest_chain, drill_this) {
             (Some(chain), true) => Some(drill(ctx, &store, &zfs, &name, chain)),
             _ => None,
         };
+        if let Some(drilled) = &deep_result {
+            // Recorded pass or fail: a failing instance must not take every later turn.
+            let record = state::Drilled { at: super::now(), ok: drilled.ok };
+            if let Err(err) = state::write_drilled(&ctx.paths, &name, &record) {
+                log::warn!(instance = name.as_str(); "{err:#}");
+            }
+        }
         if let Some(d) = deep_result.as_ref().filter(|d| !d.ok) {
             problems.push(d.error.clone().unwrap_or_default());
         }
@@ -154,5 +193,26 @@ fn drill(ctx: &Context, store: &Store, zfs: &Zfs, instance: &str, chain: &Chain)
                 terrarium_common::output::error_chain(e.chain())
             )
         }),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_turn_goes_to_the_never_drilled_then_to_the_longest_ago() {
+        let instances: Vec<String> = ["db", "web", "wiki"].map(String::from).to_vec();
+        let day = |d: i64| Some(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(d));
+        assert_eq!(next_in_turn(&instances, |_| None), Some("db"), "ties go by name");
+        assert_eq!(next_in_turn(&instances, |n| if n == "wiki" { None } else { day(3) }), Some("wiki"));
+        let drilled = |n: &str| match n {
+            "db" => day(10),
+            "web" => day(2),
+            _ => day(5),
+        };
+        assert_eq!(next_in_turn(&instances, drilled), Some("web"));
+        assert_eq!(next_in_turn(&[], drilled), None);
     }
 }
