@@ -88,7 +88,7 @@ fn assert_converged(host: &Host, points: &[&str], latest: &str, after: &str) {
         .collect();
     assert_eq!(catalog, expected, "the local catalog after a kill at {after}");
     assert_eq!(std::fs::read_to_string(host.state("lastsnapshots/web")).unwrap().trim(), latest, "after {after}");
-    assert_eq!(host.held_by_backup("web"), [latest], "terrarium-backup's holds after a kill at {after}");
+    assert_eq!(host.held("web"), [latest], "terrarium-backup's holds after a kill at {after}");
     assert!(file_names(&host.state("backup-uploads")).is_empty(), "a pending upload is still recorded after {after}");
     let verified = host.run_json(&["verify"]);
     assert_eq!(verified["ok"], true, "after a kill at {after}: {verified:#}");

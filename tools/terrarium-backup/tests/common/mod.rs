@@ -88,28 +88,12 @@ impl Host {
         self.pool.zfs(&["snapshot", &format!("{}@{name}", self.dataset(instance))]);
     }
 
-    /// The snapshots of `instance` that carry a hold (short names, sorted). Read from
-    /// `userrefs`: zfs-fuse's `zfs holds` fails, and in these tests only terrarium-backup
-    /// places holds.
-    pub fn held(&self, instance: &str) -> Vec<String> {
-        let dataset = self.dataset(instance);
-        let listing = self.pool.zfs(&["list", "-H", "-o", "name,userrefs", "-t", "snapshot", "-r", &dataset]);
-        let mut held: Vec<String> = listing
-            .lines()
-            .filter_map(|line| line.split_once('\t'))
-            .filter(|(_, refs)| refs.trim() != "0")
-            .filter_map(|(name, _)| name.strip_prefix(&format!("{dataset}@")).map(str::to_string))
-            .collect();
-        held.sort();
-        held
-    }
-
     /// The snapshots of `instance` that carry terrarium-backup's own hold, sorted. Asked
     /// of each snapshot by releasing that tag and placing it again: zfs-fuse's
     /// `zfs holds` fails, and a `zfs send` that dies mid-stream leaves zfs-fuse's own
     /// temporary hold behind (OpenZFS drops it with the process), so `userrefs` counts
     /// holds that are not ours after a kill.
-    pub fn held_by_backup(&self, instance: &str) -> Vec<String> {
+    pub fn held(&self, instance: &str) -> Vec<String> {
         let dataset = self.dataset(instance);
         let listing = self.pool.zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", &dataset]);
         let zfs = terrarium_testkit::require("zfs");
