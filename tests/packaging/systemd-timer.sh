@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Under a real systemd: install the built terrarium-proxy-sync .deb with dpkg in a Debian 12
 # systemd container inside a namespaced LXD, check the package left its timer enabled but
-# not started, start the timer and wait for it to fire the service.
+# not started, start the timer and wait for it to fire the service. Then install the
+# terrarium-backup .deb and check a failed export is visible (unit, journal priorities,
+# the OnFailure= hook).
 #   tests/packaging/systemd-timer.sh DEBS_DIR
 # Reuses the ansible suite's container image and namespaced LXD (tests/ansible/build-image.sh,
 # tests/ansible/lxd.sh), read-only. Exits non-zero on the first failed check.
@@ -82,3 +84,28 @@ status=$(in_ct systemctl show -P ExecMainStatus terrarium-proxy-sync.service)
 [ "$status" != 226 ] || fail "terrarium-proxy-sync.service could not set up its namespace (226/NAMESPACE): a ReadWritePaths= directory is missing on a fresh install"
 [ "$status" != 203 ] || fail "terrarium-proxy-sync.service could not execute its binary (203/EXEC)"
 echo "ok   under systemd: terrarium-proxy-sync.timer fired terrarium-proxy-sync.service, which ran the packaged binary (exit status $status)"
+
+# The backup units' failures are visible: an export that fails (this container has no
+# zfs) fails its unit (no SuccessExitStatus= hides it), the tool's own error line reaches
+# the journal at error priority (the `<3>` prefix), the OnFailure= hook logs one line at
+# error priority naming the unit and its report, and the retention still runs after it.
+backup_deb=$(find "$debs" -name 'terrarium-backup_*.deb' | head -n 1)
+[ -n "$backup_deb" ] || fail "no terrarium-backup .deb in $debs"
+lxc file push -q "$backup_deb" "$ct/root/terrarium-backup.deb"
+in_ct dpkg -i /root/terrarium-backup.deb >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i terrarium-backup"; }
+printf 'not-a-real-key' | in_ct sh -c 'umask 077; cat > /etc/terrarium/secrets/s3-secret-key'
+hook=terrarium-failed@terrarium-backup-export.service.service
+in_ct systemctl start terrarium-backup-export.service 2>/dev/null && fail "the export unit succeeded on a host without zfs"
+[ "$(in_ct systemctl show -P Result terrarium-backup-export.service)" = exit-code ] ||
+  fail "the failed export's unit result is $(in_ct systemctl show -P Result terrarium-backup-export.service), want exit-code"
+becomes_nonzero 60 ExecMainExitTimestampMonotonic "$hook" || fail "the OnFailure= hook $hook did not run"
+becomes_nonzero 60 ExecMainExitTimestampMonotonic terrarium-backup-prune.service ||
+  fail "the retention did not run after the failed export (OnFailure=)"
+errors=$(in_ct journalctl --no-pager -o cat -p err -u terrarium-backup-export.service -u "$hook")
+echo "$errors" | grep -q '^level=error tool=terrarium-backup msg=' ||
+  fail "the export's error line is not at error priority in the journal: $errors"
+echo "$errors" | grep -q '^terrarium-backup-export.service failed (result exit-code, exit status 1); report: ' ||
+  fail "the OnFailure= hook logged no error-priority line naming the unit: $errors"
+in_ct journalctl --no-pager -o cat -p err -u terrarium-backup-export.service | grep -q '^level=info' &&
+  fail "info lines reach the journal at error priority"
+echo "ok   under systemd: a failed export fails its unit, logs at error priority, runs the hook and the retention"

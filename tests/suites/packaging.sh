@@ -11,7 +11,8 @@
 #   TERRARIUM_UPDATE_GOLDEN=1 ...        rewrite tests/packaging/golden (then review the diff)
 #
 # Then, under a real systemd (tests/packaging/systemd-timer.sh): the proxy-sync package
-# leaves its timer enabled and unstarted, and the started timer fires the service.
+# leaves its timer enabled and unstarted, and the started timer fires the service; a
+# failed backup export fails its unit, logs at error priority and runs its hooks.
 # Not covered (docs/packaging.md says so): the `install.sh --ref` source build beyond
 # its first check.
 set -euo pipefail
@@ -278,7 +279,7 @@ fi
 
 # --- under a real systemd ----------------------------------------------------------
 if tests/packaging/systemd-timer.sh "$work/out/debs"; then
-  ok "under a real systemd (Debian 12 container in a namespaced LXD): the proxy sync timer fires"
+  ok "under a real systemd (Debian 12 container in a namespaced LXD): the proxy sync timer fires, a failed export is seen"
 else
   fail "the proxy sync timer under a real systemd (messages above)"
 fi

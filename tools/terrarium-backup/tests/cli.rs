@@ -268,3 +268,49 @@ fn bad_config_files_are_named_with_the_fix_and_each_cause_once() {
     ];
     insta::assert_snapshot!(bad_config_messages(cases));
 }
+
+/// The AWS SDK's own events (through `tracing`'s `log` feature): its retries show at
+/// `-v`, marked with the crate they come from, and stay out of a plain run.
+#[test]
+fn the_sdks_retries_reach_the_log_at_verbose_only() {
+    let root = root(&s3_section("http://127.0.0.1:9", "bucket-one", "access"));
+    write_secret(root.path(), "secret");
+    let plain = stderr(&run(root.path(), &["verify"]), root.path());
+    assert!(!plain.contains("retrying"), "{plain}");
+    assert_eq!(plain.trim_end().lines().count(), 1, "one line: {plain}");
+    let verbose = stderr(&run(root.path(), &["-v", "verify"]), root.path());
+    let retry = verbose.lines().find(|l| l.contains("failed with") && l.contains("retrying after"));
+    let retry = retry.unwrap_or_else(|| panic!("no SDK retry line at -v:\n{verbose}"));
+    assert!(retry.ends_with("from=aws_smithy_runtime"), "{retry}");
+}
+
+/// Under systemd, each line starts with its syslog priority for journald (`<3>` an
+/// error), but only when stderr is the stream `JOURNAL_STREAM` names: a tool whose
+/// stderr someone captured keeps plain lines.
+#[test]
+fn lines_to_the_journal_carry_their_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let root = root(""); // no pool, S3 off: export fails
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("journal");
+    let run_with = |journal_stream: &str| {
+        let file = std::fs::File::create(&log).unwrap();
+        let meta = file.metadata().unwrap();
+        let stream = journal_stream.replace("DEV", &meta.dev().to_string()).replace("INO", &meta.ino().to_string());
+        let status = Command::new(env!("CARGO_BIN_EXE_terrarium-backup"))
+            .arg("--root")
+            .arg(root.path())
+            .args(["export", "--dry-run"])
+            .env("JOURNAL_STREAM", stream)
+            .env_remove("TERRARIUM_LOG_FORMAT")
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(!status.success());
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let journal = run_with("DEV:INO");
+    assert!(journal.starts_with("<3>level=error tool=terrarium-backup msg="), "{journal}");
+    let captured = run_with("DEV:1");
+    assert!(captured.starts_with("level=error "), "{captured}");
+}

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod fs;
 pub mod instance;
+pub mod journal;
 pub mod killpoint;
 pub mod locks;
 pub mod output;

@@ -97,7 +97,14 @@ impl LogFormat {
 struct Logger {
     tool: &'static str,
     format: LogFormat,
+    /// Terrarium's own records (targets `terrarium_*`).
     level: log::LevelFilter,
+    /// Every other crate's records (the AWS SDK through `tracing`'s `log` feature, ...):
+    /// quieter than ours by default (their warnings only: their info lines are per
+    /// request), as verbose as ours from `-v` on (their retries and timeouts).
+    foreign_level: log::LevelFilter,
+    /// Whether stderr is the journal: then every line starts with its syslog priority.
+    journal: bool,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -120,9 +127,16 @@ pub fn init_logging(tool: &'static str, verbosity: i8) {
         3 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
     };
-    let logger = LOGGER.get_or_init(|| Logger { tool, format: LogFormat::detect(), level });
+    let foreign_level = if level == log::LevelFilter::Info { log::LevelFilter::Warn } else { level };
+    let logger = LOGGER.get_or_init(|| Logger {
+        tool,
+        format: LogFormat::detect(),
+        level,
+        foreign_level,
+        journal: crate::journal::stderr_is_journal(),
+    });
     if log::set_logger(logger).is_ok() {
-        log::set_max_level(logger.level);
+        log::set_max_level(logger.level.max(logger.foreign_level));
     }
 }
 
@@ -133,7 +147,8 @@ pub fn log_format() -> LogFormat {
 
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= self.level
+        let ours = metadata.target().starts_with("terrarium");
+        metadata.level() <= if ours { self.level } else { self.foreign_level }
     }
 
     fn log(&self, record: &log::Record<'_>) {
@@ -142,11 +157,18 @@ impl log::Log for Logger {
         }
         let mut fields = FieldCollector(Vec::new());
         let _ = record.key_values().visit(&mut fields);
+        // Another crate's line says whose it is (`from=aws_smithy_runtime`), so `-v`
+        // output can be filtered to the SDK's or to ours.
+        if !record.target().starts_with("terrarium") {
+            let krate = record.target().split("::").next().unwrap_or_default();
+            fields.0.push(("from".to_string(), krate.to_string()));
+        }
         let message = record.args().to_string();
         let line = match self.format {
             LogFormat::Human => human_line(record.level(), &message, &fields.0),
             LogFormat::Logfmt => logfmt_line(self.tool, record.level(), &message, &fields.0),
         };
+        let line = if self.journal { crate::journal::with_priority(record.level(), &line) } else { line };
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");
     }
@@ -220,6 +242,11 @@ pub fn report_error(tool: &str, message: &str, exit: Exit) -> std::process::Exit
         LogFormat::Human => format!("{tool}: error: {}", crate::terminal::escape(message)),
         LogFormat::Logfmt => format!("{} exit={}", logfmt_line(tool, log::Level::Error, message, &[]), exit.code()),
     };
+    let line = if LOGGER.get().is_some_and(|l| l.journal) {
+        crate::journal::with_priority(log::Level::Error, &line)
+    } else {
+        line
+    };
     let _ = writeln!(std::io::stderr().lock(), "{line}");
     exit.into()
 }
@@ -235,7 +262,10 @@ pub fn install_panic_hook(tool: &'static str) {
         if wants_backtrace {
             default_hook(info);
         }
-        let _ = writeln!(std::io::stderr().lock(), "{}", panic_line(tool, info));
+        let line = panic_line(tool, info);
+        let line =
+            if crate::journal::stderr_is_journal() { crate::journal::with_priority(log::Level::Error, &line) } else { line };
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
         // Exit here rather than unwinding to a 101: other threads may still hold the
         // run lock or a pipe; the kernel releases both.
         std::process::exit(i32::from(Exit::Failure.code()));

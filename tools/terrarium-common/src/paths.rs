@@ -30,6 +30,48 @@ pub mod env {
     pub const KILL_AFTER: &str = "TERRARIUM_TEST_KILL_AFTER";
     /// Tests only (see [`crate::killpoint`]): a file every kill point passed is appended to.
     pub const KILLPOINTS: &str = "TERRARIUM_TEST_KILLPOINTS";
+
+    /// The variables an operator may set or meet, with what they do: the source of
+    /// docs/environment.md ([`super::environment_reference`]; a test keeps it current).
+    pub const DOCUMENTED: &[(&str, &str)] = &[
+        (ROOT, "Root prefix under which every host path resolves, like `--root DIR` (tests, image builders)."),
+        (
+            LOG_LEVEL,
+            "Log level: `error`, `warn`, `info` (default), `debug` or `trace`; each `-v` is one step more, \
+             each `-q` one less. Other crates' lines (the AWS SDK's retries and timeouts) show their \
+             warnings by default and everything from `-v` on; they end in `from=CRATE`.",
+        ),
+        (
+            LOG_FORMAT,
+            "Log format: `human` (short lines) or `logfmt` (`level=... tool=... msg=...`). Unset: human on \
+             a terminal, logfmt under systemd, in pipes and in scripts.",
+        ),
+        (
+            JOURNAL_STREAM,
+            "Set by systemd. When it names the tool's stderr, every line starts with its syslog priority \
+             (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug), so `journalctl -p err` shows the errors.",
+        ),
+        (TOOL_PATH, "Extra directories (colon separated) `terrariumctl` searches first for the tools."),
+        (OIDC_CLIENT_SECRET, "The OIDC client secret for `terrarium-install`/`terrarium-set`, instead of a flag."),
+        (S3_SECRET_KEY, "The S3 secret key for `terrarium-install`/`terrarium-set`, instead of a flag."),
+        (ROOT_PASSWORD, "The root password `terrarium-install` sets for Cockpit, instead of `--root-pwd-file`."),
+    ];
+}
+
+/// docs/environment.md: the variables of [`env::DOCUMENTED`] as a Markdown table.
+pub fn environment_reference() -> String {
+    let mut text = String::from(
+        "# Environment variables\n\n\
+         <!-- Generated from tools/terrarium-common/src/paths.rs (env::DOCUMENTED); \
+         `TERRARIUM_UPDATE_GOLDEN=1 cargo test -p terrarium-common` rewrites it. -->\n\n\
+         Every Terrarium tool reads these. Secret values in the environment are removed \
+         from the environment of every program a tool starts.\n\n\
+         | variable | meaning |\n| --- | --- |\n",
+    );
+    for (name, meaning) in env::DOCUMENTED {
+        text.push_str(&format!("| `{name}` | {meaning} |\n"));
+    }
+    text
 }
 
 /// Absolute host paths, before the root prefix is applied.
@@ -183,6 +225,23 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_reference_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/environment.md");
+        let want = environment_reference();
+        if std::env::var_os("TERRARIUM_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &want).expect("write docs/environment.md");
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(have, want, "docs/environment.md is stale: rerun with TERRARIUM_UPDATE_GOLDEN=1");
+        for name in [env::ROOT, env::LOG_LEVEL, env::LOG_FORMAT, env::JOURNAL_STREAM, env::TOOL_PATH] {
+            assert!(have.contains(&format!("`{name}`")), "{name} undocumented");
+        }
+        for name in env::SECRETS {
+            assert!(have.contains(&format!("`{name}`")), "{name} undocumented");
+        }
+    }
 
     #[test]
     fn host_paths_resolve_under_the_root() {
