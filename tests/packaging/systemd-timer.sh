@@ -93,7 +93,8 @@ backup_deb=$(find "$debs" -name 'terrarium-backup_*.deb' | head -n 1)
 [ -n "$backup_deb" ] || fail "no terrarium-backup .deb in $debs"
 lxc file push -q "$backup_deb" "$ct/root/terrarium-backup.deb"
 in_ct dpkg -i /root/terrarium-backup.deb >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i terrarium-backup"; }
-printf 'not-a-real-key' | in_ct sh -c 'umask 077; cat > /etc/terrarium/secrets/s3-secret-key'
+# terrarium-install creates the secrets directory; this container has only these two packages.
+printf 'not-a-real-key' | in_ct sh -c 'umask 077; mkdir -p /etc/terrarium/secrets && cat > /etc/terrarium/secrets/s3-secret-key'
 hook=terrarium-failed@terrarium-backup-export.service.service
 in_ct systemctl start terrarium-backup-export.service 2>/dev/null && fail "the export unit succeeded on a host without zfs"
 [ "$(in_ct systemctl show -P Result terrarium-backup-export.service)" = exit-code ] ||

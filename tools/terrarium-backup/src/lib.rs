@@ -10,6 +10,7 @@
 //! - [`pipeline`]: zfs send → zstd → S3 and S3 → zstd -d → zfs receive, hashed.
 
 pub mod chain;
+pub mod health;
 pub mod keys;
 pub mod manifest;
 pub mod pipeline;
@@ -58,6 +59,14 @@ pub enum Command {
         /// Local snapshots only, even when S3 is enabled
         #[arg(long)]
         local: bool,
+    },
+    /// Whether each instance's backups are on time: the newest local snapshot, S3
+    /// restore point, export and restore drill, against backup.alerts
+    Status {
+        /// Be a monitoring plugin: one status line and exit 0 ok, 1 warning, 2 critical,
+        /// 3 unknown
+        #[arg(long)]
+        check: bool,
     },
     /// Export the newest snapshot of each container to S3 (incremental when possible)
     Export {

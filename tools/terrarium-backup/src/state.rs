@@ -94,6 +94,34 @@ pub fn write_drilled(paths: &Paths, instance: &str, drilled: &Drilled) -> anyhow
     atomic_write(&path, text.as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
 }
 
+/// How the last export of an instance went (not a dry run): what `status` reports as
+/// the last export's result. Written after the run decided, whatever it decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exported {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn exported_file(paths: &Paths, instance: &str) -> PathBuf {
+    paths.state_dir().join("backup-exported").join(format!("{instance}.json"))
+}
+
+pub fn read_exported(paths: &Paths, instance: &str) -> Option<Exported> {
+    let text = terrarium_common::fs::read_regular_to_string(&exported_file(paths, instance)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+pub fn write_exported(paths: &Paths, instance: &str, exported: &Exported) -> anyhow::Result<()> {
+    let path = exported_file(paths, instance);
+    let text = serde_json::to_string_pretty(exported)? + "\n";
+    atomic_write(&path, text.as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
+}
+
 /// An upload that was started and not yet completed or aborted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingUpload {

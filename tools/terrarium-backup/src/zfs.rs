@@ -230,6 +230,18 @@ impl Zfs {
         Ok(snapshots)
     }
 
+    /// The newest snapshot of `dataset` and when it was taken (unix seconds), by
+    /// creation time: what `status` calls the age of the time machine.
+    pub fn newest_snapshot_time(&self, dataset: &str) -> Result<Option<(String, i64)>, ZfsError> {
+        // `zfs get` rather than `list`: both implementations take these flags.
+        let out = self
+            .quick()
+            .args(["get", "-Hp", "-r", "-d", "1", "-o", "name,value", "--", "creation"])
+            .arg(dataset)
+            .run()?;
+        parse_newest_creation(&out, dataset)
+    }
+
     /// Take a snapshot `dataset@name`.
     pub fn snapshot(&self, full_name: &str) -> Result<(), ZfsError> {
         self.quick().args(["snapshot", "--", full_name]).run()?;
@@ -425,6 +437,28 @@ pub fn parse_snapshot_list(out: &str, dataset: &str) -> Result<Vec<Snapshot>, Zf
     Ok(snapshots)
 }
 
+/// The newest of `dataset`'s own snapshots in `zfs get -Hp -r -d 1 -o name,value
+/// creation DATASET` output (the dataset's own line is skipped).
+pub fn parse_newest_creation(out: &str, dataset: &str) -> Result<Option<(String, i64)>, ZfsError> {
+    let mut newest: Option<(String, i64)> = None;
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let Some((name, value)) = line.split_once('\t') else {
+            return Err(ZfsError::Parse { what: "snapshot creation times".into(), line: line.into() });
+        };
+        let Some(short) = name.strip_prefix(&format!("{dataset}@")) else {
+            continue;
+        };
+        let created = value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| ZfsError::Parse { what: "snapshot creation time".into(), line: line.into() })?;
+        if newest.as_ref().is_none_or(|(_, at)| created >= *at) {
+            newest = Some((short.to_string(), created));
+        }
+    }
+    Ok(newest)
+}
+
 /// Parse `zfs get -Hp -r -d 1 -o name,property,value guid,createtxg DATASET` output,
 /// keeping the snapshots of `dataset` itself.
 pub fn parse_snapshot_get(out: &str, dataset: &str) -> Result<Vec<Snapshot>, ZfsError> {
@@ -490,6 +524,20 @@ mod tests {
         // `[-t type` sits on a continuation line in OpenZFS's usage: not detected from the
         // first line, which only matters for sanoid (not for this tool).
         assert!(!caps.get_type);
+    }
+
+    #[test]
+    fn the_newest_creation_wins_and_children_and_the_dataset_are_skipped() {
+        let out = "tank/c/web\t1700000000\n\
+tank/c/web@autosnap_a\t1700000100\n\
+tank/c/web@autosnap_c\t1700000300\n\
+tank/c/web@autosnap_b\t1700000200\n\
+tank/c/web/child@newer\t1800000000\n\
+tank/c/webby@other\t1900000000\n";
+        assert_eq!(parse_newest_creation(out, "tank/c/web").unwrap(), Some(("autosnap_c".into(), 1_700_000_300)));
+        assert_eq!(parse_newest_creation("tank/c/web\t1700000000\n", "tank/c/web").unwrap(), None);
+        let err = parse_newest_creation("tank/c/web@x\tsoon\n", "tank/c/web").unwrap_err();
+        assert!(err.to_string().contains("tank/c/web@x"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`terminal`]: escaping untrusted text before it is printed for people;
 //! - [`cli`]: the arguments every tool shares (`--root`, `--json`, verbosity).
 
+pub mod backup_status;
 pub mod cli;
 pub mod config;
 pub mod fs;

@@ -263,8 +263,11 @@ pub fn install_panic_hook(tool: &'static str) {
             default_hook(info);
         }
         let line = panic_line(tool, info);
-        let line =
-            if crate::journal::stderr_is_journal() { crate::journal::with_priority(log::Level::Error, &line) } else { line };
+        let line = if crate::journal::stderr_is_journal() {
+            crate::journal::with_priority(log::Level::Error, &line)
+        } else {
+            line
+        };
         let _ = writeln!(std::io::stderr().lock(), "{line}");
         // Exit here rather than unwinding to a 101: other threads may still hold the
         // run lock or a pipe; the kernel releases both.

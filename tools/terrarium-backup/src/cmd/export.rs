@@ -143,6 +143,9 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
                 }
             }
         };
+        if !dry_run {
+            record_outcome(ctx, &item);
+        }
         items.push(item);
     }
     let failed = items.iter().filter(|i| i.status == "failed").count();
@@ -171,6 +174,20 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
         }
         _ => Exit::Partial,
     })
+}
+
+/// Leave the instance's result for `status` (a failure to is only a warning: the
+/// export itself is done, and its report says the same).
+fn record_outcome(ctx: &Context, item: &Item) {
+    let record = state::Exported {
+        at: now(),
+        ok: item.status != "failed",
+        snapshot: item.snapshot.clone(),
+        error: item.error.clone(),
+    };
+    if let Err(err) = state::write_exported(&ctx.paths, &item.instance, &record) {
+        log::warn!(instance = item.instance.as_str(); "{}", terrarium_common::output::error_chain(err.chain()));
+    }
 }
 
 /// An `--instance` that has no dataset (bad input: exit 2).

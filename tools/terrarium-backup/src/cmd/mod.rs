@@ -5,6 +5,7 @@ mod list;
 mod prune;
 mod replicate;
 mod sanoid_config;
+mod status;
 mod stream;
 mod verify;
 
@@ -41,8 +42,13 @@ pub(crate) fn lock_waiting(ctx: &Context, what: &str, seconds: Option<u64>) -> a
 }
 
 pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
+    if let Command::Status { check } = &args.command {
+        // Loads the config itself: with --check, a config it cannot read is UNKNOWN.
+        return status::run(&args.global, *check);
+    }
     let ctx = Context::load(&args.global)?;
     match &args.command {
+        Command::Status { .. } => unreachable!("dispatched above"),
         Command::SanoidConfig { dry_run } => sanoid_config::run(&ctx, *dry_run),
         Command::List { instance, local } => list::run(&ctx, instance.as_deref(), *local),
         Command::Export { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 export", "s3.enabled")),

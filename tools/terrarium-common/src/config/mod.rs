@@ -243,6 +243,8 @@ pub struct Backup {
     pub local_retention: LocalRetention,
     #[serde(default)]
     pub s3_retention: S3Retention,
+    #[serde(default)]
+    pub alerts: Alerts,
 }
 
 impl Default for Backup {
@@ -251,7 +253,57 @@ impl Default for Backup {
             zstd_level: default_zstd_level(),
             local_retention: LocalRetention::default(),
             s3_retention: S3Retention::default(),
+            alerts: Alerts::default(),
         }
+    }
+}
+
+/// When `terrarium-backup status --check` (and `terrarium-status`) call a backup late:
+/// the age of the newest local snapshot of each instance, of its newest S3 restore
+/// point, and of the host's newest restore drill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    #[serde(default = "Threshold::local_snapshot")]
+    pub local_snapshot: Threshold,
+    #[serde(default = "Threshold::s3_restore_point")]
+    pub s3_restore_point: Threshold,
+    #[serde(default = "Threshold::drill")]
+    pub drill: Threshold,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self {
+            local_snapshot: Threshold::local_snapshot(),
+            s3_restore_point: Threshold::s3_restore_point(),
+            drill: Threshold::drill(),
+        }
+    }
+}
+
+/// An age in hours past which something is a warning, and one past which it is critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub warning_hours: u32,
+    pub critical_hours: u32,
+}
+
+impl Threshold {
+    /// sanoid snapshots every 15 minutes: two hours without one means it stopped.
+    fn local_snapshot() -> Self {
+        Self { warning_hours: 2, critical_hours: 6 }
+    }
+
+    /// The export runs daily: 36 hours allows one late or failed run.
+    fn s3_restore_point() -> Self {
+        Self { warning_hours: 36, critical_hours: 72 }
+    }
+
+    /// The drill runs weekly: 14 days allows one missed week.
+    fn drill() -> Self {
+        Self { warning_hours: 14 * 24, critical_hours: 28 * 24 }
     }
 }
 

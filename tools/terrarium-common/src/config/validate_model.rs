@@ -377,5 +377,22 @@ fn check_backup(config: &Config) -> Check {
             "a new full stream every 30 days is a good default",
         );
     }
+    let alerts = &config.backup.alerts;
+    for (key, threshold) in [
+        ("local_snapshot", alerts.local_snapshot),
+        ("s3_restore_point", alerts.s3_restore_point),
+        ("drill", alerts.drill),
+    ] {
+        if threshold.warning_hours == 0 {
+            return fail(&format!("backup.alerts.{key}.warning_hours"), "must be at least 1", "give an age in hours");
+        }
+        if threshold.critical_hours < threshold.warning_hours {
+            return fail(
+                &format!("backup.alerts.{key}.critical_hours"),
+                format!("{} is below warning_hours ({})", threshold.critical_hours, threshold.warning_hours),
+                "make critical_hours at least warning_hours",
+            );
+        }
+    }
     Ok(())
 }
