@@ -13,7 +13,10 @@
 //! - [`output`]: exit codes, `--json` helpers, logging and progress conventions;
 //! - [`yaml`]: the one place YAML is parsed and written;
 //! - [`terminal`]: escaping untrusted text before it is printed for people;
-//! - [`cli`]: the arguments every tool shares (`--root`, `--json`, verbosity).
+//! - [`cli`]: the arguments every tool shares (`--root`, `--json`, verbosity);
+//! - [`journal`]: syslog priorities on the lines a tool writes to the journal;
+//! - [`tools`]: finding the other tools, for those that run one another;
+//! - [`backup_status`]: the backup health `terrarium-backup status` reports and `terrarium-status` reads.
 
 pub mod backup_status;
 pub mod cli;
@@ -29,6 +32,7 @@ pub mod ports;
 pub mod process;
 pub mod secret;
 pub mod terminal;
+pub mod tools;
 pub mod yaml;
 
 pub use config::Config;

@@ -14,7 +14,7 @@ pub mod env {
     pub const LOG_FORMAT: &str = "TERRARIUM_LOG_FORMAT";
     /// Log level: `error`, `warn`, `info` (default), `debug`.
     pub const LOG_LEVEL: &str = "TERRARIUM_LOG";
-    /// Extra directories (colon separated) searched first by `terrariumctl` for tools.
+    /// Extra directories (colon separated) searched first for the tools (see [`crate::tools`]).
     pub const TOOL_PATH: &str = "TERRARIUM_TOOL_PATH";
     /// Set by systemd for services whose output goes to the journal.
     pub const JOURNAL_STREAM: &str = "JOURNAL_STREAM";
@@ -51,7 +51,11 @@ pub mod env {
             "Set by systemd. When it names the tool's stderr, every line starts with its syslog priority \
              (`<3>` error, `<4>` warning, `<6>` info, `<7>` debug), so `journalctl -p err` shows the errors.",
         ),
-        (TOOL_PATH, "Extra directories (colon separated) `terrariumctl` searches first for the tools."),
+        (
+            TOOL_PATH,
+            "Extra directories (colon separated) searched first for the tools, by `terrariumctl` and by \
+             `terrarium-status` (which runs `terrarium-backup status`).",
+        ),
         (OIDC_CLIENT_SECRET, "The OIDC client secret for `terrarium-install`/`terrarium-set`, instead of a flag."),
         (S3_SECRET_KEY, "The S3 secret key for `terrarium-install`/`terrarium-set`, instead of a flag."),
         (ROOT_PASSWORD, "The root password `terrarium-install` sets for Cockpit, instead of `--root-pwd-file`."),

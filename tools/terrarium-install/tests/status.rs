@@ -3,7 +3,8 @@
 //! systemd is not PID 1 on the test machine, so `systemctl` is a stand-in on PATH that
 //! answers `systemctl show` from files (one per unit, `Key=value` lines) and says
 //! `not-found` for the rest, the way systemctl does for unknown units. The pool health
-//! comes from a real `zpool status -x` on a zfs-fuse pool.
+//! comes from a real `zpool status -x` on a zfs-fuse pool, the backups' health from the
+//! real `terrarium-backup status --json` built from this workspace.
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,9 +40,41 @@ impl SystemctlStandIn {
     }
 }
 
+/// The directory holding this workspace's `terrarium-backup`, built now: `cargo test -p
+/// terrarium-install` builds only this package's binaries, and terrarium-status runs
+/// the backup tool as a program (as on a host), found through `TERRARIUM_TOOL_PATH`.
+fn backup_tool_dir() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "terrarium-backup", "--bin", "terrarium-backup"]);
+            // Without the variables cargo sets for this test: ring's build script reruns
+            // when CARGO_MANIFEST_DIR changes, which would rebuild half the workspace.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy().into_owned();
+                if key.starts_with("CARGO_") && !["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&key.as_str()) {
+                    build.env_remove(&key);
+                }
+            }
+            let built = build.env_remove("LD_LIBRARY_PATH").current_dir(common::manifest_dir()).status().unwrap();
+            assert!(built.success(), "cargo build -p terrarium-backup failed");
+            let dir = assert_cmd::cargo::cargo_bin("terrarium-status").parent().unwrap().to_path_buf();
+            assert!(dir.join("terrarium-backup").is_file(), "no terrarium-backup in {}", dir.display());
+            dir
+        })
+        .clone()
+}
+
 fn status(root: &Path, systemctl: &SystemctlStandIn, json: bool) -> (i32, String) {
     let mut command = assert_cmd::Command::cargo_bin("terrarium-status").unwrap();
-    command.arg("--root").arg(root).env("PATH", systemctl.path_env()).env("TERRARIUM_LOG_FORMAT", "logfmt");
+    command
+        .arg("--root")
+        .arg(root)
+        .env("PATH", systemctl.path_env())
+        .env("TERRARIUM_TOOL_PATH", backup_tool_dir())
+        .env("TERRARIUM_LOG_FORMAT", "logfmt");
     if json {
         command.arg("--json");
     }
@@ -58,7 +91,7 @@ fn a_half_installed_host_says_what_is_missing() {
     let systemctl = SystemctlStandIn::new(false);
     systemctl.unit("traefik.service", "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n");
     let (code, text) = status(root.path(), &systemctl, false);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "something is missing: the exit says so");
     insta::assert_snapshot!("half-installed", text);
     let (_, json) = status(root.path(), &systemctl, true);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -74,7 +107,7 @@ fn without_systemd_the_unit_states_are_unknown_and_said_so() {
     let root = tempfile::tempdir().unwrap();
     let systemctl = SystemctlStandIn::new(true);
     let (code, json) = status(root.path(), &systemctl, true);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "nothing says the services run");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     let missing = json["missing"].to_string();
     assert!(
@@ -129,10 +162,12 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
         );
     }
     let (code, json) = status(root.path(), &systemctl, true);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{json}");
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["missing"], serde_json::json!([]), "{json}");
     assert_eq!(value["healthy"], true);
+    assert_eq!(value["backups"]["level"], "ok", "terrarium-backup answered: {json}");
+    assert_eq!(value["backups"]["status"]["s3_enabled"], true);
     assert_eq!(value["pool"]["healthy"], true);
     assert_eq!(value["settings"]["admin_group"], "ops");
     assert_eq!(value["services"][3]["unit"], "snap.lxd.daemon.service");
@@ -146,12 +181,64 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
         "terrarium-proxy-sync.service",
         "LoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\n",
     );
-    let (_, json) = status(root.path(), &systemctl, true);
+    let (code, json) = status(root.path(), &systemctl, true);
+    assert_eq!(code, 1);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
         value["missing"],
         serde_json::json!(["the last run of terrarium-proxy-sync.service failed (exit-code)"])
     );
+}
+
+/// What `terrarium-backup status` finds wrong is counted in the host's health: here a
+/// container whose last export failed (the record an export leaves), then a host where
+/// the backup tool is not installed.
+#[test]
+fn a_failed_export_and_a_missing_backup_tool_make_the_host_unhealthy() {
+    let pool = terrarium_testkit::ZfsPool::create(128);
+    pool.zfs(&["create", "-p", &pool.dataset("containers/web")]);
+    let root = tempfile::tempdir().unwrap();
+    let config = format!(
+        "schema_version: 2\ndomains: {{root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}}\n\
+         emails: {{contact: ops@example.com, acme: ops@example.com}}\nidentity: {{mode: local, admin_group: ops}}\n\
+         storage: {{mode: file, pool: {}}}\n\
+         s3: {{enabled: true, endpoint: 'https://s3.example.com', bucket: backups, access_key: ak, secret_key_file: /etc/terrarium/secrets/s3-secret-key}}\n",
+        pool.name()
+    );
+    common::write(&root.path().join("etc/terrarium/config.yaml"), &config, 0o600);
+    let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    common::write(
+        &root.path().join("var/lib/terrarium/backup-exported/web.json"),
+        &serde_json::json!({"at": at, "ok": false, "error": "S3 endpoint unreachable"}).to_string(),
+        0o644,
+    );
+    let systemctl = SystemctlStandIn::new(false);
+    let (code, json) = status(root.path(), &systemctl, true);
+    assert_eq!(code, 1, "{json}");
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["healthy"], false);
+    assert_eq!(value["backups"]["level"], "critical", "{json}");
+    let missing = value["missing"].to_string();
+    assert!(missing.contains("backups (critical): web: the last export ("), "{missing}");
+    let (_, text) = status(root.path(), &systemctl, false);
+    assert!(text.contains("backups: CRITICAL, 1 instances checked, "), "{text}");
+
+    // No terrarium-backup anywhere (its tool path points at an empty directory, and the
+    // status binary's own directory holds none): said, and unhealthy.
+    let alone = tempfile::tempdir().unwrap();
+    let status_bin = alone.path().join("terrarium-status");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("terrarium-status"), &status_bin).unwrap();
+    let output = std::process::Command::new(&status_bin)
+        .args(["--json", "--root"])
+        .arg(root.path())
+        .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", systemctl.dir.path().display()))
+        .env("TERRARIUM_TOOL_PATH", alone.path().join("none"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let missing = value["missing"].to_string();
+    assert!(missing.contains("backups: terrarium-backup is not installed"), "{missing}");
 }
 
 /// The stand-in systemctl answers for whatever units a test names, so the names status
@@ -205,7 +292,7 @@ fn label_text_in_a_report_is_escaped_for_the_terminal_and_kept_in_json() {
     let systemctl = SystemctlStandIn::new(false);
 
     let (code, text) = status(root.path(), &systemctl, false);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "no config: unhealthy");
     let unsafe_chars: Vec<char> =
         text.chars().filter(|c| *c != '\n' && terrarium_common::terminal::is_unsafe(*c)).collect();
     assert!(unsafe_chars.is_empty(), "raw {unsafe_chars:?} in:\n{text}");

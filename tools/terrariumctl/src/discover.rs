@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use terrarium_common::paths::{env, host};
 use terrarium_common::process::Cmd;
 
 const PREFIX: &str = "terrarium-";
@@ -48,22 +47,7 @@ pub enum NotFound {
     NotExecutable(PathBuf),
 }
 
-/// `TERRARIUM_TOOL_PATH`, then the directory of this executable, then
-/// `/usr/lib/terrarium`, then `PATH`.
-pub fn search_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(extra) = std::env::var_os(env::TOOL_PATH) {
-        dirs.extend(std::env::split_paths(&extra));
-    }
-    if let Some(own) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
-        dirs.push(own);
-    }
-    dirs.push(PathBuf::from(host::LIB_DIR));
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    dirs
-}
+pub use terrarium_common::tools::search_dirs;
 
 /// The longest run of leading words naming a tool, and how many arguments it used.
 pub fn find_tool(args: &[OsString], dirs: &[PathBuf]) -> Result<(Tool, usize), NotFound> {

@@ -2,6 +2,7 @@
 //! timers last did, the last proxy sync and S3 export, pool health. Works on a
 //! half-installed host: everything it cannot find is listed under "missing".
 
+pub mod backups;
 pub mod report;
 pub mod systemd;
 
@@ -54,6 +55,9 @@ pub struct Status {
     pub proxy_sync: report::LastRun,
     pub backup_export: report::LastRun,
     pub pool: PoolHealth,
+    /// The backups' health from `terrarium-backup status` (asked when the config is valid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backups: Option<backups::Backups>,
     /// What is missing or failing, one line each.
     pub missing: Vec<String>,
 }
@@ -105,7 +109,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     } else {
         print!("{}", render(&status));
     }
-    Ok(Exit::Success)
+    // Scripts and monitoring can test the exit code, as with `systemctl is-active`.
+    Ok(if status.healthy { Exit::Success } else { Exit::Failure })
 }
 
 /// Collect the status of the host under `paths`. Never fails: what cannot be read is
@@ -219,6 +224,11 @@ pub fn gather(paths: &Paths) -> Status {
     if pool.healthy != Some(true) {
         missing.push(format!("pool: {}", pool.detail));
     }
+    // Without a valid config terrarium-backup would only repeat the config's error.
+    let backups = config.as_ref().map(|_| backups::ask(paths));
+    if let Some(backups) = &backups {
+        missing.extend(backups.findings());
+    }
 
     let endpoints = config.as_ref().map(endpoints).unwrap_or_default();
     let settings = config.as_ref().map(|c| Settings {
@@ -241,6 +251,7 @@ pub fn gather(paths: &Paths) -> Status {
         proxy_sync,
         backup_export,
         pool,
+        backups,
         missing,
     }
 }
@@ -347,6 +358,9 @@ pub fn render(status: &Status) -> String {
     line(&mut out, format!("proxy sync: {}", report::summary(&status.proxy_sync)));
     line(&mut out, format!("S3 export: {}", report::summary(&status.backup_export)));
     line(&mut out, format!("pool: {}", status.pool.detail));
+    if let Some(backups) = &status.backups {
+        line(&mut out, format!("backups: {}", backups_summary(backups)));
+    }
     if status.missing.is_empty() {
         line(&mut out, "healthy: nothing missing".into());
     } else {
@@ -364,6 +378,19 @@ fn unit_word(unit: &UnitState) -> String {
         "not-found" => "not installed".to_string(),
         "unknown" => "unknown (systemd not reachable)".to_string(),
         _ => format!("{} ({})", unit.active, unit.sub),
+    }
+}
+
+/// `OK, 3 instances checked`; the problems themselves are listed under "missing".
+fn backups_summary(backups: &backups::Backups) -> String {
+    match &backups.status {
+        Some(status) => format!(
+            "{}, {} instances checked, {} problems",
+            status.level.word(),
+            status.instances.len(),
+            status.problems.len()
+        ),
+        None => format!("unknown ({})", backups.error.as_deref().unwrap_or("no answer")),
     }
 }
 
