@@ -36,9 +36,9 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// The first executable file called `name` in `dirs`.
 pub fn find_in(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
-    dirs.iter().map(|dir| dir.join(name)).find(|path| {
-        std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-    })
+    dirs.iter()
+        .map(|dir| dir.join(name))
+        .find(|path| std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0))
 }
 
 #[cfg(test)]

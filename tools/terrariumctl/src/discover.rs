@@ -112,6 +112,8 @@ pub fn list_tools(dirs: &[PathBuf]) -> Vec<Tool> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn tool(dir: &Path, name: &str, mode: u32) {

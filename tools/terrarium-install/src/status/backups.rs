@@ -90,7 +90,8 @@ mod tests {
 
     #[test]
     fn the_last_line_of_a_failed_status_is_quoted() {
-        let stderr = "level=info tool=terrarium-backup msg=starting\nlevel=error tool=terrarium-backup msg=\"no pool\"\n\n";
+        let stderr =
+            "level=info tool=terrarium-backup msg=starting\nlevel=error tool=terrarium-backup msg=\"no pool\"\n\n";
         assert_eq!(last_message(stderr), "level=error tool=terrarium-backup msg=\"no pool\"");
         assert_eq!(last_message(""), "no message");
     }
