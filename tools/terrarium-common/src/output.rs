@@ -200,6 +200,12 @@ fn human_line(level: log::Level, message: &str, fields: &[(String, String)]) -> 
     line
 }
 
+/// Bytes for people, in binary units as `zfs` and `df -h` count them: `512 B`,
+/// `1.50 KiB`, `64.00 GiB` (indicatif's formatter, so every tool writes sizes alike).
+pub fn human_bytes(bytes: u64) -> String {
+    indicatif::HumanBytes(bytes).to_string()
+}
+
 /// One logfmt line: `level=info tool=terrarium-backup msg="..." key=value`.
 pub fn logfmt_line(tool: &str, level: log::Level, message: &str, fields: &[(String, String)]) -> String {
     let mut line = format!("level={} tool={tool} msg={}", level.as_str().to_ascii_lowercase(), logfmt_value(message));
@@ -316,6 +322,13 @@ pub fn byte_progress(total: Option<u64>, what: &str) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_read_like_people_write_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.00 GiB");
+    }
 
     #[test]
     fn logfmt_quotes_what_needs_quoting() {

@@ -12,7 +12,9 @@ use crate::args::InstallArgs;
 use crate::host_facts::dashed_ip;
 use crate::preflight::Verifiers;
 use crate::resolve::{self, HostFacts, Resolved, SecretInputs, TRAEFIK_ME};
-use crate::storage::{TargetKind, human_size};
+use terrarium_common::output::human_bytes;
+
+use crate::storage::TargetKind;
 
 type Ask<T> = Result<T, dialoguer::Error>;
 
@@ -251,7 +253,7 @@ fn ask_storage(args: &mut InstallArgs, base: Option<&Config>, facts: &mut HostFa
             let question = format!(
                 "Wipe {} ({})? Every partition and all data on it are lost",
                 target.path,
-                human_size(target.size)
+                human_bytes(target.size)
             );
             if !confirm(&question, false)? {
                 args.storage_mode = None;

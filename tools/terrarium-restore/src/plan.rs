@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use terrarium_common::output::human_bytes;
 
 use crate::args::Source;
 use crate::at::{RestorePoint, describe};
@@ -212,18 +213,6 @@ fn render_step(out: &mut String, step: &Step) {
     }
 }
 
-/// `1.5 MiB`, `512 B`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -298,12 +287,5 @@ mod tests {
         assert!(!plan.is_destructive());
         assert_eq!(plan.download_bytes(), 3 * 1024 * 1024 / 2);
         insta::assert_snapshot!(plan.render());
-    }
-
-    #[test]
-    fn bytes_read_like_people_write_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(1 << 30), "1.0 GiB");
     }
 }

@@ -7,7 +7,9 @@ use terrarium_common::killpoint;
 use terrarium_common::output::{byte_progress, print_json};
 use time::OffsetDateTime;
 
-use super::{human_bytes, lock, now};
+use terrarium_common::output::human_bytes;
+
+use super::{lock, now};
 use crate::chain::Catalog;
 use crate::context::Context;
 use crate::keys::KeyLayout;

@@ -6,11 +6,11 @@ use serde::Serialize;
 use terrarium_common::Exit;
 use terrarium_common::output::print_json;
 
-use super::human_bytes;
 use crate::context::Context;
 use crate::manifest::Kind;
 use crate::remote;
 use crate::zfs::Zfs;
+use terrarium_common::output::human_bytes;
 
 #[derive(Debug, Default, Serialize)]
 struct Instance {

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use terrarium_common::config::StorageMode;
+use terrarium_common::output::human_bytes;
 
 use super::facts::{BlockDevice, PartitionTable, StorageFacts};
 
@@ -36,10 +37,10 @@ pub struct Target {
 impl Target {
     pub fn describe(&self) -> String {
         match self.kind {
-            TargetKind::Disk => format!("{} (whole disk, {}, will be wiped)", self.path, human_size(self.size)),
-            TargetKind::Partition => format!("{} (unused partition, {})", self.path, human_size(self.size)),
+            TargetKind::Disk => format!("{} (whole disk, {}, will be wiped)", self.path, human_bytes(self.size)),
+            TargetKind::Partition => format!("{} (unused partition, {})", self.path, human_bytes(self.size)),
             TargetKind::FreeSpace { .. } => {
-                format!("{} (free space, {}, a new partition)", self.path, human_size(self.size))
+                format!("{} (free space, {}, a new partition)", self.path, human_bytes(self.size))
             }
         }
     }
@@ -105,18 +106,6 @@ fn mode_word(mode: StorageMode) -> &'static str {
     }
 }
 
-/// `68719476736` as `64.0 GiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
 /// Targets for `mode` (none for file mode), largest first, and every refusal.
 pub fn discover(facts: &StorageFacts, mode: StorageMode) -> Discovery {
     let mut discovery = Discovery::default();
@@ -178,7 +167,7 @@ fn consider_disk(facts: &StorageFacts, device: &BlockDevice, discovery: &mut Dis
         return refuse(
             discovery,
             &device.path,
-            format!("is too small ({}, at least {} needed)", human_size(device.size), human_size(MIN_TARGET_BYTES)),
+            format!("is too small ({}, at least {} needed)", human_bytes(device.size), human_bytes(MIN_TARGET_BYTES)),
         );
     }
     discovery.targets.push(Target { path: device.path.clone(), kind: TargetKind::Disk, size: device.size });
@@ -207,7 +196,7 @@ fn consider_partitions(facts: &StorageFacts, device: &BlockDevice, discovery: &m
             refuse(
                 discovery,
                 &part.path,
-                format!("is too small ({}, at least {} needed)", human_size(part.size), human_size(MIN_TARGET_BYTES)),
+                format!("is too small ({}, at least {} needed)", human_bytes(part.size), human_bytes(MIN_TARGET_BYTES)),
             );
         } else {
             discovery.targets.push(Target { path: part.path.clone(), kind: TargetKind::Partition, size: part.size });
@@ -226,7 +215,11 @@ fn consider_partitions(facts: &StorageFacts, device: &BlockDevice, discovery: &m
                     size,
                 });
             } else if device.children.is_empty() {
-                refuse(discovery, &device.path, "has no free space of at least 1.0 GiB");
+                refuse(
+                    discovery,
+                    &device.path,
+                    format!("has no free space of at least {}", human_bytes(MIN_TARGET_BYTES)),
+                );
             }
         }
         None if device.children.is_empty() => {

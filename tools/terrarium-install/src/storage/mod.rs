@@ -9,7 +9,7 @@ pub mod facts;
 #[allow(clippy::unwrap_used)]
 mod tests;
 
-pub use discover::{Discovery, Refusal, Target, TargetKind, discover, human_size};
+pub use discover::{Discovery, Refusal, Target, TargetKind, discover};
 pub use facts::{StorageFacts, from_dir, probe};
 
 /// Facts from a captured directory (tests) or from this machine's block devices.
