@@ -78,20 +78,34 @@ pub struct Drilled {
     pub ok: bool,
 }
 
-fn drilled_file(paths: &Paths, instance: &str) -> PathBuf {
-    paths.state_dir().join("backup-verified").join(format!("{instance}.json"))
+/// Where a per-instance record of `kind` lives: `/var/lib/terrarium/<kind>/<instance>.json`.
+fn record_file(paths: &Paths, kind: &str, instance: &str) -> PathBuf {
+    paths.state_dir().join(kind).join(format!("{instance}.json"))
 }
 
-/// The last drill of `instance` (none when it was never drilled, or its record is unreadable).
-pub fn read_drilled(paths: &Paths, instance: &str) -> Option<Drilled> {
-    let text = terrarium_common::fs::read_regular_to_string(&drilled_file(paths, instance)).ok()?;
+/// A per-instance record (none when there is none, or it is unreadable: these records
+/// only inform `status` and the drill's rotation, so a damaged one counts as absent).
+fn read_record<T: serde::de::DeserializeOwned>(paths: &Paths, kind: &str, instance: &str) -> Option<T> {
+    let text = terrarium_common::fs::read_regular_to_string(&record_file(paths, kind, instance)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-pub fn write_drilled(paths: &Paths, instance: &str, drilled: &Drilled) -> anyhow::Result<()> {
-    let path = drilled_file(paths, instance);
-    let text = serde_json::to_string_pretty(drilled)? + "\n";
+fn write_record<T: Serialize>(paths: &Paths, kind: &str, instance: &str, record: &T) -> anyhow::Result<()> {
+    let path = record_file(paths, kind, instance);
+    let text = serde_json::to_string_pretty(record)? + "\n";
     atomic_write(&path, text.as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
+}
+
+const DRILLED: &str = "backup-verified";
+const EXPORTED: &str = "backup-exported";
+
+/// The last drill of `instance` (none when it was never drilled, or its record is unreadable).
+pub fn read_drilled(paths: &Paths, instance: &str) -> Option<Drilled> {
+    read_record(paths, DRILLED, instance)
+}
+
+pub fn write_drilled(paths: &Paths, instance: &str, drilled: &Drilled) -> anyhow::Result<()> {
+    write_record(paths, DRILLED, instance, drilled)
 }
 
 /// How the last export of an instance went (not a dry run): what `status` reports as
@@ -107,19 +121,12 @@ pub struct Exported {
     pub error: Option<String>,
 }
 
-fn exported_file(paths: &Paths, instance: &str) -> PathBuf {
-    paths.state_dir().join("backup-exported").join(format!("{instance}.json"))
-}
-
 pub fn read_exported(paths: &Paths, instance: &str) -> Option<Exported> {
-    let text = terrarium_common::fs::read_regular_to_string(&exported_file(paths, instance)).ok()?;
-    serde_json::from_str(&text).ok()
+    read_record(paths, EXPORTED, instance)
 }
 
 pub fn write_exported(paths: &Paths, instance: &str, exported: &Exported) -> anyhow::Result<()> {
-    let path = exported_file(paths, instance);
-    let text = serde_json::to_string_pretty(exported)? + "\n";
-    atomic_write(&path, text.as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))
+    write_record(paths, EXPORTED, instance, exported)
 }
 
 /// An upload that was started and not yet completed or aborted.

@@ -125,10 +125,8 @@ fn timer(last: &str) -> String {
     )
 }
 
-#[test]
-fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
-    let pool = terrarium_testkit::ZfsPool::create(128);
-    let root = tempfile::tempdir().unwrap();
+/// The config of an installed host with S3 on, on `pool`.
+fn write_installed_config(root: &Path, pool: &terrarium_testkit::ZfsPool) {
     let config = format!(
         "schema_version: 2\ndomains: {{root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}}\n\
          emails: {{contact: ops@example.com, acme: ops@example.com}}\nidentity: {{mode: local, admin_group: ops}}\n\
@@ -136,7 +134,14 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
          s3: {{enabled: true, endpoint: 'https://s3.example.com', bucket: backups, access_key: ak, secret_key_file: /etc/terrarium/secrets/s3-secret-key}}\n",
         pool.name()
     );
-    common::write(&root.path().join("etc/terrarium/config.yaml"), &config, 0o600);
+    common::write(&root.join("etc/terrarium/config.yaml"), &config, 0o600);
+}
+
+#[test]
+fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
+    let pool = terrarium_testkit::ZfsPool::create(128);
+    let root = tempfile::tempdir().unwrap();
+    write_installed_config(root.path(), &pool);
     let reports = root.path().join("var/lib/terrarium/reports");
     common::write(
         &reports.join("proxy-sync.json"),
@@ -198,14 +203,7 @@ fn a_failed_export_and_a_missing_backup_tool_make_the_host_unhealthy() {
     let pool = terrarium_testkit::ZfsPool::create(128);
     pool.zfs(&["create", "-p", &pool.dataset("containers/web")]);
     let root = tempfile::tempdir().unwrap();
-    let config = format!(
-        "schema_version: 2\ndomains: {{root: example.com, manage: manage.example.com, proxy: proxy.example.com, lxd: lxd.example.com, auth: auth.example.com}}\n\
-         emails: {{contact: ops@example.com, acme: ops@example.com}}\nidentity: {{mode: local, admin_group: ops}}\n\
-         storage: {{mode: file, pool: {}}}\n\
-         s3: {{enabled: true, endpoint: 'https://s3.example.com', bucket: backups, access_key: ak, secret_key_file: /etc/terrarium/secrets/s3-secret-key}}\n",
-        pool.name()
-    );
-    common::write(&root.path().join("etc/terrarium/config.yaml"), &config, 0o600);
+    write_installed_config(root.path(), &pool);
     let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
     common::write(
         &root.path().join("var/lib/terrarium/backup-exported/web.json"),
