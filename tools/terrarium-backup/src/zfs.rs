@@ -107,6 +107,10 @@ pub enum ZfsError {
     Process(#[from] ProcessError),
     #[error("dataset {0} does not exist")]
     NoDataset(String),
+    #[error(
+        "pool {0} does not exist or is not imported: `zpool import {0}` (or fix storage.pool in /etc/terrarium/config.yaml)"
+    )]
+    NoPool(String),
     #[error("unexpected `zfs` output for {what}: `{line}`")]
     Parse { what: String, line: String },
 }
@@ -183,7 +187,8 @@ impl Zfs {
     }
 
     /// The datasets `<pool>/containers/<name>`, sorted by name; empty when
-    /// `<pool>/containers` does not exist yet.
+    /// `<pool>/containers` does not exist yet (LXD creates it with its first instance).
+    /// A missing pool is an error: a backup of nothing must not look like a success.
     pub fn container_datasets(&self, pool: &str) -> Result<Vec<ContainerDataset>, ZfsError> {
         let parent = format!("{pool}/{CONTAINERS}");
         let out = match self
@@ -193,7 +198,9 @@ impl Zfs {
             .output()
         {
             Ok(out) => out.stdout,
-            Err(err) if err.stderr().contains("does not exist") => return Ok(Vec::new()),
+            Err(err) if err.stderr().contains("does not exist") => {
+                return if self.exists(pool)? { Ok(Vec::new()) } else { Err(ZfsError::NoPool(pool.to_string())) };
+            }
             Err(err) => return Err(err.into()),
         };
         let mut found: Vec<ContainerDataset> = out

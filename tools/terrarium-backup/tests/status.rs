@@ -108,3 +108,29 @@ fn a_failed_export_is_critical_and_a_check_that_cannot_look_is_unknown() {
     assert_eq!(code, 3, "{text}");
     assert!(text.starts_with("BACKUP UNKNOWN - no Terrarium config at "), "{text}");
 }
+
+/// A pool that is not there (not imported after a reboot, a typo in storage.pool) is
+/// an error for the export and an UNKNOWN for the check: a backup of nothing must not
+/// pass for a good one. A pool without `<pool>/containers` yet has nothing to back up.
+#[test]
+fn a_missing_pool_fails_the_export_and_the_check_but_an_empty_pool_is_fine() {
+    let host = Host::new(64);
+    assert_eq!(host.run(&["export"]).status.code(), Some(0), "no containers dataset yet: nothing to do");
+    assert_eq!(check(&host).0, 0);
+
+    let config = host.root.path().join("etc/terrarium/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let gone = format!("{}gone", host.pool.name());
+    std::fs::write(&config, text.replace(&format!("pool: {}\n", host.pool.name()), &format!("pool: {gone}\n")))
+        .unwrap();
+    let out = host.run(&["export"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pool {gone} does not exist or is not imported: `zpool import {gone}`")),
+        "{stderr}"
+    );
+    let (code, text) = check(&host);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.starts_with(&format!("BACKUP UNKNOWN - pool {gone} does not exist")), "{text}");
+}
