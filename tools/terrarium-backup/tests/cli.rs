@@ -98,10 +98,13 @@ fn wrong_credentials_bucket_and_endpoint_get_one_clear_line_each() {
     write_secret(root3.path(), s3.secret_key());
     let output = run(root3.path(), &["list"]);
     assert_eq!(output.status.code(), Some(1));
+    // This config's pool does not exist (no zfs needed here): `list` warns and lists S3.
     let text = stderr(&output, root3.path());
-    assert!(text.starts_with("terrarium-backup: error: cannot reach the S3 endpoint http://127.0.0.1:9: "), "{text}");
-    assert!(text.trim_end().ends_with("check s3.endpoint and the network"), "{text}");
-    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+    let (warning, error) = text.split_once('\n').unwrap();
+    assert!(warning.starts_with("warning: pool terrarium-cli-test-no-such-pool does not exist"), "{text}");
+    assert!(error.starts_with("terrarium-backup: error: cannot reach the S3 endpoint http://127.0.0.1:9: "), "{text}");
+    assert!(error.trim_end().ends_with("check s3.endpoint and the network"), "{text}");
+    assert_eq!(error.trim_end().lines().count(), 1, "one error line: {text}");
 }
 
 #[test]

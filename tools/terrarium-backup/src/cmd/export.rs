@@ -116,6 +116,9 @@ struct Report {
 pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> anyhow::Result<Exit> {
     let _lock = if dry_run { None } else { Some(lock(ctx, "export")?) };
     let started_at = now();
+    // The S3 settings first (enabled, secret file, endpoint): a config error is named
+    // before the pool is asked.
+    let (store, keys) = ctx.store()?;
     let zfs = Zfs::new();
     let datasets = zfs.container_datasets(ctx.pool())?;
     for name in only {
@@ -125,7 +128,6 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
     }
     let selected: Vec<&ContainerDataset> =
         datasets.iter().filter(|d| only.is_empty() || only.contains(&d.instance)).collect();
-    let (store, keys) = ctx.store()?;
     if !dry_run {
         abort_stale_uploads(ctx, &store, &keys);
     }

@@ -9,7 +9,7 @@ use terrarium_common::output::print_json;
 use crate::context::Context;
 use crate::manifest::Kind;
 use crate::remote;
-use crate::zfs::Zfs;
+use crate::zfs::{Zfs, ZfsError};
 use terrarium_common::output::human_bytes;
 
 #[derive(Debug, Default, Serialize)]
@@ -45,7 +45,16 @@ struct RestorePoint {
 pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Result<Exit> {
     let zfs = Zfs::new();
     let mut instances: BTreeMap<String, Instance> = BTreeMap::new();
-    for dataset in zfs.container_datasets(ctx.pool())? {
+    let datasets = match zfs.container_datasets(ctx.pool()) {
+        Ok(datasets) => datasets,
+        // After a disaster the pool may not be there yet: what S3 holds is what matters.
+        Err(err @ ZfsError::NoPool(_)) if ctx.s3_enabled() && !local_only => {
+            log::warn!("{err}; listing the S3 restore points only");
+            Vec::new()
+        }
+        Err(err) => return Err(err.into()),
+    };
+    for dataset in datasets {
         if only.is_some_and(|o| o != dataset.instance) {
             continue;
         }
