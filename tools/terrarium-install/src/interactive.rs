@@ -6,14 +6,13 @@ use dialoguer::{Confirm, Input, Password, Select};
 use terrarium_common::Config;
 use terrarium_common::config::validate::{is_email, is_group_name, is_hostname, is_url, parse_size};
 use terrarium_common::config::{IdentityMode, S3, StorageMode};
+use terrarium_common::output::human_bytes;
 use terrarium_common::secret::Secret;
 
 use crate::args::InstallArgs;
 use crate::host_facts::dashed_ip;
 use crate::preflight::Verifiers;
 use crate::resolve::{self, HostFacts, Resolved, SecretInputs, TRAEFIK_ME};
-use terrarium_common::output::human_bytes;
-
 use crate::storage::TargetKind;
 
 type Ask<T> = Result<T, dialoguer::Error>;

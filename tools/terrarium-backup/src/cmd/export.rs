@@ -4,10 +4,8 @@ use serde::Serialize;
 use terrarium_common::Exit;
 use terrarium_common::fs::atomic_write;
 use terrarium_common::killpoint;
-use terrarium_common::output::{byte_progress, print_json};
+use terrarium_common::output::{byte_progress, human_bytes, print_json};
 use time::OffsetDateTime;
-
-use terrarium_common::output::human_bytes;
 
 use super::{lock, now};
 use crate::chain::Catalog;

@@ -4,13 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use terrarium_common::Exit;
-use terrarium_common::output::print_json;
+use terrarium_common::output::{human_bytes, print_json};
 
 use crate::context::Context;
 use crate::manifest::Kind;
 use crate::remote;
 use crate::zfs::{Zfs, ZfsError};
-use terrarium_common::output::human_bytes;
 
 #[derive(Debug, Default, Serialize)]
 struct Instance {
