@@ -237,6 +237,18 @@ fn a_failed_export_and_a_missing_backup_tool_make_the_host_unhealthy() {
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let missing = value["missing"].to_string();
     assert!(missing.contains("backups: terrarium-backup is not installed"), "{missing}");
+
+    // A pool that is gone: terrarium-backup cannot look, and its error is quoted.
+    drop(pool);
+    let (code, json) = status(root.path(), &systemctl, true);
+    assert_eq!(code, 1);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(value["backups"]["level"].is_null(), "{json}");
+    let missing = value["missing"].to_string();
+    assert!(
+        missing.contains("backups: `terrarium-backup status` failed (exit 1): terrarium-backup: error: pool "),
+        "{missing}"
+    );
 }
 
 /// The stand-in systemctl answers for whatever units a test names, so the names status

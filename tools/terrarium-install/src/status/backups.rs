@@ -55,7 +55,8 @@ pub fn ask(paths: &Paths) -> Backups {
         ));
     };
     let mut command = Cmd::new(&tool).arg("--root").arg(paths.root()).args(["status", "--json"]).timeout(TIMEOUT);
-    command = command.env(terrarium_common::paths::env::LOG_FORMAT, "logfmt");
+    // Short lines (`terrarium-backup: error: ...`): the last one is quoted in "missing".
+    command = command.env(terrarium_common::paths::env::LOG_FORMAT, "human");
     let output = match command.output() {
         Ok(output) => output,
         Err(ProcessError::Failed { stderr, code, .. }) => {
