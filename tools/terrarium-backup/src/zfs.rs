@@ -237,16 +237,16 @@ impl Zfs {
         Ok(snapshots)
     }
 
-    /// The newest snapshot of `dataset` and when it was taken (unix seconds), by
-    /// creation time: what `status` calls the age of the time machine.
-    pub fn newest_snapshot_time(&self, dataset: &str) -> Result<Option<(String, i64)>, ZfsError> {
+    /// When `dataset` was created and its newest snapshot (by creation time), in unix
+    /// seconds, from one `zfs get`: what `status` judges the time machine by.
+    pub fn creation_times(&self, dataset: &str) -> Result<CreationTimes, ZfsError> {
         // `zfs get` rather than `list`: both implementations take these flags.
         let out = self
             .quick()
             .args(["get", "-Hp", "-r", "-d", "1", "-o", "name,value", "--", "creation"])
             .arg(dataset)
             .run()?;
-        parse_newest_creation(&out, dataset)
+        parse_creation_times(&out, dataset)
     }
 
     /// Take a snapshot `dataset@name`.
@@ -444,26 +444,39 @@ pub fn parse_snapshot_list(out: &str, dataset: &str) -> Result<Vec<Snapshot>, Zf
     Ok(snapshots)
 }
 
-/// The newest of `dataset`'s own snapshots in `zfs get -Hp -r -d 1 -o name,value
-/// creation DATASET` output (the dataset's own line is skipped).
-pub fn parse_newest_creation(out: &str, dataset: &str) -> Result<Option<(String, i64)>, ZfsError> {
-    let mut newest: Option<(String, i64)> = None;
+/// A dataset's creation time and its newest snapshot's (unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreationTimes {
+    pub dataset: Option<i64>,
+    /// The newest of the dataset's own snapshots (not its children's), and when.
+    pub newest_snapshot: Option<(String, i64)>,
+}
+
+/// Parse `zfs get -Hp -r -d 1 -o name,value creation DATASET` output.
+pub fn parse_creation_times(out: &str, dataset: &str) -> Result<CreationTimes, ZfsError> {
+    let mut times = CreationTimes::default();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
         let Some((name, value)) = line.split_once('\t') else {
             return Err(ZfsError::Parse { what: "snapshot creation times".into(), line: line.into() });
         };
-        let Some(short) = name.strip_prefix(&format!("{dataset}@")) else {
+        let snapshot = name.strip_prefix(&format!("{dataset}@"));
+        if snapshot.is_none() && name != dataset {
             continue;
-        };
+        }
         let created = value
             .trim()
             .parse::<i64>()
             .map_err(|_| ZfsError::Parse { what: "snapshot creation time".into(), line: line.into() })?;
-        if newest.as_ref().is_none_or(|(_, at)| created >= *at) {
-            newest = Some((short.to_string(), created));
+        match snapshot {
+            None => times.dataset = Some(created),
+            Some(short) => {
+                if times.newest_snapshot.as_ref().is_none_or(|(_, at)| created >= *at) {
+                    times.newest_snapshot = Some((short.to_string(), created));
+                }
+            }
         }
     }
-    Ok(newest)
+    Ok(times)
 }
 
 /// Parse `zfs get -Hp -r -d 1 -o name,property,value guid,createtxg DATASET` output,
@@ -534,16 +547,19 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_creation_wins_and_children_and_the_dataset_are_skipped() {
+    fn the_newest_creation_wins_and_children_are_skipped() {
         let out = "tank/c/web\t1700000000\n\
 tank/c/web@autosnap_a\t1700000100\n\
 tank/c/web@autosnap_c\t1700000300\n\
 tank/c/web@autosnap_b\t1700000200\n\
 tank/c/web/child@newer\t1800000000\n\
 tank/c/webby@other\t1900000000\n";
-        assert_eq!(parse_newest_creation(out, "tank/c/web").unwrap(), Some(("autosnap_c".into(), 1_700_000_300)));
-        assert_eq!(parse_newest_creation("tank/c/web\t1700000000\n", "tank/c/web").unwrap(), None);
-        let err = parse_newest_creation("tank/c/web@x\tsoon\n", "tank/c/web").unwrap_err();
+        let times = parse_creation_times(out, "tank/c/web").unwrap();
+        assert_eq!(times.dataset, Some(1_700_000_000));
+        assert_eq!(times.newest_snapshot, Some(("autosnap_c".into(), 1_700_000_300)));
+        let bare = parse_creation_times("tank/c/web\t1700000000\n", "tank/c/web").unwrap();
+        assert_eq!(bare, CreationTimes { dataset: Some(1_700_000_000), newest_snapshot: None });
+        let err = parse_creation_times("tank/c/web@x\tsoon\n", "tank/c/web").unwrap_err();
         assert!(err.to_string().contains("tank/c/web@x"), "{err}");
     }
 

@@ -53,8 +53,9 @@ fn gather(ctx: &Context) -> anyhow::Result<BackupStatus> {
     let zfs = Zfs::new();
     let mut instances = Vec::new();
     for dataset in zfs.container_datasets(ctx.pool())? {
-        let created = zfs.get(&dataset.dataset, "creation").ok().and_then(|t| unix(t.trim().parse().ok()?));
-        let local = zfs.newest_snapshot_time(&dataset.dataset)?.and_then(|(name, at)| Some((name, unix(at)?)));
+        let times = zfs.creation_times(&dataset.dataset)?;
+        let created = times.dataset.and_then(unix);
+        let local = times.newest_snapshot.and_then(|(name, at)| Some((name, unix(at)?)));
         let catalog = Catalog::new(state::read_catalog(&ctx.paths, &dataset.instance));
         let s3 = catalog.latest().map(|m| (m.snapshot.name.clone(), m.started_at));
         let s3_oldest = catalog.restore_points().iter().map(|m| m.started_at).min();
