@@ -171,7 +171,7 @@ fn an_installed_host_shows_settings_timers_reports_and_pool_health() {
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["missing"], serde_json::json!([]), "{json}");
     assert_eq!(value["healthy"], true);
-    assert_eq!(value["backups"]["level"], "ok", "terrarium-backup answered: {json}");
+    assert_eq!(value["backups"]["status"]["level"], "ok", "terrarium-backup answered: {json}");
     assert_eq!(value["backups"]["status"]["s3_enabled"], true);
     assert_eq!(value["pool"]["healthy"], true);
     assert_eq!(value["settings"]["admin_group"], "ops");
@@ -215,7 +215,7 @@ fn a_failed_export_and_a_missing_backup_tool_make_the_host_unhealthy() {
     assert_eq!(code, 1, "{json}");
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["healthy"], false);
-    assert_eq!(value["backups"]["level"], "critical", "{json}");
+    assert_eq!(value["backups"]["status"]["level"], "critical", "{json}");
     let missing = value["missing"].to_string();
     assert!(missing.contains("backups (critical): web: the last export ("), "{missing}");
     let (_, text) = status(root.path(), &systemctl, false);
@@ -243,7 +243,7 @@ fn a_failed_export_and_a_missing_backup_tool_make_the_host_unhealthy() {
     let (code, json) = status(root.path(), &systemctl, true);
     assert_eq!(code, 1);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert!(value["backups"]["level"].is_null(), "{json}");
+    assert!(value["backups"]["status"].is_null(), "{json}");
     let missing = value["missing"].to_string();
     assert!(
         missing.contains("backups: `terrarium-backup status` failed (exit 1): terrarium-backup: error: pool "),

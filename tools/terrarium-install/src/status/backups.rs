@@ -15,10 +15,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize)]
 pub struct Backups {
-    /// `ok`, `warning` or `critical`; absent when terrarium-backup could not say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub level: Option<Level>,
-    /// What `terrarium-backup status --json` printed.
+    /// What `terrarium-backup status --json` printed (its `level` is the verdict).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<BackupStatus>,
     /// Why there is no status.
@@ -28,7 +25,7 @@ pub struct Backups {
 
 impl Backups {
     fn unknown(error: impl Into<String>) -> Self {
-        Self { level: None, status: None, error: Some(error.into()) }
+        Self { status: None, error: Some(error.into()) }
     }
 
     /// The lines for "missing or failing": each warning and critical problem, or why
@@ -54,9 +51,13 @@ pub fn ask(paths: &Paths) -> Backups {
             "{TOOL} is not installed, so the backups' health is unknown (install the {TOOL} package)"
         ));
     };
-    let mut command = Cmd::new(&tool).arg("--root").arg(paths.root()).args(["status", "--json"]).timeout(TIMEOUT);
-    // Short lines (`terrarium-backup: error: ...`): the last one is quoted in "missing".
-    command = command.env(terrarium_common::paths::env::LOG_FORMAT, "human");
+    // Short log lines (`terrarium-backup: error: ...`): the last one is quoted in "missing".
+    let command = Cmd::new(&tool)
+        .arg("--root")
+        .arg(paths.root())
+        .args(["status", "--json"])
+        .env(terrarium_common::paths::env::LOG_FORMAT, "human")
+        .timeout(TIMEOUT);
     let output = match command.output() {
         Ok(output) => output,
         Err(ProcessError::Failed { stderr, code, .. }) => {
@@ -74,7 +75,7 @@ pub fn ask(paths: &Paths) -> Backups {
 /// The `status --json` output, or why it is not one.
 pub fn parse(stdout: &str) -> Backups {
     match serde_json::from_str::<BackupStatus>(stdout) {
-        Ok(status) => Backups { level: Some(status.level), status: Some(status), error: None },
+        Ok(status) => Backups { status: Some(status), error: None },
         Err(err) => Backups::unknown(format!("`{TOOL} status --json` printed something else than its report ({err})")),
     }
 }
@@ -100,7 +101,7 @@ mod tests {
     #[test]
     fn output_that_is_not_the_contract_is_an_unknown_health() {
         let backups = parse("{\"level\": \"ok\"}");
-        assert_eq!(backups.level, None);
+        assert!(backups.status.is_none());
         assert!(backups.findings()[0].contains("printed something else than its report"), "{:?}", backups.findings());
     }
 }
