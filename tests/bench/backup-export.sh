@@ -2,7 +2,8 @@
 # Benchmark: S3 export throughput and peak memory of `terrarium-backup export` against the
 # plain pipe `zfs send | zstd -3 | aws s3 cp -`, side by side on the same snapshot, then
 # peak memory of the export pipeline for a small and a 10x larger synthetic stream (it
-# must not grow with the stream size).
+# must not grow with the stream size), for parts too large for the memory budget (they
+# are spooled to a file), and the rate achieved under --bwlimit.
 #
 # A dataset of SIZE_MIB (half random, half text) on a file-backed zfs-fuse pool is
 # snapshotted once; each round runs the pipe and the tool (a full export) to s3s-fs on
@@ -140,16 +141,33 @@ echo "    pipe:${pipe_servers%;}"
 echo "    tool:${tool_servers%;}"
 
 # Memory against stream size: the same pipeline (zstd, multipart) on synthetic streams.
-synthetic() {
-  local mib_count=$1
+synthetic() { # MIB SIZE-HINT-BYTES [more stream options]
+  local mib_count=$1 hint=$2
+  shift 2
   local bytes=$((mib_count * 1048576))
   measure "$work/stream.json" bash -o pipefail -c \
-    "{ openssl enc -aes-128-ctr -nosalt -pass pass:bench </dev/zero 2>/dev/null || true; } | head -c $bytes | '$tool' stream --key synth/$mib_count --size-hint $bytes --json"
+    "{ openssl enc -aes-128-ctr -nosalt -pass pass:bench </dev/zero 2>/dev/null || true; } | head -c $bytes | '$tool' stream --key synth/$mib_count --size-hint $hint $* --json"
   aws --endpoint-url "$endpoint" s3 rm --quiet "s3://bucket/synth/$mib_count"
 }
-read -r small_s small_rss _ _ < <(synthetic "$stream_mib")
-read -r large_s large_rss _ _ < <(synthetic "$((stream_mib * 10))")
+read -r small_s small_rss _ _ < <(synthetic "$stream_mib" "$((stream_mib * 1048576))")
+read -r large_s large_rss _ _ < <(synthetic "$((stream_mib * 10))" "$((stream_mib * 10485760))")
+# Parts larger than the memory budget: the size hint of a 1 TiB stream makes every part
+# 233 MiB, more than the default 256 MiB budget lets memory hold two of, so each goes
+# through a file in (the root's) /var/tmp.
+mkdir -p "$root/var/tmp"
+read -r spool_s spool_rss _ _ < <(synthetic "$stream_mib" "$((1 << 40))")
+spool_parts=$(jq -r .parts "$work/stream.json")
 echo "backup-export bench: synthetic incompressible streams through the export pipeline"
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "$stream_mib MiB" "$small_s" "$(mib_s "$((stream_mib * 1048576))" "$small_s")" "$(mib "$small_rss")"
 printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "$((stream_mib * 10)) MiB" "$large_s" "$(mib_s "$((stream_mib * 10485760))" "$large_s")" "$(mib "$large_rss")"
+printf '  %-44s %8ss %9s MiB/s  peak RSS %7s MiB\n' "$stream_mib MiB in $spool_parts parts of 233 MiB (spooled)" "$spool_s" "$(mib_s "$((stream_mib * 1048576))" "$spool_s")" "$(mib "$spool_rss")"
 awk -v a="$small_rss" -v b="$large_rss" 'BEGIN { printf "  peak RSS ratio large/small %.2f (goal: about 1, memory does not grow with the stream)\n", b / a }'
+awk -v r="$spool_rss" 'BEGIN { printf "  peak RSS with parts over the budget %.1f MiB (goal: under the 256 MiB budget: %s)\n", r / 1024, (r / 1024 < 256 ? "met" : "MISSED") }'
+
+# --bwlimit: the small stream again, limited to a third of the rate it just reached, so
+# the limit binds on any machine; the achieved rate is the compressed bytes (what the
+# uplink carries) over the tool's own time.
+limit_kib=$(awk -v m="$stream_mib" -v s="$small_s" 'BEGIN { r = m * 1024 / (s > 0 ? s : 1) / 3; printf "%d", (r < 1024 ? 1024 : r) }')
+read -r _ _ _ _ < <(synthetic "$stream_mib" "$((stream_mib * 1048576))" --bwlimit "${limit_kib}K")
+jq -r --argjson limit "$((limit_kib * 1024))" '(.compressed_bytes / .seconds) as $rate
+  | "  --bwlimit \($limit / 1048576 * 10 | round / 10) MiB/s: \(.compressed_bytes / 1048576 | round) MiB in \(.seconds * 100 | round / 100) s, \($rate / 1048576 * 10 | round / 10) MiB/s, \($rate / $limit * 1000 | round / 10) % of the limit (goal: 90 to 110 %: \(if ($rate / $limit) >= 0.9 and ($rate / $limit) <= 1.1 then "met" else "MISSED" end))"' "$work/stream.json"

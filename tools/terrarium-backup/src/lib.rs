@@ -5,6 +5,7 @@
 //! - [`keys`]: the S3 key layout;
 //! - [`zfs`]: a typed wrapper over the `zfs` command line, with capability detection;
 //! - [`s3`]: the S3 [`s3::Store`]: streaming multipart upload, streaming download, probe;
+//! - [`part_buffer`]: where upload parts wait, within the export's memory budget;
 //! - [`chain`]: resolve and check the manifest chain of a restore point;
 //! - [`remote`]: read an instance's manifests and objects from S3;
 //! - [`pipeline`]: zfs send → zstd → S3 and S3 → zstd -d → zfs receive, hashed.
@@ -13,6 +14,8 @@ pub mod chain;
 pub mod health;
 pub mod keys;
 pub mod manifest;
+pub mod pace;
+pub mod part_buffer;
 pub mod pipeline;
 pub mod remote;
 pub mod retention;
@@ -82,6 +85,10 @@ pub enum Command {
         /// Do nothing (and succeed) while s3.enabled is false (for the timer)
         #[arg(long)]
         if_enabled: bool,
+        /// Hold the upload to this average rate: 20M, 512K (bytes per second, 1024-based)
+        /// or 100Mbit; overrides backup.export.bwlimit
+        #[arg(long, value_name = "RATE", value_parser = terrarium_common::rate::parse_rate)]
+        bwlimit: Option<u64>,
     },
     /// Delete S3 restore points beyond the retention, never a link a kept one needs
     Prune {
@@ -134,6 +141,9 @@ pub enum Command {
         /// Expected stream size in bytes (sizes the upload parts)
         #[arg(long)]
         size_hint: Option<u64>,
+        /// As export's --bwlimit
+        #[arg(long, value_name = "RATE", value_parser = terrarium_common::rate::parse_rate)]
+        bwlimit: Option<u64>,
     },
 }
 

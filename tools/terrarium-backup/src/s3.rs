@@ -4,9 +4,10 @@
 //!   `access_key`, secret from `s3.secret_key_file`), path-style addressing, no lookups
 //!   of `~/.aws` or instance metadata.
 //! - Streams upload through [`MultipartUpload`], a `std::io::Write`: parts are cut from
-//!   the stream and uploaded `concurrency` at a time, so memory stays at about
-//!   `part size × (concurrency + 2)` whatever the stream size. The part size grows with
-//!   the part number ([`part_size`]) so a 5 TiB stream fits in S3's 10,000 parts. Any
+//!   the stream and uploaded up to `concurrency` at a time. The part size grows with the
+//!   part number ([`part_size`]) so a 5 TiB stream fits in S3's 10,000 parts, and the
+//!   parts held at once stay within the memory budget whatever their size
+//!   ([`crate::part_buffer`]: fewer at once as they grow, large ones in a file). Any
 //!   failure (or a drop without `finish`) aborts the upload: no incomplete multipart
 //!   upload is left behind.
 //! - Downloads stream into a `std::io::Write` and resume with a ranged GET after a broken
@@ -18,6 +19,7 @@
 //! The blocking API owns a small tokio runtime; do not call it from inside another runtime.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -37,6 +39,8 @@ use terrarium_common::{Config, Paths};
 use tokio::sync::mpsc;
 
 use crate::keys::KeyLayout;
+use crate::pace::Pacer;
+use crate::part_buffer::{Budget, Filling};
 
 const MIB: u64 = 1024 * 1024;
 /// S3's limits: at most 10,000 parts of at most 5 GiB, every part but the last ≥ 5 MiB.
@@ -79,8 +83,14 @@ fn part_schedule(size_hint: Option<u64>) -> (u64, u128, u128) {
 /// Tuning knobs; the defaults suit a small VPS.
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// Parts uploaded at once.
+    /// Parts uploaded at once, at most (fewer when large parts fill the memory budget).
     pub concurrency: usize,
+    /// Peak memory of an upload, in bytes (`backup.export.memory_budget_mib`).
+    pub memory_budget: u64,
+    /// Where parts too large for the memory budget wait to be uploaded.
+    pub spool_dir: PathBuf,
+    /// Average upload rate in bytes per second (`--bwlimit`); `None`: no limit.
+    pub bwlimit: Option<u64>,
     /// Bytes per ranged GET in [`Store::download_sized`].
     pub download_range: u64,
     /// Ranges in flight or waiting in memory in [`Store::download_sized`]; half of
@@ -98,6 +108,9 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             concurrency: 4,
+            memory_budget: u64::from(terrarium_common::config::ExportLimits::DEFAULT_MEMORY_BUDGET_MIB) * MIB,
+            spool_dir: PathBuf::from(SPOOL_DIR),
+            bwlimit: None,
             download_range: 4 * MIB,
             download_window: 12,
             max_attempts: 6,
@@ -107,6 +120,10 @@ impl Default for Tuning {
         }
     }
 }
+
+/// Parts too large for memory wait here: `/var/tmp` is on disk (`/tmp` may be a tmpfs,
+/// which is memory again) and private to the export unit (`PrivateTmp=`).
+pub const SPOOL_DIR: &str = "/var/tmp";
 
 /// Everything needed to reach the bucket.
 #[derive(Debug, Clone)]
@@ -137,7 +154,13 @@ impl S3Settings {
             prefix: s3.prefix.clone(),
             access_key: need("s3.access_key", &s3.access_key)?,
             secret_key,
-            tuning: Tuning::default(),
+            tuning: Tuning {
+                memory_budget: config.backup.export.memory_budget_bytes(),
+                spool_dir: paths.host(SPOOL_DIR),
+                // Validated with the config; a value that fails here was never loaded.
+                bwlimit: config.backup.export.bwlimit_bytes().unwrap_or(None),
+                ..Tuning::default()
+            },
         })
     }
 }
@@ -255,6 +278,11 @@ impl Store {
 
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// Set the average upload rate of the uploads started from now on (`--bwlimit`).
+    pub fn set_bwlimit(&mut self, rate: Option<u64>) {
+        self.tuning.bwlimit = rate;
     }
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -514,7 +542,7 @@ impl Store {
             .block_on(self.client.create_multipart_upload().bucket(&self.bucket).key(key).send())
             .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let (sender, receiver) = mpsc::channel::<(i32, Vec<u8>)>(1);
+        let (sender, receiver) = mpsc::channel::<(i32, Filling)>(1);
         let stopping = Arc::new(AtomicBool::new(false));
         let worker = self.runtime.spawn(upload_parts(
             self.client.clone(),
@@ -531,7 +559,9 @@ impl Store {
             key: key.to_string(),
             upload_id,
             size_hint,
-            buffer: Vec::new(),
+            budget: Budget::new(self.tuning.memory_budget, &self.tuning.spool_dir),
+            filling: None,
+            pacer: Pacer::new(self.tuning.bwlimit),
             next_part: 1,
             written: 0,
             sender: Some(sender),
@@ -710,12 +740,12 @@ async fn upload_parts(
     upload_id: String,
     concurrency: usize,
     sign_payload: bool,
-    mut receiver: mpsc::Receiver<(i32, Vec<u8>)>,
+    mut receiver: mpsc::Receiver<(i32, Filling)>,
     stopping: Arc<AtomicBool>,
 ) -> Result<Vec<CompletedPart>, String> {
     let mut running = tokio::task::JoinSet::new();
     let mut parts = Parts::default();
-    while let Some((number, bytes)) = receiver.recv().await {
+    while let Some((number, mut part)) = receiver.recv().await {
         while running.len() >= concurrency {
             if let Some(result) = running.join_next().await {
                 parts.collect(result);
@@ -726,13 +756,9 @@ async fn upload_parts(
         }
         let (client, bucket, key, upload_id) = (client.clone(), bucket.clone(), key.clone(), upload_id.clone());
         running.spawn(async move {
-            let request = client
-                .upload_part()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .body(ByteStream::from(bytes));
+            let body = part.byte_stream().await.map_err(|e| format!("part {number}: {e}"))?;
+            let request =
+                client.upload_part().bucket(bucket).key(key).upload_id(upload_id).part_number(number).body(body);
             // As the AWS SDKs and CLI do: over TLS the payload is not hashed again for
             // SigV4 (TLS guards it in transit, the manifest's SHA-256 end to end), which
             // spares a SHA-256 pass on each side; over plain HTTP the signature is what
@@ -742,6 +768,9 @@ async fn upload_parts(
             } else {
                 request.customize().disable_payload_signing().send().await
             };
+            // The part (its memory or file, and its permit) is released only now: a
+            // retry inside `send` may read it again.
+            drop(part);
             let out = sent.map_err(|e| format!("part {number}: {}", DisplayErrorContext(e)))?;
             Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build())
         });
@@ -788,10 +817,13 @@ pub struct MultipartUpload<'a> {
     key: String,
     upload_id: String,
     size_hint: Option<u64>,
-    buffer: Vec<u8>,
+    budget: Budget,
+    /// The part being written, once the first byte of it arrived.
+    filling: Option<Filling>,
+    pacer: Pacer,
     next_part: u32,
     written: u64,
-    sender: Option<mpsc::Sender<(i32, Vec<u8>)>>,
+    sender: Option<mpsc::Sender<(i32, Filling)>>,
     worker: Option<tokio::task::JoinHandle<Result<Vec<CompletedPart>, String>>>,
     /// Tells the uploader to start no more parts (see [`MultipartUpload::stop_worker`]).
     stopping: Arc<AtomicBool>,
@@ -811,16 +843,20 @@ impl MultipartUpload<'_> {
         self.written
     }
 
-    fn current_part_size(&self) -> usize {
-        usize::try_from(part_size(self.next_part, self.size_hint)).unwrap_or(usize::MAX)
+    fn current_part_size(&self) -> u64 {
+        part_size(self.next_part, self.size_hint)
     }
 
-    /// Hand the buffered part to the uploader; fails when the uploader has stopped.
+    /// Hand the part written so far to the uploader; fails when the uploader has stopped.
     fn ship(&mut self) -> io::Result<()> {
         if self.next_part > MAX_PARTS {
             return Err(io::Error::other(format!("the stream needs more than {MAX_PARTS} parts")));
         }
-        let part = std::mem::take(&mut self.buffer);
+        let part = match self.filling.take() {
+            Some(part) => part,
+            // S3 needs at least one part, even for an empty stream.
+            None => self.budget.start(0, &self.store.runtime)?,
+        };
         let number = i32::try_from(self.next_part).unwrap_or(i32::MAX);
         self.next_part += 1;
         let sender = self.sender.as_ref().ok_or_else(|| io::Error::other("upload already finished"))?;
@@ -854,7 +890,7 @@ impl MultipartUpload<'_> {
 
     fn complete(&mut self) -> Result<UploadSummary, S3Error> {
         // S3 needs at least one part, even for an empty stream.
-        if !self.buffer.is_empty() || self.next_part == 1 {
+        if self.filling.as_ref().is_some_and(|p| !p.is_empty()) || self.next_part == 1 {
             self.ship().map_err(|e| self.upload_error(e.to_string()))?;
         }
         self.sender = None;
@@ -917,18 +953,21 @@ impl Write for MultipartUpload<'_> {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let total = data.len();
         while !data.is_empty() {
-            let part = self.current_part_size();
-            if self.buffer.capacity() == 0 {
-                self.buffer.reserve_exact(part);
-            }
-            let take = (part - self.buffer.len()).min(data.len());
-            self.buffer.extend_from_slice(&data[..take]);
+            let size = self.current_part_size();
+            let part = match self.filling.as_mut() {
+                Some(part) => part,
+                // Waits here while the parts in flight fill the memory budget.
+                None => self.filling.insert(self.budget.start(size, &self.store.runtime)?),
+            };
+            let take = usize::try_from(size - part.len()).unwrap_or(usize::MAX).min(data.len());
+            part.append(&data[..take])?;
             data = &data[take..];
-            if self.buffer.len() >= part {
+            if part.len() >= size {
                 self.ship()?;
             }
         }
         self.written += total as u64;
+        self.pacer.wait(self.written);
         Ok(total)
     }
 

@@ -66,6 +66,39 @@ fn a_multipart_stream_round_trips_and_an_unfinished_one_leaves_nothing() {
     assert!(matches!(store.get_bytes("p/h/i/gone"), Err(S3Error::NotFound { .. })));
 }
 
+#[test]
+fn parts_over_the_memory_budget_go_through_files_that_are_removed_on_every_exit() {
+    let s3 = S3Server::start();
+    let spool = tempfile::tempdir().unwrap();
+    // 96 MiB budget: 32 MiB for parts, so parts over 16 MiB are spooled. A 100 GiB size
+    // hint makes every part 22.8 MiB: this 50 MiB stream is three spooled parts.
+    let tuning = Tuning { memory_budget: 96 << 20, spool_dir: spool.path().to_path_buf(), ..Tuning::default() };
+    let store = Store::new(&S3Settings { tuning, ..settings(&s3, s3.secret_key()) }).unwrap();
+    let data: Vec<u8> = (0..(50u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let spooled = || std::fs::read_dir(spool.path()).unwrap().count();
+    let mut upload = store.upload("p/h/i/big", Some(100 << 30)).unwrap();
+    let mut most = 0;
+    for chunk in data.chunks(1 << 20) {
+        upload.write_all(chunk).unwrap();
+        most = most.max(spooled());
+    }
+    assert!(most >= 1, "the parts were written to files");
+    assert!(most <= terrarium_backup::part_buffer::SPOOL_SLOTS, "{most} part files at once");
+    let summary = upload.finish().unwrap();
+    assert_eq!((summary.bytes, summary.parts), (data.len() as u64, 3));
+    assert_eq!(spooled(), 0, "every part file is removed once its part is stored");
+    let mut back = Vec::new();
+    store.download("p/h/i/big", &mut back, &|_| {}).unwrap();
+    assert!(back == data, "the object is the stream");
+
+    // Dropped half-way: aborted, and its part files are gone too.
+    let mut unfinished = store.upload("p/h/i/gone", Some(100 << 30)).unwrap();
+    unfinished.write_all(&data[..30 << 20]).unwrap();
+    drop(unfinished);
+    assert_eq!(spooled(), 0);
+    assert_eq!(store.head("p/h/i/gone").unwrap(), None);
+}
+
 /// Names of the files s3s-fs keeps for multipart uploads in progress.
 fn upload_leftovers(s3: &S3Server) -> Vec<std::path::PathBuf> {
     let entries = std::fs::read_dir(s3.data_dir()).unwrap().flatten();

@@ -16,6 +16,7 @@
 //! - [`cli`]: the arguments every tool shares (`--root`, `--json`, verbosity);
 //! - [`journal`]: syslog priorities on the lines a tool writes to the journal;
 //! - [`tools`]: finding the other tools, for those that run one another;
+//! - [`rate`]: transfer rates as operators write them (`20M`, `100Mbit`);
 //! - [`backup_status`]: the backup health `terrarium-backup status` reports and `terrarium-status` reads.
 
 pub mod backup_status;
@@ -30,6 +31,7 @@ pub mod output;
 pub mod paths;
 pub mod ports;
 pub mod process;
+pub mod rate;
 pub mod secret;
 pub mod terminal;
 pub mod tools;

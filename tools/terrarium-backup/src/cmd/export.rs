@@ -111,12 +111,21 @@ struct Report {
     instances: Vec<Item>,
 }
 
-pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> anyhow::Result<Exit> {
+pub fn run(
+    ctx: &Context,
+    only: &[String],
+    force_full: bool,
+    dry_run: bool,
+    bwlimit: Option<u64>,
+) -> anyhow::Result<Exit> {
     let _lock = if dry_run { None } else { Some(lock(ctx, "export")?) };
     let started_at = now();
     // The S3 settings first (enabled, secret file, endpoint): a config error is named
     // before the pool is asked.
-    let (store, keys) = ctx.store()?;
+    let (mut store, keys) = ctx.store()?;
+    if bwlimit.is_some() {
+        store.set_bwlimit(bwlimit);
+    }
     let zfs = Zfs::new();
     let datasets = zfs.container_datasets(ctx.pool())?;
     for name in only {
@@ -128,6 +137,8 @@ pub fn run(ctx: &Context, only: &[String], force_full: bool, dry_run: bool) -> a
         datasets.iter().filter(|d| only.is_empty() || only.contains(&d.instance)).collect();
     if !dry_run {
         abort_stale_uploads(ctx, &store, &keys);
+        // Under the lock, no other export is writing parts there.
+        crate::part_buffer::sweep(&ctx.paths.host(crate::s3::SPOOL_DIR));
     }
     let mut items = Vec::new();
     for dataset in selected {

@@ -52,7 +52,9 @@ pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
         Command::SanoidConfig { dry_run } => sanoid_config::run(&ctx, *dry_run),
         Command::List { instance, local } => list::run(&ctx, instance.as_deref(), *local),
         Command::Export { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 export", "s3.enabled")),
-        Command::Export { instance, full, dry_run, .. } => export::run(&ctx, instance, *full, *dry_run),
+        Command::Export { instance, full, dry_run, bwlimit, .. } => {
+            export::run(&ctx, instance, *full, *dry_run, *bwlimit)
+        }
         Command::Prune { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 prune", "s3.enabled")),
         Command::Prune { dry_run, lock_wait, .. } => prune::run(&ctx, *dry_run, *lock_wait),
         Command::Verify { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 verify", "s3.enabled")),
@@ -68,7 +70,7 @@ pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
             Ok(disabled("replication", "syncoid.enabled"))
         }
         Command::Replicate { to, dry_run, .. } => replicate::run(&ctx, to.as_deref(), *dry_run),
-        Command::Stream { key, size_hint } => stream::run(&ctx, key, *size_hint),
+        Command::Stream { key, size_hint, bwlimit } => stream::run(&ctx, key, *size_hint, *bwlimit),
     }
 }
 

@@ -18,8 +18,11 @@ struct Report {
     seconds: f64,
 }
 
-pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>) -> anyhow::Result<Exit> {
-    let (store, _) = ctx.store()?;
+pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>, bwlimit: Option<u64>) -> anyhow::Result<Exit> {
+    let (mut store, _) = ctx.store()?;
+    if bwlimit.is_some() {
+        store.set_bwlimit(bwlimit);
+    }
     let bar = byte_progress(size_hint, key);
     let started = std::time::Instant::now();
     let stdin = std::io::stdin().lock();

@@ -245,6 +245,9 @@ pub struct Backup {
     pub s3_retention: S3Retention,
     #[serde(default)]
     pub alerts: Alerts,
+    /// How an export uses memory and the uplink; written only when changed.
+    #[serde(default, skip_serializing_if = "ExportLimits::is_default")]
+    pub export: ExportLimits,
 }
 
 impl Default for Backup {
@@ -254,7 +257,43 @@ impl Default for Backup {
             local_retention: LocalRetention::default(),
             s3_retention: S3Retention::default(),
             alerts: Alerts::default(),
+            export: ExportLimits::default(),
         }
+    }
+}
+
+/// The resources an S3 export may take: memory for the parts it holds, and the uplink.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportLimits {
+    /// Peak memory of an export in MiB (default [`ExportLimits::DEFAULT_MEMORY_BUDGET_MIB`]):
+    /// parts too large to hold within it go through a file in /var/tmp. Keep the export
+    /// unit's `MemoryMax=` above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_budget_mib: Option<u32>,
+    /// Average upload rate (`20M`, `100Mbit`; see [`crate::rate`]); unlimited when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bwlimit: Option<String>,
+}
+
+impl ExportLimits {
+    pub const DEFAULT_MEMORY_BUDGET_MIB: u32 = 256;
+    /// Below this, the fixed share (zstd's workers, the S3 client) leaves no room for
+    /// two of the smallest parts.
+    pub const MIN_MEMORY_BUDGET_MIB: u32 = 96;
+
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+
+    pub fn memory_budget_bytes(&self) -> u64 {
+        u64::from(self.memory_budget_mib.unwrap_or(Self::DEFAULT_MEMORY_BUDGET_MIB)) << 20
+    }
+
+    /// The upload rate in bytes per second; `Err` names the problem (validation has
+    /// already refused a bad value in a loaded config).
+    pub fn bwlimit_bytes(&self) -> Result<Option<u64>, String> {
+        self.bwlimit.as_deref().map(crate::rate::parse_rate).transpose()
     }
 }
 

@@ -394,5 +394,25 @@ fn check_backup(config: &Config) -> Check {
             );
         }
     }
+    check_export_limits(&config.backup.export)
+}
+
+fn check_export_limits(limits: &super::ExportLimits) -> Check {
+    if let Some(mib) = limits.memory_budget_mib
+        && mib < super::ExportLimits::MIN_MEMORY_BUDGET_MIB
+    {
+        return fail(
+            "backup.export.memory_budget_mib",
+            format!("{mib} is below {}", super::ExportLimits::MIN_MEMORY_BUDGET_MIB),
+            format!(
+                "give at least {} (the default, {}, suits a small VPS)",
+                super::ExportLimits::MIN_MEMORY_BUDGET_MIB,
+                super::ExportLimits::DEFAULT_MEMORY_BUDGET_MIB
+            ),
+        );
+    }
+    if let Err(problem) = limits.bwlimit_bytes() {
+        return fail("backup.export.bwlimit", problem, "or remove the key for no limit");
+    }
     Ok(())
 }
