@@ -109,7 +109,7 @@ impl Default for Tuning {
         Self {
             concurrency: 4,
             memory_budget: u64::from(terrarium_common::config::ExportLimits::DEFAULT_MEMORY_BUDGET_MIB) * MIB,
-            spool_dir: PathBuf::from(SPOOL_DIR),
+            spool_dir: PathBuf::from(terrarium_common::paths::host::SPOOL_DIR),
             bwlimit: None,
             download_range: 4 * MIB,
             download_window: 12,
@@ -120,10 +120,6 @@ impl Default for Tuning {
         }
     }
 }
-
-/// Parts too large for memory wait here: `/var/tmp` is on disk (`/tmp` may be a tmpfs,
-/// which is memory again) and private to the export unit (`PrivateTmp=`).
-pub const SPOOL_DIR: &str = "/var/tmp";
 
 /// Everything needed to reach the bucket.
 #[derive(Debug, Clone)]
@@ -156,7 +152,7 @@ impl S3Settings {
             secret_key,
             tuning: Tuning {
                 memory_budget: config.backup.export.memory_budget_bytes(),
-                spool_dir: paths.host(SPOOL_DIR),
+                spool_dir: paths.spool_dir(),
                 // Validated with the config; a value that fails here was never loaded.
                 bwlimit: config.backup.export.bwlimit_bytes().unwrap_or(None),
                 ..Tuning::default()

@@ -107,6 +107,9 @@ pub mod host {
     /// What a restore still owes an instance (an instance to start, a set-aside dataset to
     /// put back or destroy): written before each such step, removed when the run is done.
     pub const RESTORE_UNFINISHED_DIR: &str = "/var/lib/terrarium/restore-unfinished";
+    /// Where export parts too large for the memory budget wait: on disk (`/tmp` may be a
+    /// tmpfs, which is memory again), and private to the export unit (`PrivateTmp=`).
+    pub const SPOOL_DIR: &str = "/var/tmp";
     /// The kernel's socket tables (`tcp`, `tcp6`, `udp`, `udp6`); under `--root` tests supply them.
     pub const PROC_NET_DIR: &str = "/proc/net";
 }
@@ -221,6 +224,9 @@ impl Paths {
         self.host(host::RESTORE_UNFINISHED_DIR).join(format!("{instance}.json"))
     }
     /// `/proc/net/NAME`, such as `proc_net("tcp6")`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.host(host::SPOOL_DIR)
+    }
     pub fn proc_net(&self, name: &str) -> PathBuf {
         self.host(host::PROC_NET_DIR).join(name)
     }

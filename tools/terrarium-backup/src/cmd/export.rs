@@ -138,7 +138,7 @@ pub fn run(
     if !dry_run {
         abort_stale_uploads(ctx, &store, &keys);
         // Under the lock, no other export is writing parts there.
-        crate::part_buffer::sweep(&ctx.paths.host(crate::s3::SPOOL_DIR));
+        crate::part_buffer::sweep(&ctx.paths.spool_dir());
     }
     let mut items = Vec::new();
     for dataset in selected {
