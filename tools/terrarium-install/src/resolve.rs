@@ -401,6 +401,7 @@ pub fn resolve_syncoid(
         target: args.syncoid_target.clone().or(base.target),
         target_dataset: args.syncoid_target_dataset.clone().or(base.target_dataset),
         ssh_key_file: base.ssh_key_file,
+        known_hosts: base.known_hosts,
         ssh_key: None,
     };
     if let Some(value) = key {
