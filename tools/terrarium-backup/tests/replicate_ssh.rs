@@ -161,7 +161,8 @@ fn a_wrong_or_missing_host_key_fails_without_a_prompt_and_nothing_is_received() 
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "it waited: {shown}");
     assert!(shown.contains("Host key verification failed"), "ssh's own words are kept: {shown}");
     assert!(
-        shown.contains("is not the one syncoid.known_hosts names") && shown.contains("ssh-keyscan -t ed25519 127.0.0.1"),
+        shown.contains("is not the one syncoid.known_hosts names")
+            && shown.contains("ssh-keyscan -t ed25519 127.0.0.1"),
         "{shown}"
     );
     assert_eq!(datasets(&setup.target), before, "nothing received");

@@ -10,7 +10,9 @@ use std::time::Duration;
 use terrarium_common::process::Cmd;
 
 use crate::programs::require;
-use crate::support::{kill_child, kill_netns_processes, log_tail, netns_of, run_or_panic, spawn_tied, temp_dir, tied_command, wait_until};
+use crate::support::{
+    kill_child, kill_netns_processes, log_tail, netns_of, run_or_panic, spawn_tied, temp_dir, tied_command, wait_until,
+};
 
 /// sshd refuses to start without its privilege separation directory (Debian's package
 /// makes it at boot through tmpfiles; empty, root's, 0755).

@@ -58,7 +58,8 @@ fn check_to(to: &str) -> Result<(), BadInput> {
 /// a path given to it may hold only characters no shell reads specially.
 fn shell_safe_path(what: &str, path: &Path) -> Result<String, BadInput> {
     let text = path.display().to_string();
-    if path.is_absolute() && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'+'))
+    if path.is_absolute()
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'+'))
     {
         Ok(text)
     } else {
@@ -78,11 +79,8 @@ fn remote_host(destination: &str) -> Option<&str> {
 
 /// The `syncoid.known_hosts` lines for `host`, or the refusal naming the key and the fix.
 fn known_hosts_for(lines: &[String], host: &str) -> Result<Vec<String>, BadInput> {
-    let found: Vec<String> = lines
-        .iter()
-        .filter(|line| parse_known_host(line).is_ok_and(|known| known.names(host)))
-        .cloned()
-        .collect();
+    let found: Vec<String> =
+        lines.iter().filter(|line| parse_known_host(line).is_ok_and(|known| known.names(host))).cloned().collect();
     if found.is_empty() {
         return Err(BadInput(format!(
             "syncoid.known_hosts has no host key for {host}: ssh checks the target's key strictly and nobody answers a prompt on a timer; add the line `ssh-keyscan -t ed25519 {host}` prints to syncoid.known_hosts in the config, after checking its fingerprint (`ssh-keygen -lf`) against the target's own (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` there)"
@@ -93,9 +91,10 @@ fn known_hosts_for(lines: &[String], host: &str) -> Result<Vec<String>, BadInput
 
 /// What to add to a failed syncoid's error when ssh refused the target's host key.
 fn host_key_hint(stderr: &str, host: &str) -> Option<String> {
-    let refused = ["Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "No ED25519 host key is known"]
-        .iter()
-        .any(|sign| stderr.contains(sign));
+    let refused =
+        ["Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "No ED25519 host key is known"]
+            .iter()
+            .any(|sign| stderr.contains(sign));
     refused.then(|| {
         format!(
             "the host key {host} presented is not the one syncoid.known_hosts names; if the target's key changed on purpose, replace its line with what `ssh-keyscan -t ed25519 {host}` prints (check the fingerprint out of band first), otherwise find out who answers as {host}"
@@ -238,8 +237,11 @@ mod tests {
 
     #[test]
     fn a_refused_host_key_gets_a_hint_naming_the_setting() {
-        let hint = host_key_hint("Host key verification failed.\r\nCRITICAL ERROR: ssh connection echo test failed", "h.example.com")
-            .unwrap();
+        let hint = host_key_hint(
+            "Host key verification failed.\r\nCRITICAL ERROR: ssh connection echo test failed",
+            "h.example.com",
+        )
+        .unwrap();
         assert!(hint.contains("syncoid.known_hosts") && hint.contains("ssh-keyscan -t ed25519 h.example.com"));
         assert_eq!(host_key_hint("cannot receive: permission denied", "h.example.com"), None);
     }

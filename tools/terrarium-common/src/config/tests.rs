@@ -236,9 +236,17 @@ fn syncoid_known_hosts_are_checked_line_by_line_naming_the_line_and_ssh_keyscan(
     let again = Config::from_yaml(&config.to_yaml().unwrap(), "again").unwrap();
     assert_eq!(again, config);
     for (lines, key, problem) in [
-        (format!("['zfs.example.com ssh-ed25519 {KEY}', 'zfs.example.com ssh-ed25519 AAAA']"), "[1]", "not an ssh-ed25519"),
+        (
+            format!("['zfs.example.com ssh-ed25519 {KEY}', 'zfs.example.com ssh-ed25519 AAAA']"),
+            "[1]",
+            "not an ssh-ed25519",
+        ),
         (format!("['zfs.example.com ssh-dsa {KEY}']"), "[0]", "not an ssh host key type"),
-        (format!("[\"zfs.example.com ssh-ed25519 {KEY}\\nx.example.com ssh-ed25519 {KEY}\"]"), "[0]", "control character"),
+        (
+            format!("[\"zfs.example.com ssh-ed25519 {KEY}\\nx.example.com ssh-ed25519 {KEY}\"]"),
+            "[0]",
+            "control character",
+        ),
         ("['zfs.example.com']".to_string(), "[0]", "HOST KEYTYPE KEY"),
     ] {
         let err = Config::from_yaml(&syncoid(&lines), "config.yaml").expect_err(&lines).to_string();
