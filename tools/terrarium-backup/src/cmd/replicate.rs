@@ -91,10 +91,9 @@ fn known_hosts_for(lines: &[String], host: &str) -> Result<Vec<String>, BadInput
 
 /// What to add to a failed syncoid's error when ssh refused the target's host key.
 fn host_key_hint(stderr: &str, host: &str) -> Option<String> {
-    let refused =
-        ["Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "No ED25519 host key is known"]
-            .iter()
-            .any(|sign| stderr.contains(sign));
+    let refused = ["Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "host key is known for"]
+        .iter()
+        .any(|sign| stderr.contains(sign));
     refused.then(|| {
         format!(
             "the host key {host} presented is not the one syncoid.known_hosts names; if the target's key changed on purpose, replace its line with what `ssh-keyscan -t ed25519 {host}` prints (check the fingerprint out of band first), otherwise find out who answers as {host}"
@@ -243,6 +242,13 @@ mod tests {
         )
         .unwrap();
         assert!(hint.contains("syncoid.known_hosts") && hint.contains("ssh-keyscan -t ed25519 h.example.com"));
+        assert!(
+            host_key_hint(
+                "No ECDSA host key is known for h.example.com and you have requested strict checking.",
+                "h.example.com"
+            )
+            .is_some()
+        );
         assert_eq!(host_key_hint("cannot receive: permission denied", "h.example.com"), None);
     }
 }
