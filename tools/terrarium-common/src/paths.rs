@@ -112,6 +112,9 @@ pub mod host {
     pub const SPOOL_DIR: &str = "/var/tmp";
     /// The kernel's socket tables (`tcp`, `tcp6`, `udp`, `udp6`); under `--root` tests supply them.
     pub const PROC_NET_DIR: &str = "/proc/net";
+    /// The replication target's host keys (`syncoid.known_hosts`), written by
+    /// `terrarium-backup replicate` for syncoid's ssh (`UserKnownHostsFile`).
+    pub const SYNCOID_KNOWN_HOSTS: &str = "/var/lib/terrarium/ssh/known_hosts";
 }
 
 /// Host paths resolved under a root prefix (`/` on a real host).
@@ -222,6 +225,10 @@ impl Paths {
     /// What a restore of `instance` (the target: `--as-new` names it) still owes.
     pub fn restore_unfinished(&self, instance: &str) -> PathBuf {
         self.host(host::RESTORE_UNFINISHED_DIR).join(format!("{instance}.json"))
+    }
+    /// The known_hosts file syncoid's ssh checks the replication target against.
+    pub fn syncoid_known_hosts(&self) -> PathBuf {
+        self.host(host::SYNCOID_KNOWN_HOSTS)
     }
     /// `/proc/net/NAME`, such as `proc_net("tcp6")`.
     pub fn spool_dir(&self) -> PathBuf {

@@ -97,6 +97,10 @@ pub struct SyncoidArgs {
     /// Private ssh key for the target (copied to /etc/terrarium/secrets, mode 0600)
     #[arg(long, value_name = "FILE")]
     pub syncoid_ssh_key: Option<PathBuf>,
+    /// The target's ssh host key: a known_hosts line as `ssh-keyscan -t ed25519 HOST`
+    /// prints it (repeat for several; replaces syncoid.known_hosts)
+    #[arg(long, value_name = "LINE")]
+    pub syncoid_known_host: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

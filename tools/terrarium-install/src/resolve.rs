@@ -91,6 +91,7 @@ pub fn flag_for_key(key: &str) -> &'static str {
         "syncoid.target" => "--syncoid-target",
         "syncoid.target_dataset" => "--syncoid-target-dataset",
         "syncoid.ssh_key_file" => "--syncoid-ssh-key",
+        known if known.starts_with("syncoid.known_hosts") => "--syncoid-known-host",
         _ => "the config",
     }
 }
@@ -401,6 +402,11 @@ pub fn resolve_syncoid(
         target: args.syncoid_target.clone().or(base.target),
         target_dataset: args.syncoid_target_dataset.clone().or(base.target_dataset),
         ssh_key_file: base.ssh_key_file,
+        known_hosts: if args.syncoid_known_host.is_empty() {
+            base.known_hosts
+        } else {
+            args.syncoid_known_host.clone()
+        },
         ssh_key: None,
     };
     if let Some(value) = key {

@@ -10,6 +10,7 @@
 //! | [`Lxd`] | LXD 5.0 in a private network + mount namespace, offline `busybox` image | containers stopped, daemon and namespace ended |
 //! | [`Traefik`] | Traefik v3 inside an [`Lxd`]'s network namespace | process killed |
 //! | [`UfwSandbox`] | ufw with private copies of its state in a private namespace | namespace ended, copies removed |
+//! | [`Sshd`] | OpenSSH's sshd on the loopback of a network namespace of its own (a replication target) | sshd, its sessions and the namespace ended |
 //! | [`s3_faults::FaultProxy`] | a proxy in front of an [`S3Server`] giving chosen requests a fault (5xx, resets, corrupt bodies, lying listings) | threads end with the test process |
 //! | [`oidc_issuer::TestIssuer`] | a stand-in OIDC issuer on loopback (no real one runs here) | server stopped |
 //! | [`killpoints::passed`] | the kill points a tool run recorded (`TERRARIUM_TEST_KILLPOINTS`) | - |
@@ -29,6 +30,7 @@ pub mod oidc_issuer;
 mod programs;
 mod s3;
 pub mod s3_faults;
+mod sshd;
 mod support;
 mod traefik;
 mod ufw;
@@ -37,6 +39,7 @@ mod zfs;
 pub use lxd::{BUSYBOX_IMAGE, Lxd};
 pub use programs::{find_program, require};
 pub use s3::S3Server;
+pub use sshd::Sshd;
 pub use traefik::Traefik;
 pub use ufw::UfwSandbox;
 pub use zfs::{ZfsPool, ensure_zfs_fuse, zfs_get_t_shim_dir};

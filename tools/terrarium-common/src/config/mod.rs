@@ -180,6 +180,12 @@ pub struct Syncoid {
     pub target_dataset: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key_file: Option<PathBuf>,
+    /// The target's ssh host keys, as known_hosts lines (`zfs.example.com ssh-ed25519
+    /// AAAA...`, what `ssh-keyscan -t ed25519 zfs.example.com` prints). `replicate`
+    /// writes the ones naming the target's host to the file syncoid's ssh checks
+    /// (`StrictHostKeyChecking=yes`), so the first unattended run needs no prompt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_hosts: Vec<String>,
     /// Present only to catch a key written inline; always rejected.
     #[serde(default, skip_serializing)]
     pub ssh_key: Option<String>,

@@ -222,3 +222,39 @@ fn a_config_that_is_a_list_says_it_must_be_a_mapping() {
     );
     assert!(!err.contains("u32") && !err.contains("[0]"), "{err}");
 }
+
+#[test]
+fn syncoid_known_hosts_are_checked_line_by_line_naming_the_line_and_ssh_keyscan() {
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIFbJ2o3vsU7t4A/bDvvyVCEpe8Afvg0byn3rZm9xhRt3";
+    let syncoid = |lines: &str| {
+        format!(
+            "{VALID}syncoid:\n  enabled: true\n  target: backup@zfs.example.com\n  target_dataset: backup/t\n  ssh_key_file: /etc/terrarium/secrets/syncoid-ssh-key\n  known_hosts: {lines}\n"
+        )
+    };
+    let config = Config::from_yaml(&syncoid(&format!("['zfs.example.com ssh-ed25519 {KEY}']")), "c").unwrap();
+    assert_eq!(config.syncoid.known_hosts.len(), 1);
+    let again = Config::from_yaml(&config.to_yaml().unwrap(), "again").unwrap();
+    assert_eq!(again, config);
+    for (lines, key, problem) in [
+        (
+            format!("['zfs.example.com ssh-ed25519 {KEY}', 'zfs.example.com ssh-ed25519 AAAA']"),
+            "[1]",
+            "not an ssh-ed25519",
+        ),
+        (format!("['zfs.example.com ssh-dsa {KEY}']"), "[0]", "not an ssh host key type"),
+        (
+            format!("[\"zfs.example.com ssh-ed25519 {KEY}\\nx.example.com ssh-ed25519 {KEY}\"]"),
+            "[0]",
+            "control character",
+        ),
+        ("['zfs.example.com']".to_string(), "[0]", "HOST KEYTYPE KEY"),
+    ] {
+        let err = Config::from_yaml(&syncoid(&lines), "config.yaml").expect_err(&lines).to_string();
+        assert!(err.starts_with(&format!("config.yaml: syncoid.known_hosts{key}: ")), "{err}");
+        assert!(err.contains(problem) && err.contains("ssh-keyscan -t ed25519 zfs.example.com"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+    // Without known hosts nothing is written: configs saved before the key existed stay as they were.
+    let plain = Config::from_yaml(VALID, "c").unwrap();
+    assert!(!plain.to_yaml().unwrap().contains("known_hosts"));
+}

@@ -132,6 +132,106 @@ fn is_ssh_user(user: &str) -> bool {
         && user.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The host key types ssh takes in a known_hosts line (OpenSSH 9).
+pub const SSH_HOST_KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+/// One known_hosts line as `ssh-keyscan` prints it: `HOSTS TYPE BASE64 [COMMENT]`, where
+/// HOSTS is one or more comma-separated `host` or `[host]:port` (the host a DNS name or
+/// an IPv4 address, as [`is_ssh_destination`] takes them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownHost<'a> {
+    pub hosts: Vec<&'a str>,
+    pub key_type: &'a str,
+    pub key: &'a str,
+}
+
+impl KnownHost<'_> {
+    /// Whether ssh connecting to `host` on port 22 (syncoid's target names no port)
+    /// finds this line: a pattern `host` or `[host]:22`.
+    pub fn names(&self, host: &str) -> bool {
+        self.hosts.iter().any(|pattern| *pattern == host || *pattern == format!("[{host}]:22"))
+    }
+}
+
+fn is_known_host_pattern(pattern: &str) -> bool {
+    let host = match pattern.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((host, port)) if parse_port(port).is_some() => host,
+            _ => return false,
+        },
+        None => pattern,
+    };
+    is_hostname(host) || host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// Parse one known_hosts line, or say what is wrong with it. Stricter than ssh on
+/// purpose: no hashed hosts (`|1|...`, from `ssh-keyscan -H`), no wildcards or negations,
+/// no `@cert-authority`/`@revoked` markers, no control characters (a line break would
+/// smuggle a second line into the file). The key must be base64 of an ssh public key
+/// blob of the named type.
+pub fn parse_known_host(line: &str) -> Result<KnownHost<'_>, String> {
+    use base64::Engine as _;
+    if let Some(bad) = line.chars().find(|c| c.is_control()) {
+        return Err(format!("contains the control character {bad:?}"));
+    }
+    let mut fields = line.split_ascii_whitespace();
+    let (Some(hosts), Some(key_type), Some(key)) = (fields.next(), fields.next(), fields.next()) else {
+        return Err("is not `HOST KEYTYPE KEY`".to_string());
+    };
+    if hosts.starts_with('@') {
+        return Err(format!("has the marker `{hosts}`, which is not taken here"));
+    }
+    if hosts.starts_with('|') {
+        return Err("has a hashed host name (from `ssh-keyscan -H`)".to_string());
+    }
+    let patterns: Vec<&str> = hosts.split(',').collect();
+    if let Some(bad) = patterns.iter().find(|p| !is_known_host_pattern(&p.to_ascii_lowercase())) {
+        return Err(format!("`{bad}` is not `host` or `[host]:port` (the host a DNS name or an IPv4 address)"));
+    }
+    if let Some(upper) = patterns.iter().find(|p| p.bytes().any(|b| b.is_ascii_uppercase())) {
+        return Err(format!("`{upper}` has upper-case letters; write it as `{}`", upper.to_ascii_lowercase()));
+    }
+    if !SSH_HOST_KEY_TYPES.contains(&key_type) {
+        return Err(format!("`{key_type}` is not an ssh host key type ({})", SSH_HOST_KEY_TYPES.join(", ")));
+    }
+    let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(key) else {
+        return Err(format!("the {key_type} key is not base64"));
+    };
+    // The blob is a run of fields, each a u32 length and its bytes: first the key's own
+    // type, then the key (for ed25519 one field of 32 bytes). A cut key leaves a field short.
+    let fields = ssh_blob_fields(&blob);
+    let whole = fields.as_ref().is_some_and(|f| f.first() == Some(&key_type.as_bytes()) && f.len() >= 2);
+    let ed25519_ok = key_type != "ssh-ed25519" || fields.as_ref().is_some_and(|f| f.len() == 2 && f[1].len() == 32);
+    if !whole || !ed25519_ok {
+        return Err(format!("the key is not an {key_type} public key (cut, or pasted from another line?)"));
+    }
+    Ok(KnownHost { hosts: patterns, key_type, key })
+}
+
+/// The length-prefixed fields of an ssh public key blob, if they use it up exactly.
+fn ssh_blob_fields(mut blob: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut fields = Vec::new();
+    while !blob.is_empty() {
+        let (len, rest) = blob.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        if rest.len() < len {
+            return None;
+        }
+        let (field, rest) = rest.split_at(len);
+        fields.push(field);
+        blob = rest;
+    }
+    Some(fields)
+}
+
 /// Why `text` is not a replication destination, or `None` when it is one: either a
 /// remote `user@host:pool/dataset` ([`is_ssh_destination`] and [`is_zfs_dataset_name`])
 /// or a local dataset name. A local name may not have a `:` in its pool part, which
@@ -251,6 +351,37 @@ mod tests {
             "backup@$(id).example.com",
         ] {
             assert!(!is_ssh_destination(bad), "{bad} passed");
+        }
+    }
+
+    const ED25519: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIFbJ2o3vsU7t4A/bDvvyVCEpe8Afvg0byn3rZm9xhRt3";
+
+    #[test]
+    fn known_hosts_lines_as_ssh_keyscan_prints_them() {
+        let line = format!("zfs.example.com ssh-ed25519 {ED25519}");
+        let known = parse_known_host(&line).unwrap();
+        assert!(known.names("zfs.example.com"));
+        assert!(!known.names("other.example.com"));
+        let two = format!("[zfs.example.com]:22,192.0.2.7 ssh-ed25519 {ED25519} root@zfs");
+        let known = parse_known_host(&two).unwrap();
+        assert!(known.names("zfs.example.com") && known.names("192.0.2.7"));
+        let port = format!("[zfs.example.com]:2222 ssh-ed25519 {ED25519}");
+        let other_port = parse_known_host(&port).unwrap();
+        assert!(!other_port.names("zfs.example.com"), "ssh looks up port 22 as the bare host");
+        for (bad, why) in [
+            (format!("zfs.example.com ssh-ed25519 {ED25519}\nevil.example.com ssh-ed25519 {ED25519}"), "control"),
+            ("zfs.example.com ssh-ed25519".to_string(), "HOST KEYTYPE KEY"),
+            (format!("|1|abc=|def= ssh-ed25519 {ED25519}"), "hashed"),
+            (format!("@cert-authority *.example.com ssh-ed25519 {ED25519}"), "marker"),
+            (format!("*.example.com ssh-ed25519 {ED25519}"), "is not `host`"),
+            (format!("ZFS.example.com ssh-ed25519 {ED25519}"), "upper-case"),
+            (format!("zfs.example.com ssh-dss {ED25519}"), "not an ssh host key type"),
+            ("zfs.example.com ssh-ed25519 not*base64".to_string(), "not base64"),
+            (format!("zfs.example.com ssh-rsa {ED25519}"), "not an ssh-rsa public key"),
+            (format!("zfs.example.com ssh-ed25519 {}", &ED25519[..40]), "not an ssh-ed25519 public key"),
+        ] {
+            let err = parse_known_host(&bad).expect_err(&bad);
+            assert!(err.contains(why), "{bad}: {err}");
         }
     }
 

@@ -299,6 +299,18 @@ fn check_syncoid(config: &Config) -> Check {
     if let Some(file) = &syncoid.ssh_key_file {
         absolute_file("syncoid.ssh_key_file", file)?;
     }
+    for (index, line) in syncoid.known_hosts.iter().enumerate() {
+        if let Err(problem) = parse_known_host(line) {
+            let host = syncoid.target.as_deref().and_then(|t| t.split_once('@')).map_or("HOST", |(_, host)| host);
+            return fail(
+                &format!("syncoid.known_hosts[{index}]"),
+                format!("`{}` {problem}", line.escape_default()),
+                format!(
+                    "use the line `ssh-keyscan -t ed25519 {host}` prints, such as `{host} ssh-ed25519 AAAA...` (check its fingerprint against the target's own)"
+                ),
+            );
+        }
+    }
     if syncoid.enabled {
         for (key, present) in [
             ("syncoid.target", syncoid.target.is_some()),
