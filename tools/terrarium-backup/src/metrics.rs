@@ -69,7 +69,10 @@ pub(crate) fn families(command: &str, observed: &Observed, run: &Run, previous_s
     for (instance, export) in &observed.exported {
         let labels = [("instance", instance.as_str())];
         metrics
-            .gauge("terrarium_backup_export_instance_success", "Whether the instance's export in the last run succeeded.")
+            .gauge(
+                "terrarium_backup_export_instance_success",
+                "Whether the instance's export in the last run succeeded.",
+            )
             .with(&labels, flag(export.ok));
         metrics
             .gauge(
@@ -146,10 +149,9 @@ mod tests {
     #[test]
     fn an_export_reports_each_instance_and_the_run() {
         let mut observed = Observed::default();
-        observed.exported.insert(
-            "web".into(),
-            Exported { ok: true, raw_bytes: 5000, compressed_bytes: 1200, seconds: 1.5 },
-        );
+        observed
+            .exported
+            .insert("web".into(), Exported { ok: true, raw_bytes: 5000, compressed_bytes: 1200, seconds: 1.5 });
         observed.exported.insert("db".into(), Exported { ok: false, raw_bytes: 0, compressed_bytes: 0, seconds: 0.0 });
         observed.newest_restore_point.insert("web".into(), AT - time::Duration::seconds(90));
         let run = Run { finished_at: AT, seconds: 3.0, exit: Exit::Partial, success: false };
@@ -178,7 +180,10 @@ mod tests {
         observed.drilled.insert("web".into(), false);
         let run = Run { finished_at: AT, seconds: 1.0, exit: Exit::Success, success: true };
         let text = render(&families("verify", &observed, &run, None));
-        assert_eq!(value(&text, "terrarium_backup_prune_last_deleted_restore_points", &[("instance", "web")]), Some(2.0));
+        assert_eq!(
+            value(&text, "terrarium_backup_prune_last_deleted_restore_points", &[("instance", "web")]),
+            Some(2.0)
+        );
         assert_eq!(value(&text, "terrarium_backup_verify_instance_success", &[("instance", "web")]), Some(1.0));
         assert_eq!(value(&text, "terrarium_backup_verify_drill_success", &[("instance", "web")]), Some(0.0));
         assert_eq!(

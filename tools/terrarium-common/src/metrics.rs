@@ -207,19 +207,31 @@ pub const LAST_SUCCESS: &str = "_last_success_timestamp_seconds";
 /// metrics file is the only reader of that time, so keeping it there leaves no second
 /// record to disagree with it, and a file that was removed means "unknown", which is
 /// what an absent sample says (it is left out until the first success).
-pub fn record_run(metrics: &mut Metrics, prefix: &str, labels: &[(&str, &str)], run: &Run, previous_success: Option<f64>) {
+pub fn record_run(
+    metrics: &mut Metrics,
+    prefix: &str,
+    labels: &[(&str, &str)],
+    run: &Run,
+    previous_success: Option<f64>,
+) {
     let finished = unix_seconds(run.finished_at);
     metrics
         .gauge(&format!("{prefix}_last_run_success"), "Whether the last run succeeded (1) or failed (0).")
         .with(labels, if run.success { 1.0 } else { 0.0 });
     metrics
-        .gauge(&format!("{prefix}_last_run_timestamp_seconds"), "When the last run finished, in seconds since the Unix epoch.")
+        .gauge(
+            &format!("{prefix}_last_run_timestamp_seconds"),
+            "When the last run finished, in seconds since the Unix epoch.",
+        )
         .with(labels, finished);
     metrics
         .gauge(&format!("{prefix}_last_run_duration_seconds"), "How long the last run took, in seconds.")
         .with(labels, run.seconds);
     metrics
-        .gauge(&format!("{prefix}_last_run_exit_code"), "The exit code of the last run (see README.md: 0 success, 3 partial, ...).")
+        .gauge(
+            &format!("{prefix}_last_run_exit_code"),
+            "The exit code of the last run (see README.md: 0 success, 3 partial, ...).",
+        )
         .with(labels, f64::from(run.exit.code()));
     let success = if run.success { Some(finished) } else { previous_success };
     if let Some(at) = success {

@@ -54,7 +54,12 @@ mod tests {
 
     fn run(success: bool) -> Run {
         let exit = if success { Exit::Partial } else { Exit::Failure };
-        Run { finished_at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(500), seconds: 0.25, exit, success }
+        Run {
+            finished_at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(500),
+            seconds: 0.25,
+            exit,
+            success,
+        }
     }
 
     #[test]
@@ -88,7 +93,11 @@ mod tests {
         let state = |s: &str| vec![("state".to_string(), s.to_string())];
         assert_eq!(value("terrarium_proxy_sync_routes", &state("published")), Some(1.0), "{text}");
         assert_eq!(value("terrarium_proxy_sync_routes", &state("rejected")), Some(2.0), "{text}");
-        assert_eq!(value("terrarium_proxy_sync_last_run_success", &[]), Some(1.0), "rejected rules are not a failed sync");
+        assert_eq!(
+            value("terrarium_proxy_sync_last_run_success", &[]),
+            Some(1.0),
+            "rejected rules are not a failed sync"
+        );
         assert_eq!(value("terrarium_proxy_sync_last_run_exit_code", &[]), Some(3.0));
         assert_eq!(value("terrarium_proxy_sync_last_success_timestamp_seconds", &[]), Some(500.0));
 

@@ -384,9 +384,8 @@ impl Metrics {
 
     /// The host directory to write the files in; none when metrics are disabled.
     pub fn textfile_dir(&self) -> Option<&Path> {
-        self.enabled.then(|| {
-            self.textfile_dir.as_deref().unwrap_or(Path::new(crate::paths::host::NODE_EXPORTER_TEXTFILE_DIR))
-        })
+        self.enabled
+            .then(|| self.textfile_dir.as_deref().unwrap_or(Path::new(crate::paths::host::NODE_EXPORTER_TEXTFILE_DIR)))
     }
 }
 
