@@ -12,7 +12,7 @@ use super::{is_label_name, is_metric_name};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels,
     pub value: f64,
 }
 
@@ -47,7 +47,7 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
             if !typed.insert(name.to_string()) {
                 return Err(at(format!("a second TYPE for {name}")));
             }
-            if series.iter().any(|(n, _): &(String, Vec<(String, String)>)| n == name) {
+            if series.iter().any(|(n, _): &(String, Labels)| n == name) {
                 return Err(at(format!("TYPE of {name} after its samples")));
             }
             name.to_string()
@@ -105,9 +105,12 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     Ok(Sample { name: name.to_string(), labels, value })
 }
 
+/// A sample's labels, names and values, in their order.
+type Labels = Vec<(String, String)>;
+
 /// The labels after `{`, and what follows the closing `}`.
-fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
-    let mut labels: Vec<(String, String)> = Vec::new();
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
+    let mut labels: Labels = Vec::new();
     if let Some(after) = text.strip_prefix('}') {
         return Ok((labels, after));
     }
