@@ -34,6 +34,7 @@ use terrarium_common::cli::GlobalArgs;
 
 mod cmd;
 mod context;
+mod metrics;
 mod state;
 
 /// ZFS time machine and S3 disaster-recovery export with verified, chain-aware manifests.

@@ -10,6 +10,7 @@
 //! - [`instance`]: what a valid LXD instance name is;
 //! - [`killpoint`]: test-only places where a tool can be made to die, to prove reruns converge;
 //! - [`locks`]: every run lock by name, what it guards and who takes it;
+//! - [`metrics`]: Prometheus text files for node-exporter's textfile collector;
 //! - [`output`]: exit codes, `--json` helpers, logging and progress conventions;
 //! - [`yaml`]: the one place YAML is parsed and written;
 //! - [`terminal`]: escaping untrusted text before it is printed for people;
@@ -27,6 +28,7 @@ pub mod instance;
 pub mod journal;
 pub mod killpoint;
 pub mod locks;
+pub mod metrics;
 pub mod output;
 pub mod paths;
 pub mod ports;

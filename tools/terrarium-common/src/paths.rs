@@ -110,6 +110,9 @@ pub mod host {
     /// Where export parts too large for the memory budget wait: on disk (`/tmp` may be a
     /// tmpfs, which is memory again), and private to the export unit (`PrivateTmp=`).
     pub const SPOOL_DIR: &str = "/var/tmp";
+    /// node-exporter's textfile collector directory (Debian's and Ubuntu's
+    /// prometheus-node-exporter package): the default of `metrics.textfile_dir`.
+    pub const NODE_EXPORTER_TEXTFILE_DIR: &str = "/var/lib/prometheus/node-exporter";
     /// The kernel's socket tables (`tcp`, `tcp6`, `udp`, `udp6`); under `--root` tests supply them.
     pub const PROC_NET_DIR: &str = "/proc/net";
     /// The replication target's host keys (`syncoid.known_hosts`), written by
@@ -230,10 +233,15 @@ impl Paths {
     pub fn syncoid_known_hosts(&self) -> PathBuf {
         self.host(host::SYNCOID_KNOWN_HOSTS)
     }
-    /// `/proc/net/NAME`, such as `proc_net("tcp6")`.
+    /// The metrics file of `job` (`terrarium_backup_export`) in the textfile collector
+    /// directory `dir` (a host path, such as [`host::NODE_EXPORTER_TEXTFILE_DIR`]).
+    pub fn metrics_file(&self, dir: &Path, job: &str) -> PathBuf {
+        self.host(dir).join(format!("{job}.prom"))
+    }
     pub fn spool_dir(&self) -> PathBuf {
         self.host(host::SPOOL_DIR)
     }
+    /// `/proc/net/NAME`, such as `proc_net("tcp6")`.
     pub fn proc_net(&self, name: &str) -> PathBuf {
         self.host(host::PROC_NET_DIR).join(name)
     }
@@ -266,6 +274,10 @@ mod tests {
         assert_eq!(paths.config_file(), Path::new("/tmp/t/etc/terrarium/config.yaml"));
         assert_eq!(paths.secret("s3-secret-key"), Path::new("/tmp/t/etc/terrarium/secrets/s3-secret-key"));
         assert_eq!(paths.report("proxy-sync"), Path::new("/tmp/t/var/lib/terrarium/reports/proxy-sync.json"));
+        assert_eq!(
+            paths.metrics_file(Path::new(host::NODE_EXPORTER_TEXTFILE_DIR), "terrarium_proxy_sync"),
+            Path::new("/tmp/t/var/lib/prometheus/node-exporter/terrarium_proxy_sync.prom")
+        );
         assert!(!paths.is_host_root());
     }
 

@@ -187,6 +187,7 @@ pub fn resolve(
         proxy: base.map(|c| c.proxy.clone()).unwrap_or_default(),
         firewall: base.map(|c| c.firewall.clone()).unwrap_or_default(),
         backup: base.map(|c| c.backup.clone()).unwrap_or_default(),
+        metrics: base.map(|c| c.metrics.clone()).unwrap_or_default(),
     };
     validate(&config)?;
     Ok(Resolved { config, secrets: new_secrets, root_password, wipes })

@@ -7,6 +7,7 @@
 pub mod instances;
 pub mod label;
 pub mod listeners;
+mod metrics;
 mod pending;
 pub mod plan;
 pub mod render;

@@ -87,8 +87,10 @@ impl Outcome {
     }
 }
 
-/// Run one sync under the lock (no lock for a dry run: it changes nothing).
+/// Run one sync under the lock (no lock for a dry run: it changes nothing), then leave
+/// its report and metrics (a dry run leaves neither).
 pub fn sync(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
+    let started = std::time::Instant::now();
     let _lock = if options.dry_run {
         None
     } else {
@@ -97,18 +99,26 @@ pub fn sync(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
         let own = locks::PROXY_SYNC.acquire_within(paths, "sync", options.lock_wait)?;
         Some((own, locks::TRAEFIK.acquire_within(paths, "sync", options.lock_wait)?))
     };
-    let result = sync_locked(paths, options);
-    if !options.dry_run {
-        crate::report::write(paths, &result).context("cannot write the run report")?;
+    let (config, result) = match Config::load(paths) {
+        Ok(config) => {
+            let result = sync_locked(paths, &config, options);
+            (Some(config), result)
+        }
+        Err(err) => (None, Err(err.into())),
+    };
+    if options.dry_run {
+        return result;
     }
+    let result = crate::report::write(paths, &result).context("cannot write the run report").and(result);
+    crate::metrics::publish(paths, config.as_ref(), &result, started.elapsed().as_secs_f64());
     result
 }
 
-fn sync_locked(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
+fn sync_locked(paths: &Paths, config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     // `ufw status` (a Python program: ~100 ms on a VPS) runs while the plan is computed.
     std::thread::scope(|scope| {
         let firewall_rules = scope.spawn(ufw::current_rules);
-        sync_with_firewall(paths, options, || match firewall_rules.join() {
+        sync_with_firewall(paths, config, options, || match firewall_rules.join() {
             Ok(rules) => rules.context("cannot read the firewall rules"),
             Err(_) => Err(anyhow::anyhow!("reading the firewall rules panicked")),
         })
@@ -117,10 +127,10 @@ fn sync_locked(paths: &Paths, options: &Options) -> anyhow::Result<Outcome> {
 
 fn sync_with_firewall(
     paths: &Paths,
+    config: &Config,
     options: &Options,
     firewall_rules: impl FnOnce() -> anyhow::Result<Vec<ufw::UfwRule>>,
 ) -> anyhow::Result<Outcome> {
-    let config = Config::load(paths)?;
     let instances = read_instances(&options.source)?;
     let static_path = paths.traefik_static_file();
     let static_text = std::fs::read_to_string(&static_path).map_err(|err| {
@@ -129,8 +139,8 @@ fn sync_with_firewall(
             static_path.display()
         )
     })?;
-    let route_auth_client = route_auth_client(paths, &config);
-    let mut settings = settings(&config, route_auth_client.as_ref().map(|_| ()).map_err(Clone::clone));
+    let route_auth_client = route_auth_client(paths, config);
+    let mut settings = settings(config, route_auth_client.as_ref().map(|_| ()).map_err(Clone::clone));
     // Ports Traefik holds for rules published earlier are in the tables too: they stay.
     let traefik_ports = entrypoints::current_ports(&static_text);
     settings.ports_in_use = ports_in_use(paths)?.difference(&traefik_ports).copied().collect();

@@ -12,6 +12,7 @@ use crate::chain::Catalog;
 use crate::context::Context;
 use crate::keys::KeyLayout;
 use crate::manifest::{Kind, Manifest, SCHEMA_VERSION, SnapshotRef};
+use crate::metrics::{self, Observed};
 use crate::pipeline::{PipelineError, compress_and_upload};
 use crate::retention::full_is_due;
 use crate::s3::{S3Error, Store};
@@ -117,6 +118,7 @@ pub fn run(
     force_full: bool,
     dry_run: bool,
     bwlimit: Option<u64>,
+    observed: &mut Observed,
 ) -> anyhow::Result<Exit> {
     let _lock = if dry_run { None } else { Some(lock(ctx, "export")?) };
     let started_at = now();
@@ -158,6 +160,7 @@ pub fn run(
         };
         if !dry_run {
             record_outcome(ctx, &item);
+            observe(ctx, &item, observed);
         }
         items.push(item);
     }
@@ -200,6 +203,21 @@ fn record_outcome(ctx: &Context, item: &Item) {
     };
     if let Err(err) = state::write_exported(&ctx.paths, &item.instance, &record) {
         log::warn!(instance = item.instance.as_str(); "{}", terrarium_common::output::error_chain(err.chain()));
+    }
+}
+
+/// The instance's line in the metrics: what was sent, and its newest restore point
+/// (from the catalog, so a failed export still reports how old the last one is).
+fn observe(ctx: &Context, item: &Item, observed: &mut Observed) {
+    let exported = metrics::Exported {
+        ok: item.status != "failed",
+        raw_bytes: item.raw_bytes.unwrap_or(0),
+        compressed_bytes: item.compressed_bytes.unwrap_or(0),
+        seconds: item.seconds.unwrap_or(0.0),
+    };
+    observed.exported.insert(item.instance.clone(), exported);
+    if let Some(newest) = Catalog::new(state::read_catalog(&ctx.paths, &item.instance)).latest() {
+        observed.newest_restore_point.insert(item.instance.clone(), newest.started_at);
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) use export::UnknownInstance;
 pub(crate) struct BadInput(pub String);
 
 use crate::context::Context;
+use crate::metrics::Observed;
 use crate::{Args, Command};
 
 /// One lock for every command that changes backups, so export, prune, a deep verify,
@@ -46,17 +47,50 @@ pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
         // Loads the config itself: with --check, a config it cannot read is UNKNOWN.
         return status::run(&args.global, *check);
     }
+    // A config that cannot be loaded leaves no metrics: where to write them (and
+    // whether to) is in it. The run's last-run timestamp then goes stale, which is
+    // what an alert on it is for.
     let ctx = Context::load(&args.global)?;
-    match &args.command {
+    let started = std::time::Instant::now();
+    let mut observed = Observed::default();
+    let result = run_command(&ctx, &args.command, &mut observed);
+    if let Some(command) = metrics_command(&ctx, &args.command) {
+        let exit = match &result {
+            Ok(exit) => *exit,
+            Err(err) => crate::exit_code(err),
+        };
+        crate::metrics::publish(&ctx, command, &observed, exit, started.elapsed().as_secs_f64());
+    }
+    result
+}
+
+/// The command a run writes metrics for: the ones timers run, when they act. Dry runs
+/// and runs that do nothing because their feature is disabled leave the last real
+/// run's file as it is.
+fn metrics_command(ctx: &Context, command: &Command) -> Option<&'static str> {
+    let s3 = ctx.config.s3.enabled;
+    match command {
+        Command::Export { dry_run: false, if_enabled, .. } if s3 || !if_enabled => Some("export"),
+        Command::Prune { dry_run: false, if_enabled, .. } if s3 || !if_enabled => Some("prune"),
+        Command::Verify { if_enabled, .. } if s3 || !if_enabled => Some("verify"),
+        Command::Replicate { dry_run: false, if_enabled, .. } if ctx.config.syncoid.enabled || !if_enabled => {
+            Some("replicate")
+        }
+        _ => None,
+    }
+}
+
+fn run_command(ctx: &Context, command: &Command, observed: &mut Observed) -> anyhow::Result<Exit> {
+    match command {
         Command::Status { .. } => unreachable!("dispatched above"),
-        Command::SanoidConfig { dry_run } => sanoid_config::run(&ctx, *dry_run),
-        Command::List { instance, local } => list::run(&ctx, instance.as_deref(), *local),
+        Command::SanoidConfig { dry_run } => sanoid_config::run(ctx, *dry_run),
+        Command::List { instance, local } => list::run(ctx, instance.as_deref(), *local),
         Command::Export { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 export", "s3.enabled")),
         Command::Export { instance, full, dry_run, bwlimit, .. } => {
-            export::run(&ctx, instance, *full, *dry_run, *bwlimit)
+            export::run(ctx, instance, *full, *dry_run, *bwlimit, observed)
         }
         Command::Prune { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 prune", "s3.enabled")),
-        Command::Prune { dry_run, lock_wait, .. } => prune::run(&ctx, *dry_run, *lock_wait),
+        Command::Prune { dry_run, lock_wait, .. } => prune::run(ctx, *dry_run, *lock_wait, observed),
         Command::Verify { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 verify", "s3.enabled")),
         Command::Verify { instance, deep, rotate, lock_wait, .. } => {
             let only = match (instance, rotate) {
@@ -64,13 +98,13 @@ pub fn dispatch(args: &Args) -> anyhow::Result<Exit> {
                 (None, true) => verify::Only::NextInTurn,
                 (None, false) => verify::Only::All,
             };
-            verify::run(&ctx, only, *deep, *lock_wait)
+            verify::run(ctx, only, *deep, *lock_wait, observed)
         }
         Command::Replicate { if_enabled: true, .. } if !ctx.config.syncoid.enabled => {
             Ok(disabled("replication", "syncoid.enabled"))
         }
-        Command::Replicate { to, dry_run, .. } => replicate::run(&ctx, to.as_deref(), *dry_run),
-        Command::Stream { key, size_hint, bwlimit } => stream::run(&ctx, key, *size_hint, *bwlimit),
+        Command::Replicate { to, dry_run, .. } => replicate::run(ctx, to.as_deref(), *dry_run),
+        Command::Stream { key, size_hint, bwlimit } => stream::run(ctx, key, *size_hint, *bwlimit),
     }
 }
 

@@ -11,6 +11,7 @@ use super::{lock_waiting, now};
 use crate::context::Context;
 use crate::keys::{KeyLayout, STREAM_SUFFIX};
 use crate::manifest::Manifest;
+use crate::metrics::Observed;
 use crate::remote::{self, RemoteInstance};
 use crate::retention::{Policy, plan};
 use crate::s3::Store;
@@ -52,7 +53,7 @@ fn leftovers(remote: &RemoteInstance, catalog: &[Manifest]) -> (Vec<String>, Vec
     (streams.cloned().collect(), stale.cloned().collect())
 }
 
-pub fn run(ctx: &Context, dry_run: bool, lock_wait: Option<u64>) -> anyhow::Result<Exit> {
+pub fn run(ctx: &Context, dry_run: bool, lock_wait: Option<u64>, observed: &mut Observed) -> anyhow::Result<Exit> {
     let _lock = if dry_run { None } else { Some(lock_waiting(ctx, "prune", lock_wait)?) };
     let (store, keys) = ctx.store()?;
     let retention = &ctx.config.backup.s3_retention;
@@ -108,6 +109,13 @@ pub fn run(ctx: &Context, dry_run: bool, lock_wait: Option<u64>) -> anyhow::Resu
             }
             for key in &leftover_streams {
                 log::info!(instance = instance.as_str(), key = key.as_str(); "would delete a stream no restore point names");
+            }
+        }
+        if !dry_run {
+            observed.pruned.insert(instance.clone(), planned.delete.len() as u64);
+            // Prune never deletes the newest restore point (keep_last is at least 1).
+            if let Some(newest) = remote.catalog().latest() {
+                observed.newest_restore_point.insert(instance.clone(), newest.started_at);
             }
         }
         plans.push(InstancePlan {

@@ -9,6 +9,7 @@ use terrarium_common::output::{byte_progress, print_json};
 use super::lock_waiting;
 use crate::chain::{Chain, check_objects};
 use crate::context::Context;
+use crate::metrics::Observed;
 use crate::pipeline::receive_stream;
 use crate::remote;
 use crate::s3::Store;
@@ -54,7 +55,13 @@ pub(crate) fn next_in_turn(
     instances.iter().map(String::as_str).min_by_key(|name| (last_drill(name), *name))
 }
 
-pub fn run(ctx: &Context, only: Only<'_>, deep: bool, lock_wait: Option<u64>) -> anyhow::Result<Exit> {
+pub fn run(
+    ctx: &Context,
+    only: Only<'_>,
+    deep: bool,
+    lock_wait: Option<u64>,
+    observed: &mut Observed,
+) -> anyhow::Result<Exit> {
     let (store, keys) = ctx.store()?;
     let _lock = if deep { Some(lock_waiting(ctx, "verify --deep", lock_wait)?) } else { None };
     let instances = remote::instances(&store, &keys)?;
@@ -118,6 +125,13 @@ pub fn run(ctx: &Context, only: Only<'_>, deep: bool, lock_wait: Option<u64>) ->
         }
         if problems.is_empty() {
             log::info!(instance = name.as_str(), restore_points = remote.manifests.len(); "verified");
+        }
+        observed.verified.insert(name.clone(), problems.is_empty());
+        if let Some(drilled) = &deep_result {
+            observed.drilled.insert(name.clone(), drilled.ok);
+        }
+        if let Some(newest) = catalog.latest() {
+            observed.newest_restore_point.insert(name.clone(), newest.started_at);
         }
         results.push(InstanceResult {
             instance: name,

@@ -62,6 +62,10 @@ pub struct Config {
     pub firewall: Firewall,
     #[serde(default)]
     pub backup: Backup,
+    /// Left out of the file while it holds the defaults, so configs written before it
+    /// existed do not change.
+    #[serde(default, skip_serializing_if = "Metrics::is_default")]
+    pub metrics: Metrics,
 }
 
 /// Public host names. `root` is optional; the service names are always set.
@@ -387,6 +391,46 @@ pub struct S3Retention {
 impl Default for S3Retention {
     fn default() -> Self {
         Self { keep_last: 7, keep_days: 30, full_every_days: 30 }
+    }
+}
+
+/// The Prometheus metrics files the tools leave for node-exporter's textfile collector
+/// (docs/metrics.md). Without node-exporter's directory they write nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// `false`: write no metrics file, even where the directory exists.
+    #[serde(default = "enabled", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// The directory node-exporter's textfile collector reads (absolute; default
+    /// [`crate::paths::host::NODE_EXPORTER_TEXTFILE_DIR`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub textfile_dir: Option<PathBuf>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self { enabled: true, textfile_dir: None }
+    }
+}
+
+impl Metrics {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The host directory to write the files in; none when metrics are disabled.
+    pub fn textfile_dir(&self) -> Option<&Path> {
+        self.enabled
+            .then(|| self.textfile_dir.as_deref().unwrap_or(Path::new(crate::paths::host::NODE_EXPORTER_TEXTFILE_DIR)))
     }
 }
 

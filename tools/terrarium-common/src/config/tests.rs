@@ -40,6 +40,19 @@ fn a_valid_config_loads_and_round_trips() {
     assert_eq!(again, config);
 }
 
+#[test]
+fn metrics_default_to_node_exporters_directory_and_stay_out_of_the_file() {
+    let config = Config::from_yaml(VALID, "config.yaml").unwrap();
+    assert_eq!(config.metrics.textfile_dir(), Some(std::path::Path::new("/var/lib/prometheus/node-exporter")));
+    assert!(!config.to_yaml().unwrap().contains("metrics"), "a config written before metrics existed must not change");
+    let moved = Config::from_yaml(&format!("{VALID}metrics:\n  textfile_dir: /srv/textfiles\n"), "c").unwrap();
+    assert_eq!(moved.metrics.textfile_dir(), Some(std::path::Path::new("/srv/textfiles")));
+    assert_eq!(Config::from_yaml(&moved.to_yaml().unwrap(), "again").unwrap(), moved);
+    let off = Config::from_yaml(&format!("{VALID}metrics:\n  enabled: false\n"), "c").unwrap();
+    assert_eq!(off.metrics.textfile_dir(), None);
+    assert!(off.to_yaml().unwrap().contains("metrics:\n  enabled: false\n"));
+}
+
 /// Replace the first occurrence of `from` in the valid config.
 fn broken(from: &str, to: &str) -> String {
     assert!(VALID.contains(from), "fixture lacks {from:?}");
@@ -79,6 +92,9 @@ fn twenty_malformed_configs_each_name_their_key_in_one_line() {
         (format!("{VALID}proxy:\n  reserved_ports: [99999]\n"), "proxy.reserved_ports"),
         (format!("{VALID}proxy:\n  max_rules_per_label: 0\n"), "proxy.max_rules_per_label"),
         (format!("{VALID}proxy:\n  max_ports_per_host: 0\n"), "proxy.max_ports_per_host"),
+        (format!("{VALID}metrics:\n  textfile_dir: var/lib/prometheus\n"), "metrics.textfile_dir"),
+        (format!("{VALID}metrics:\n  textfile_dir: ''\n"), "metrics.textfile_dir"),
+        (format!("{VALID}metrics:\n  textfle_dir: /x\n"), "textfle_dir"),
         (broken("schema_version: 2", "schema_version: 9"), "schema_version"),
     ];
     assert!(cases.len() >= 20);

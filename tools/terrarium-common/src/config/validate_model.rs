@@ -25,7 +25,8 @@ pub(super) fn check(config: &Config) -> Check {
     check_s3(config)?;
     check_syncoid(config)?;
     check_ports(config)?;
-    check_backup(config)
+    check_backup(config)?;
+    check_metrics(config)
 }
 
 fn hostname(key: &str, value: &str) -> Check {
@@ -427,4 +428,18 @@ fn check_export_limits(limits: &super::ExportLimits) -> Check {
         return fail("backup.export.bwlimit", problem, "or remove the key for no limit");
     }
     Ok(())
+}
+
+fn check_metrics(config: &Config) -> Check {
+    match &config.metrics.textfile_dir {
+        Some(dir) if !dir.is_absolute() => fail(
+            "metrics.textfile_dir",
+            format!("`{}` is not an absolute path", dir.display()),
+            format!(
+                "name the directory node-exporter's textfile collector reads (its --collector.textfile.directory), such as `{}`; set `metrics.enabled: false` to write no metrics",
+                crate::paths::host::NODE_EXPORTER_TEXTFILE_DIR
+            ),
+        ),
+        _ => Ok(()),
+    }
 }
