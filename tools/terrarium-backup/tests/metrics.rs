@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{Host, write_text};
-use terrarium_common::metrics::{Sample, parse};
+use terrarium_common::metrics::{Sample, find_value as value, parse};
 
 /// node-exporter's directory under the host's root.
 fn textfile_dir(host: &Host) -> PathBuf {
@@ -20,17 +20,6 @@ fn samples(host: &Host, command: &str) -> (String, Vec<Sample>) {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let samples = parse(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}\n{text}", path.display()));
     (text, samples)
-}
-
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| {
-            s.name == name
-                && s.labels.len() == labels.len()
-                && s.labels.iter().zip(labels).all(|((n, v), (wn, wv))| n == wn && v == wv)
-        })
-        .map(|s| s.value)
 }
 
 #[test]

@@ -14,21 +14,8 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::{Host, tool_path, write_text};
-use terrarium_testkit::{Sshd, ZfsPool, zfs_get_t_shim_dir};
-
-/// zfs-fuse lacks `zfs get -t`, which syncoid uses on both sides: the shim goes first on
-/// the PATH of the tool and of the target's ssh sessions.
-fn shim_path() -> String {
-    format!("{}:{}", zfs_get_t_shim_dir().display(), tool_path())
-}
-
-fn snapshots(pool: &ZfsPool, dataset: &str) -> Vec<String> {
-    pool.zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", dataset])
-        .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{dataset}@")).map(str::to_string))
-        .collect()
-}
+use common::{Host, shim_path, snapshots, write_text};
+use terrarium_testkit::{Sshd, ZfsPool};
 
 fn datasets(pool: &ZfsPool) -> Vec<String> {
     pool.zfs(&["list", "-H", "-o", "name", "-r", pool.name()]).lines().map(str::to_string).collect()

@@ -7,19 +7,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{Host, tool_path, write_text};
-use terrarium_testkit::{ZfsPool, require, zfs_get_t_shim_dir};
-
-fn shim_path() -> String {
-    format!("{}:{}", zfs_get_t_shim_dir().display(), tool_path())
-}
-
-fn snapshots(pool: &ZfsPool, dataset: &str) -> Vec<String> {
-    pool.zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", dataset])
-        .lines()
-        .filter_map(|l| l.strip_prefix(&format!("{dataset}@")).map(str::to_string))
-        .collect()
-}
+use common::{Host, shim_path, snapshots, write_text};
+use terrarium_testkit::{ZfsPool, require};
 
 #[test]
 fn sanoid_with_the_rendered_config_takes_and_prunes_container_snapshots() {

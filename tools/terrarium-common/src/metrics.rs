@@ -140,8 +140,13 @@ pub fn is_label_name(name: &str) -> bool {
 pub fn previous_value(path: &Path, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let text = crate::fs::read_regular_to_string(path).ok()?;
     let samples = parse(&text).ok()?;
+    find_value(&samples, name, labels)
+}
+
+/// The value of the sample `name` with exactly `labels` (in their rendered order).
+pub fn find_value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
-        .into_iter()
+        .iter()
         .find(|s| {
             s.name == name
                 && s.labels.len() == labels.len()

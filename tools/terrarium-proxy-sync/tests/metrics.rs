@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::{CONFIG, Host};
-use terrarium_common::metrics::{Sample, parse};
+use terrarium_common::metrics::{Sample, find_value as value, parse};
 
 const DIR: &str = "var/lib/prometheus/node-exporter";
 const FILE: &str = "var/lib/prometheus/node-exporter/terrarium_proxy_sync.prom";
@@ -34,17 +34,6 @@ fn samples(host: &Host, rel: &str) -> (String, Vec<Sample>) {
     let text = host.read(rel);
     let samples = parse(&text).unwrap_or_else(|e| panic!("{rel} does not parse: {e}\n{text}"));
     (text, samples)
-}
-
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| {
-            s.name == name
-                && s.labels.len() == labels.len()
-                && s.labels.iter().zip(labels).all(|((n, v), (wn, wv))| n == wn && v == wv)
-        })
-        .map(|s| s.value)
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
-use terrarium_testkit::{S3Server, ZfsPool, require};
+use terrarium_testkit::{S3Server, ZfsPool, require, zfs_get_t_shim_dir};
 
 pub const HOST: &str = "testhost";
 /// terrarium-backup's hold tag.
@@ -266,4 +266,18 @@ fn walk(root: &Path, dir: &Path, sums: &mut BTreeMap<String, String>) {
 /// SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// zfs-fuse lacks `zfs get -t`, which syncoid uses on both sides: the shim goes first on
+/// the PATH of the tool and of the target's ssh sessions.
+pub fn shim_path() -> String {
+    format!("{}:{}", zfs_get_t_shim_dir().display(), tool_path())
+}
+
+/// The snapshot names of `dataset` in `pool`.
+pub fn snapshots(pool: &ZfsPool, dataset: &str) -> Vec<String> {
+    pool.zfs(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", dataset])
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{dataset}@")).map(str::to_string))
+        .collect()
 }
