@@ -6,24 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{CONFIG, Host, tree};
+use common::{CONFIG, Host, instances_file, one_instance, tree};
 use terrarium_common::fs::RunLock;
-
-fn instances_file(host: &Host, json: &str) -> std::path::PathBuf {
-    let path = host.dir.path().join("instances.json");
-    std::fs::write(&path, json).unwrap();
-    path
-}
-
-fn one_instance(label: &str) -> String {
-    serde_json::json!([{
-        "name": "app", "status": "Running", "created_at": "2026-01-01T00:00:00Z",
-        "config": {"user.proxy": label}, "expanded_config": {"user.proxy": label},
-        "state": {"network": {"eth0": {"host_name": "veth0", "type": "broadcast",
-            "addresses": [{"family": "inet", "address": "10.0.0.7", "scope": "global"}]}}}
-    }])
-    .to_string()
-}
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

@@ -7,27 +7,11 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{CONFIG, Host};
+use common::{CONFIG, Host, instances_file, one_instance};
 use terrarium_common::metrics::{Sample, find_value as value, parse};
 
 const DIR: &str = "var/lib/prometheus/node-exporter";
 const FILE: &str = "var/lib/prometheus/node-exporter/terrarium_proxy_sync.prom";
-
-fn instances_file(host: &Host, json: &str) -> std::path::PathBuf {
-    let path = host.dir.path().join("instances.json");
-    std::fs::write(&path, json).unwrap();
-    path
-}
-
-fn one_instance(label: &str) -> String {
-    serde_json::json!([{
-        "name": "app", "status": "Running", "created_at": "2026-01-01T00:00:00Z",
-        "config": {"user.proxy": label}, "expanded_config": {"user.proxy": label},
-        "state": {"network": {"eth0": {"host_name": "veth0", "type": "broadcast",
-            "addresses": [{"family": "inet", "address": "10.0.0.7", "scope": "global"}]}}}
-    }])
-    .to_string()
-}
 
 /// The file's samples; it must parse strictly.
 fn samples(host: &Host, rel: &str) -> (String, Vec<Sample>) {

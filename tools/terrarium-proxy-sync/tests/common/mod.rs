@@ -310,3 +310,21 @@ impl Schemas {
         assert!(errors.is_empty(), "{what} violates the Traefik schema:\n{}\n---\n{yaml}", errors.join("\n"));
     }
 }
+
+/// Write `json` as the host's `lxc list` output and return its path.
+pub fn instances_file(host: &Host, json: &str) -> std::path::PathBuf {
+    let path = host.dir.path().join("instances.json");
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+/// One running instance `app` at 10.0.0.7 with `label`.
+pub fn one_instance(label: &str) -> String {
+    serde_json::json!([{
+        "name": "app", "status": "Running", "created_at": "2026-01-01T00:00:00Z",
+        "config": {"user.proxy": label}, "expanded_config": {"user.proxy": label},
+        "state": {"network": {"eth0": {"host_name": "veth0", "type": "broadcast",
+            "addresses": [{"family": "inet", "address": "10.0.0.7", "scope": "global"}]}}}
+    }])
+    .to_string()
+}
