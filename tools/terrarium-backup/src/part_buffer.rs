@@ -147,9 +147,8 @@ impl Filling {
         match &mut self.body {
             Body::Memory(bytes) => Ok(ByteStream::from(std::mem::take(bytes))),
             Body::Spool { file, path } => {
-                if let Some(file) = file.take() {
-                    file.sync_data().ok();
-                }
+                // Closed, not synced: only this process reads it back, from the page cache.
+                drop(file.take());
                 ByteStream::read_from()
                     .path(&**path)
                     .buffer_size(256 * 1024)
