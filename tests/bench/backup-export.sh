@@ -171,3 +171,74 @@ limit_kib=$(awk -v m="$stream_mib" -v s="$small_s" 'BEGIN { r = m * 1024 / (s > 
 read -r _ _ _ _ < <(synthetic "$stream_mib" "$((stream_mib * 1048576))" --bwlimit "${limit_kib}K")
 jq -r --argjson limit "$((limit_kib * 1024))" '(.compressed_bytes / .seconds) as $rate
   | "  --bwlimit \($limit / 1048576 * 10 | round / 10) MiB/s: \(.compressed_bytes / 1048576 | round) MiB in \(.seconds * 100 | round / 100) s, \($rate / 1048576 * 10 | round / 10) MiB/s, \($rate / $limit * 1000 | round / 10) % of the limit (goal: 90 to 110 %: \(if ($rate / $limit) >= 0.9 and ($rate / $limit) <= 1.1 then "met" else "MISSED" end))"' "$work/stream.json"
+
+# Encryption (s3.encryption, age): the dataset exported plain and encrypted to an age
+# recipient, alternating, the same rounds; seconds and the tool's own CPU (user + sys)
+# per GiB of the raw stream.
+age-keygen -o "$work/age.key" 2>/dev/null
+recipient=$(age-keygen -y "$work/age.key")
+sed -i "s|secret_key_file: /etc/terrarium/secrets/s3-secret-key}|secret_key_file: /etc/terrarium/secrets/s3-secret-key, encryption: {recipients: [\"$recipient\"]}}|" "$root/etc/terrarium/config.yaml"
+cp "$root/etc/terrarium/config.yaml" "$work/config.sealed"
+sed "s|, encryption: {recipients: \[\"$recipient\"\]}}|}|" "$work/config.sealed" >"$work/config.plain"
+# "seconds cpu-seconds" of a full export with config $1.
+timed_export() {
+  cp "$1" "$root/etc/terrarium/config.yaml"
+  rm -rf "$root/var/lib/terrarium/lastsnapshots" "$root/var/lib/terrarium/catalog"
+  bench_settle
+  /usr/bin/time -f '%e %U %S' -o "$work/export.time" "$tool" export --full --json >"$work/export.json" 2>"$work/export.err" \
+    || { cat "$work/export.err" >&2; exit 1; }
+  awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$work/export.time"
+}
+declare -a plain_s plain_cpu sealed_s sealed_cpu
+for round in $(seq "$rounds"); do
+  order="plain sealed"; [ $((round % 2)) = 1 ] || order="sealed plain"
+  for kind in $order; do
+    read -r s cpu < <(timed_export "$work/config.$kind")
+    key=$(jq -r '.instances[0].object_key' "$work/export.json")
+    if [ "$kind" = plain ]; then plain_s+=("$s"); plain_cpu+=("$cpu"); else sealed_s+=("$s"); sealed_cpu+=("$cpu"); fi
+    # The encrypted export really is one (an .age object), the plain one really is not.
+    case "$kind:$key" in sealed:*.age | plain:*.zst) ;; *) echo "backup-export bench: the $kind export wrote $key" >&2; exit 1 ;; esac
+  done
+done
+gib=$(awk -v b="$raw_bytes" 'BEGIN { print b / 1073741824 }')
+echo "backup-export bench: encryption (age, one X25519 recipient), the same snapshot, $rounds rounds alternating"
+for kind in plain sealed; do
+  times=$(eval echo "\${${kind}_s[*]}") cpus=$(eval echo "\${${kind}_cpu[*]}")
+  # shellcheck disable=SC2086 # the figures are words on purpose
+  awk -v k="$kind" -v s="$(median $times)" -v c="$(median $cpus)" -v g="$gib" -v b="$raw_bytes" 'BEGIN {
+    printf "  %-10s median %6.2f s, %7.1f MiB/s, CPU %6.2f s per GiB of raw stream\n", (k == "plain" ? "plain" : "encrypted"), s, b / 1048576 / s, c / g }'
+done
+# shellcheck disable=SC2046,SC2086
+awk -v p="$(median "${plain_s[@]}")" -v e="$(median "${sealed_s[@]}")" -v pc="$(median "${plain_cpu[@]}")" -v ec="$(median "${sealed_cpu[@]}")" 'BEGIN {
+  printf "  encrypted / plain: time %.2fx, CPU %.2fx\n", e / p, ec / pc }'
+
+# Resume: a full export killed (SIGKILL, the test-only kill point) once 90 % of its
+# parts are stored, then finished by the next run, against a fresh export; both under a
+# --bwlimit of a third of the rate the plain export reached, as on a VPS uplink where
+# the upload is what takes the time.
+cp "$work/config.plain" "$root/etc/terrarium/config.yaml"
+parts=$(( (compressed + 8388607) / 8388608 ))
+if [ "$parts" -lt 2 ]; then
+  echo "backup-export bench: resume: the stream is one part ($((compressed / 1024)) KiB); run with SIZE_MIB >= 64 to measure it"
+  exit 0
+fi
+limit_kib=$(awk -v b="$raw_bytes" -v s="$(median "${plain_s[@]}")" 'BEGIN { r = b / 1024 / s / 3; printf "%d", (r < 1024 ? 1024 : r) }')
+at=$(( parts * 9 / 10 )); [ "$at" -ge 1 ] || at=1
+fresh() {
+  rm -rf "$root/var/lib/terrarium/lastsnapshots" "$root/var/lib/terrarium/catalog"
+  bench_settle
+  /usr/bin/time -f '%e' -o "$work/resume.time" "$tool" export --full --json --bwlimit "${limit_kib}K" >"$work/resume.json" 2>"$work/resume.err" || true
+  tail -1 "$work/resume.time" 2>/dev/null
+}
+fresh_s=$(fresh)
+TERRARIUM_TEST_KILL_AFTER="export.part-$at-stored" fresh >/dev/null
+rm -rf "$root/var/lib/terrarium/lastsnapshots" "$root/var/lib/terrarium/catalog"
+bench_settle
+/usr/bin/time -f '%e' -o "$work/resume.time" "$tool" export --json --bwlimit "${limit_kib}K" >"$work/resume.json" 2>"$work/resume.err" \
+  || { cat "$work/resume.err" >&2; exit 1; }
+resumed_s=$(tail -1 "$work/resume.time")
+kept=$(jq -r '.instances[0].resumed_parts // 0' "$work/resume.json")
+[ "$kept" -ge "$at" ] || { echo "backup-export bench: the resumed export kept $kept parts, expected >= $at" >&2; cat "$work/resume.json" >&2; exit 1; }
+echo "backup-export bench: resume, --bwlimit $((limit_kib / 1024)) MiB/s, $parts parts of 8 MiB"
+awk -v f="$fresh_s" -v r="$resumed_s" -v k="$kept" -v p="$parts" 'BEGIN {
+  printf "  fresh export %.2f s; killed after %d of %d parts, the next run finished in %.2f s (%.2fx the fresh export)\n", f, k, p, r, r / f }'

@@ -5,6 +5,7 @@ use terrarium_common::{Config, Paths};
 
 use crate::keys::KeyLayout;
 use crate::s3::{S3Settings, Store};
+use crate::seal::{Identities, Recipients};
 
 /// The loaded inputs of one run.
 #[derive(Debug)]
@@ -54,5 +55,24 @@ impl Context {
         let store = Store::new(&settings).context("S3")?;
         let keys = store.keys(&self.host()?);
         Ok((store, keys))
+    }
+
+    /// The recipients exports are encrypted to; `None` when encryption is off.
+    pub fn recipients(&self) -> Result<Option<Recipients>, crate::seal::SealError> {
+        let encryption = &self.config.s3.encryption;
+        if !encryption.enabled() {
+            return Ok(None);
+        }
+        Recipients::parse(&encryption.recipients).map(Some)
+    }
+
+    /// The private key that opens encrypted streams: `--identity FILE` when given, else
+    /// `s3.encryption.identity_file` (under the root prefix); `None` when neither is set.
+    pub fn identities(&self, flag: Option<&std::path::Path>) -> Result<Option<Identities>, crate::seal::SealError> {
+        match (flag, &self.config.s3.encryption.identity_file) {
+            (Some(path), _) => Identities::load(path).map(Some),
+            (None, Some(configured)) => Identities::load(&self.paths.host(configured)).map(Some),
+            (None, None) => Ok(None),
+        }
     }
 }

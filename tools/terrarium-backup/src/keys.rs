@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <prefix>/<host>/<instance>/<snapshot>.zfs.zst        one zstd frame of `zfs send` output
+//! <prefix>/<host>/<instance>/<snapshot>.zfs.zst.age    the same, encrypted with age (s3.encryption)
 //! <prefix>/<host>/<instance>/<snapshot>.manifest.json  its manifest, written after the stream
 //! ```
 //!
@@ -11,6 +12,8 @@
 
 /// Suffix of a compressed stream object.
 pub const STREAM_SUFFIX: &str = ".zfs.zst";
+/// Suffix of an encrypted stream object: an age file holding the zstd frame.
+pub const SEALED_STREAM_SUFFIX: &str = ".zfs.zst.age";
 /// Suffix of a manifest object.
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 /// Name part of the objects `probe` writes and deletes.
@@ -54,6 +57,12 @@ impl KeyLayout {
         format!("{}{snapshot}{STREAM_SUFFIX}", self.instance_prefix(instance))
     }
 
+    /// `<prefix>/<host>/<instance>/<snapshot>.zfs.zst.age` when `sealed`, else [`Self::stream_key`].
+    pub fn stream_key_for(&self, instance: &str, snapshot: &str, sealed: bool) -> String {
+        let stream = self.stream_key(instance, snapshot);
+        if sealed { stream + ".age" } else { stream }
+    }
+
     /// `<prefix>/<host>/<instance>/<snapshot>.manifest.json`.
     pub fn manifest_key(&self, instance: &str, snapshot: &str) -> String {
         format!("{}{snapshot}{MANIFEST_SUFFIX}", self.instance_prefix(instance))
@@ -61,7 +70,13 @@ impl KeyLayout {
 
     /// The manifest key next to a stream key.
     pub fn manifest_key_for_stream(stream_key: &str) -> Option<String> {
-        stream_key.strip_suffix(STREAM_SUFFIX).map(|stem| format!("{stem}{MANIFEST_SUFFIX}"))
+        let stem = stream_key.strip_suffix(SEALED_STREAM_SUFFIX).or_else(|| stream_key.strip_suffix(STREAM_SUFFIX))?;
+        Some(format!("{stem}{MANIFEST_SUFFIX}"))
+    }
+
+    /// Whether `key` names a stream object (plain or encrypted).
+    pub fn is_stream_key(key: &str) -> bool {
+        key.ends_with(STREAM_SUFFIX) || key.ends_with(SEALED_STREAM_SUFFIX)
     }
 
     /// `(instance, snapshot)` of a manifest key of this host, or `None` for other keys.
@@ -109,5 +124,10 @@ mod tests {
         assert_eq!(keys.parse_manifest_key(&keys.stream_key("web", "s")), None);
         assert_eq!(keys.parse_manifest_key("p/other/web/s.manifest.json"), None);
         assert_eq!(KeyLayout::manifest_key_for_stream("p/h/web/s.zfs.zst").as_deref(), Some("p/h/web/s.manifest.json"));
+        let sealed = keys.stream_key_for("web", "s", true);
+        assert_eq!(sealed, "p/h/web/s.zfs.zst.age");
+        assert!(KeyLayout::is_stream_key(&sealed) && !KeyLayout::is_stream_key(&key));
+        assert_eq!(KeyLayout::manifest_key_for_stream(&sealed).as_deref(), Some("p/h/web/s.manifest.json"));
+        assert_eq!(keys.stream_key_for("web", "s", false), keys.stream_key("web", "s"));
     }
 }

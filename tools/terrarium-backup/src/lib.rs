@@ -6,9 +6,11 @@
 //! - [`zfs`]: a typed wrapper over the `zfs` command line, with capability detection;
 //! - [`s3`]: the S3 [`s3::Store`]: streaming multipart upload, streaming download, probe;
 //! - [`part_buffer`]: where upload parts wait, within the export's memory budget;
+//! - [`resume`]: which parts of an interrupted export's upload can stay;
 //! - [`chain`]: resolve and check the manifest chain of a restore point;
 //! - [`remote`]: read an instance's manifests and objects from S3;
-//! - [`pipeline`]: zfs send → zstd → S3 and S3 → zstd -d → zfs receive, hashed.
+//! - [`pipeline`]: zfs send → zstd → S3 and S3 → zstd -d → zfs receive, hashed;
+//! - [`seal`]: client-side encryption of streams with age.
 
 pub mod chain;
 pub mod health;
@@ -18,9 +20,11 @@ pub mod pace;
 pub mod part_buffer;
 pub mod pipeline;
 pub mod remote;
+pub mod resume;
 pub mod retention;
 pub mod s3;
 pub mod sanoid;
+pub mod seal;
 pub mod zfs;
 
 /// The version stamped into manifests.
@@ -115,6 +119,11 @@ pub enum Command {
         /// drilled first), so a weekly timer goes round every instance in turn
         #[arg(long, requires = "deep", conflicts_with = "instance")]
         rotate: bool,
+        /// With --deep: the private key that opens encrypted streams (an age identity
+        /// file or an OpenSSH key; default s3.encryption.identity_file). Without one,
+        /// an encrypted chain's drill checks its checksums only
+        #[arg(long, value_name = "FILE", requires = "deep")]
+        identity: Option<std::path::PathBuf>,
         /// Do nothing (and succeed) while s3.enabled is false (for the timer)
         #[arg(long)]
         if_enabled: bool,
@@ -157,7 +166,11 @@ pub fn cli() -> clap::Command {
 /// value is bad input (2),
 /// the rest as every tool classifies them.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
-    if err.chain().any(|cause| cause.is::<cmd::UnknownInstance>() || cause.is::<cmd::BadInput>()) {
+    if err.chain().any(|cause| {
+        cause.is::<cmd::UnknownInstance>()
+            || cause.is::<cmd::BadInput>()
+            || cause.downcast_ref::<seal::SealError>().is_some_and(seal::SealError::is_bad_input)
+    }) {
         return Exit::Usage;
     }
     Exit::classify(err.chain())

@@ -11,8 +11,13 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The manifest schema this build writes. Readers accept this version and older.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest manifest schema this build reads (it accepts this version and older).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The schema of a plain stream's manifest: 1, which every release reads.
+pub const PLAIN_SCHEMA_VERSION: u32 = 1;
+/// The schema of an encrypted stream's manifest: 2, so that a release that cannot
+/// decrypt refuses it by its version instead of feeding age bytes to zstd.
+pub const ENCRYPTED_SCHEMA_VERSION: u32 = 2;
 
 /// Whether a stream needs a base snapshot on the receiving side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,8 +71,11 @@ pub struct Manifest {
     pub raw_bytes: u64,
     /// Bytes of the stored object (the zstd frame).
     pub compressed_bytes: u64,
-    /// Lower-case hex SHA-256 of the stored object.
+    /// Lower-case hex SHA-256 of the stored object (encrypted, when `encryption` is set).
     pub sha256: String,
+    /// How the stored object is encrypted; absent for a plain zstd frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
     /// Always `zstd`; the stream is one zstd frame (`zstd -d` reads it).
     pub compression: String,
     pub zstd_level: i32,
@@ -77,6 +85,17 @@ pub struct Manifest {
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
+}
+
+/// The client-side encryption of a stream (see [`crate::seal`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// Always `age`: the object is an age file (age-encryption.org/v1) holding the zstd frame.
+    pub scheme: String,
+    /// The fingerprints of the public keys it was encrypted to (see [`crate::seal::fingerprint`]).
+    pub recipients: Vec<String>,
+    /// Lower-case hex SHA-256 of the plaintext: the zstd frame that `age -d` prints.
+    pub plaintext_sha256: String,
 }
 
 /// Why a manifest was rejected.
@@ -150,8 +169,22 @@ impl Manifest {
             }
             (Kind::Full, None) => {}
         }
-        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !is_sha256_hex(&self.sha256) {
             return invalid("sha256", format!("`{}` is not 64 lower-case hex digits", self.sha256));
+        }
+        if let Some(encryption) = &self.encryption {
+            if self.schema_version < ENCRYPTED_SCHEMA_VERSION {
+                return invalid("schema_version", format!("an encrypted stream's manifest has schema {ENCRYPTED_SCHEMA_VERSION}"));
+            }
+            if encryption.scheme != crate::seal::SCHEME {
+                return invalid("encryption.scheme", format!("`{}` is not supported (only age)", encryption.scheme));
+            }
+            if encryption.recipients.is_empty() {
+                return invalid("encryption.recipients", "is empty".into());
+            }
+            if !is_sha256_hex(&encryption.plaintext_sha256) {
+                return invalid("encryption.plaintext_sha256", "is not 64 lower-case hex digits".into());
+            }
         }
         if self.compression != "zstd" {
             return invalid("compression", format!("`{}` is not supported (only zstd)", self.compression));
@@ -165,10 +198,19 @@ impl Manifest {
         Ok(())
     }
 
+    /// The fingerprints of the stream's recipients; `None` for a plain stream.
+    pub fn recipients(&self) -> Option<&[String]> {
+        self.encryption.as_ref().map(|e| e.recipients.as_slice())
+    }
+
     /// `<dataset>@<snapshot>`.
     pub fn snapshot_full_name(&self) -> String {
         format!("{}@{}", self.dataset, self.snapshot.name)
     }
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn check_snapshot_name(_field: &str, name: &str) -> Result<(), String> {
@@ -247,6 +289,7 @@ pub(crate) mod tests {
             raw_bytes: 1000,
             compressed_bytes: 100,
             sha256: "a".repeat(64),
+            encryption: None,
             compression: "zstd".into(),
             zstd_level: 3,
             tool_version: crate::VERSION.into(),

@@ -6,7 +6,8 @@ use std::io::{self, Read, Write};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::Manifest;
-use crate::s3::{S3Error, Store};
+use crate::s3::{PartJournal, Resume, S3Error, Store};
+use crate::seal::{Identities, OpenError, OpenWriter, Recipients, Sealer};
 use crate::zfs::{Zfs, ZfsError};
 
 const COPY_BUFFER: usize = 1024 * 1024;
@@ -47,9 +48,68 @@ impl<W: Write> Write for HashingWriter<W> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
     pub raw_bytes: u64,
+    /// Bytes of the stored object (encrypted, when it is).
     pub compressed_bytes: u64,
+    /// SHA-256 of the stored object.
     pub sha256: String,
+    /// SHA-256 of the zstd frame before encryption; `None` for a plain stream.
+    pub plaintext_sha256: Option<String>,
     pub parts: u32,
+    /// Parts (and their bytes) an interrupted export had stored, kept instead of sent.
+    pub resumed_parts: u32,
+    pub resumed_bytes: u64,
+}
+
+/// One stream to upload, and how.
+pub struct Upload<'a> {
+    pub key: &'a str,
+    pub level: i32,
+    /// Encrypt to these (see [`crate::seal`]); `None`: a plain zstd frame.
+    pub recipients: Option<&'a Recipients>,
+    /// The expected stream size, which sizes the parts.
+    pub size_hint: Option<u64>,
+    /// The interrupted upload of this same stream to go on with (see [`crate::resume`]).
+    pub resume: Option<Resume>,
+    /// Told of every part the server stored (the resume journal).
+    pub journal: Option<PartJournal>,
+}
+
+impl std::fmt::Debug for Upload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload").field("key", &self.key).field("resume", &self.resume).finish_non_exhaustive()
+    }
+}
+
+/// Where zstd's output goes: to the upload (which hashes what it stores), through age
+/// first when the stream is encrypted.
+enum Outlet<W: Write> {
+    Plain(W),
+    Sealed(Sealer<W>),
+}
+
+impl<W: Write> Write for Outlet<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(writer) => writer.write(data),
+            Self::Sealed(writer) => writer.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(writer) => writer.flush(),
+            Self::Sealed(writer) => writer.flush(),
+        }
+    }
+}
+
+impl<W: Write> Outlet<W> {
+    /// The upload, and the plaintext's SHA-256 when encrypted.
+    fn finish(self) -> io::Result<(W, Option<String>)> {
+        match self {
+            Self::Plain(upload) => Ok((upload, None)),
+            Self::Sealed(sealer) => sealer.finish().map(|(upload, plaintext)| (upload, Some(plaintext))),
+        }
+    }
 }
 
 /// Why a pipeline failed.
@@ -65,32 +125,51 @@ pub enum PipelineError {
     Checksum { key: String, expected: String, found: String },
     #[error("{0}")]
     Source(String),
+    #[error(
+        "{key} is encrypted (to {recipients}); pass --identity FILE with the private key of one of those recipients, or set s3.encryption.identity_file"
+    )]
+    NoIdentity { key: String, recipients: String },
 }
 
 /// Compress `source` with zstd (multithreaded, one frame with a content checksum) and
-/// upload it as `key`. `before_complete` runs after the source is exhausted and before
+/// upload it as `upload` says (encrypted, resumed). `before_complete` runs after the source is exhausted and before
 /// the upload is completed: check there that the producer (`zfs send`) succeeded; an
 /// error aborts the upload. `on_created` gets the upload id as soon as it exists (to
 /// record it, so a killed run's upload can be aborted later). `progress` gets raw bytes.
 #[allow(clippy::too_many_arguments)]
 pub fn compress_and_upload(
     store: &Store,
-    key: &str,
+    upload: Upload<'_>,
     mut source: impl Read,
-    level: i32,
-    size_hint: Option<u64>,
     progress: &dyn Fn(u64),
     on_created: &mut dyn FnMut(&str),
     before_complete: &mut dyn FnMut() -> Result<(), PipelineError>,
 ) -> Result<Uploaded, PipelineError> {
-    let upload = store.upload(key, size_hint)?;
-    on_created(upload.upload_id());
+    let Upload { key, level, recipients, size_hint, resume, journal } = upload;
+    let mut upload = match resume {
+        Some(resume) => store.resume_upload(key, resume),
+        None => {
+            let upload = store.upload(key, size_hint)?;
+            on_created(upload.upload_id());
+            upload
+        }
+    };
+    if let Some(journal) = journal {
+        upload.set_journal(journal);
+    }
     let io_err = |what: &str| {
         let what = format!("{what} s3://{}/{key}", store.bucket());
         move |source| PipelineError::Io { what: what.clone(), source }
     };
-    let mut encoder =
-        zstd::stream::write::Encoder::new(HashingWriter::new(upload), level).map_err(io_err("starting zstd for"))?;
+    let outlet = match recipients {
+        None => Outlet::Plain(upload),
+        Some(recipients) => Outlet::Sealed(
+            recipients
+                .seal(upload)
+                .map_err(|e| PipelineError::Source(format!("encrypting s3://{}/{key}: {e}", store.bucket())))?,
+        ),
+    };
+    let mut encoder = zstd::stream::write::Encoder::new(outlet, level).map_err(io_err("starting zstd for"))?;
     encoder.include_checksum(true).map_err(io_err("configuring zstd for"))?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8) as u32;
     if workers > 1 {
@@ -121,23 +200,76 @@ pub fn compress_and_upload(
         progress(read as u64);
     }
     before_complete()?;
-    let hashing = encoder.finish().map_err(io_err("finishing the zstd frame of"))?;
-    let (upload, sha256, compressed_bytes) = hashing.into_parts();
+    let outlet = encoder.finish().map_err(io_err("finishing the zstd frame of"))?;
+    let (upload, plaintext_sha256) = outlet.finish().map_err(io_err("finishing the encryption of"))?;
     let summary = upload.finish()?;
-    Ok(Uploaded { raw_bytes, compressed_bytes, sha256, parts: summary.parts })
+    Ok(Uploaded {
+        raw_bytes,
+        compressed_bytes: summary.bytes,
+        sha256: summary.sha256,
+        plaintext_sha256,
+        parts: summary.parts,
+        resumed_parts: summary.resumed_parts,
+        resumed_bytes: summary.resumed_bytes,
+    })
 }
 
-/// Download `manifest`'s stream, check its SHA-256, decompress it and feed it to
-/// `zfs receive -F -u target`. The receive is killed (nothing half-received is kept by
-/// ZFS) when the download or the checksum fails.
+/// Where a download goes: to the decoder, through age first when the stream is
+/// encrypted.
+enum Inlet<W: Write> {
+    Plain(W),
+    Sealed(OpenWriter<W>),
+}
+
+impl<W: Write> Write for Inlet<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(writer) => writer.write(data),
+            Self::Sealed(writer) => writer.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(writer) => writer.flush(),
+            Self::Sealed(writer) => writer.flush(),
+        }
+    }
+}
+
+impl<W: Write> Inlet<W> {
+    /// The decoder, and the plaintext's SHA-256 when the stream was encrypted.
+    fn finish(self) -> Result<(W, Option<String>), OpenError> {
+        match self {
+            Self::Plain(writer) => Ok((writer, None)),
+            Self::Sealed(writer) => writer.finish().map(|(inner, sha)| (inner, Some(sha))),
+        }
+    }
+}
+
+/// The error for an encrypted stream and no identity to open it, before anything runs.
+pub fn identity_needed(manifest: &Manifest) -> Option<PipelineError> {
+    let encryption = manifest.encryption.as_ref()?;
+    Some(PipelineError::NoIdentity { key: manifest.object_key.clone(), recipients: encryption.recipients.join(", ") })
+}
+
+/// Download `manifest`'s stream, check its SHA-256, decrypt it (with `identities`, when
+/// it is encrypted), decompress it and feed it to `zfs receive -F -u target`. The
+/// receive is killed (nothing half-received is kept by ZFS) when the download, the
+/// checksum or the decryption fails.
 pub fn receive_stream(
     store: &Store,
     zfs: &Zfs,
     manifest: &Manifest,
     target: &str,
+    identities: Option<&Identities>,
     progress: &dyn Fn(u64),
 ) -> Result<(), PipelineError> {
     let key = &manifest.object_key;
+    let identities = match (&manifest.encryption, identities) {
+        (None, _) => None,
+        (Some(_), Some(identities)) => Some(identities),
+        (Some(_), None) => return Err(identity_needed(manifest).unwrap_or(PipelineError::Source(key.clone()))),
+    };
     let mut receive = zfs.receive_unmounted(target)?;
     let stdin = receive.take_stdin().ok_or_else(|| PipelineError::Source("zfs receive has no stdin".into()))?;
     let decoder = match zstd::stream::write::Decoder::new(stdin) {
@@ -147,27 +279,53 @@ pub fn receive_stream(
             return Err(PipelineError::Io { what: "starting zstd -d".into(), source });
         }
     };
-    let mut hashing = HashingWriter::new(decoder);
+    let inlet = match identities {
+        Some(identities) => Inlet::Sealed(identities.open(decoder)),
+        None => Inlet::Plain(decoder),
+    };
+    let mut hashing = HashingWriter::new(inlet);
     let downloaded = store.download_sized(key, manifest.compressed_bytes, &mut hashing, progress);
-    let (mut decoder, sha256, _) = hashing.into_parts();
-    let flushed = decoder.flush();
-    drop(decoder);
-    match downloaded {
-        Err(S3Error::Sink { .. }) => {
-            // zfs receive stopped reading: its own error says why.
-            receive.finish().map_err(ZfsError::from)?;
-            return Err(PipelineError::Source(format!("zfs receive of {key} stopped reading its input")));
-        }
-        Err(err) => {
+    let (inlet, sha256, _) = hashing.into_parts();
+    let opened = inlet.finish();
+    if let Err(err) = downloaded {
+        if !matches!(err, S3Error::Sink { .. }) {
             receive.kill();
             return Err(err.into());
         }
-        Ok(_) => {}
+        if matches!(opened, Err(OpenError::NoMatchingKey { .. } | OpenError::Decrypt(_))) {
+            receive.kill();
+            return Err(opened.err().map_or(PipelineError::Source(key.clone()), |e| open_error(key, e)));
+        }
+        // zfs receive stopped reading: its own error says why.
+        receive.finish().map_err(ZfsError::from)?;
+        return Err(PipelineError::Source(format!("zfs receive of {key} stopped reading its input")));
     }
     if sha256 != manifest.sha256 {
         receive.kill();
         return Err(PipelineError::Checksum { key: key.clone(), expected: manifest.sha256.clone(), found: sha256 });
     }
+    let mut decoder = match opened {
+        Ok((decoder, plaintext)) => {
+            let expected = manifest.encryption.as_ref().map(|e| &e.plaintext_sha256);
+            if let (Some(found), Some(expected)) = (plaintext, expected)
+                && &found != expected
+            {
+                receive.kill();
+                return Err(PipelineError::Checksum { key: format!("{key} (decrypted)"), expected: expected.clone(), found });
+            }
+            decoder
+        }
+        Err(OpenError::Sink(source)) => {
+            receive.finish().map_err(ZfsError::from)?;
+            return Err(PipelineError::Io { what: format!("decompressing {key} into zfs receive"), source });
+        }
+        Err(err) => {
+            receive.kill();
+            return Err(open_error(key, err));
+        }
+    };
+    let flushed = decoder.flush();
+    drop(decoder);
     if let Err(source) = flushed {
         // zfs receive stopped reading: its own error says why.
         receive.finish().map_err(ZfsError::from)?;
@@ -175,4 +333,8 @@ pub fn receive_stream(
     }
     receive.finish().map_err(ZfsError::from)?;
     Ok(())
+}
+
+fn open_error(key: &str, err: OpenError) -> PipelineError {
+    PipelineError::Source(format!("{key}: {err}"))
 }

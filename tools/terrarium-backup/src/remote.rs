@@ -85,7 +85,7 @@ fn unreadable_manifest(err: &ManifestError, instance: &str) -> String {
 /// by hand, by another tool or by someone with write access to the bucket could make
 /// `prune` delete (or `restore` read) any object it names.
 fn check_location(keys: &KeyLayout, instance: &str, key: &str, manifest: Manifest) -> Result<Manifest, String> {
-    let expected_stream = keys.stream_key(instance, &manifest.snapshot.name);
+    let expected_stream = keys.stream_key_for(instance, &manifest.snapshot.name, manifest.encryption.is_some());
     let problem = if manifest.instance != instance {
         format!("names instance `{}`, but it is stored under instance `{instance}`", manifest.instance)
     } else if keys.manifest_key(instance, &manifest.snapshot.name) != key {

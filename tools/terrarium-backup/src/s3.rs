@@ -18,9 +18,10 @@
 //!
 //! The blocking API owns a small tokio runtime; do not call it from inside another runtime.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use terrarium_common::secret::Secret;
 use terrarium_common::{Config, Paths};
 use tokio::sync::mpsc;
@@ -41,6 +43,7 @@ use tokio::sync::mpsc;
 use crate::keys::KeyLayout;
 use crate::pace::Pacer;
 use crate::part_buffer::{Budget, Filling};
+use crate::resume::{self, ListedPart, StoredPart};
 
 const MIB: u64 = 1024 * 1024;
 /// S3's limits: at most 10,000 parts of at most 5 GiB, every part but the last ≥ 5 MiB.
@@ -214,7 +217,25 @@ pub struct UploadSummary {
     pub key: String,
     pub bytes: u64,
     pub parts: u32,
+    /// Lower-case hex SHA-256 of the stored object.
+    pub sha256: String,
+    /// Parts an interrupted run had stored, kept instead of sent again, and their bytes.
+    pub resumed_parts: u32,
+    pub resumed_bytes: u64,
 }
+
+/// An interrupted upload to go on with: its id and the parts it may keep (see
+/// [`crate::resume`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub upload_id: String,
+    /// The size hint the interrupted run cut its parts by (the same parts need it).
+    pub size_hint: Option<u64>,
+    pub parts: BTreeMap<u32, StoredPart>,
+}
+
+/// Told of every part the server stored: the resume journal.
+pub type PartJournal = Box<dyn FnMut(&StoredPart)>;
 
 /// A bucket on an S3-compatible endpoint.
 #[derive(Debug)]
@@ -426,6 +447,33 @@ impl Store {
             .collect())
     }
 
+    /// The parts the server holds for an upload (ListParts, every page); an upload the
+    /// server no longer knows is an error.
+    pub fn list_parts(&self, key: &str, upload_id: &str) -> Result<BTreeMap<u32, ListedPart>, S3Error> {
+        let mut listed = BTreeMap::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let request = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.clone());
+            let out = self.runtime.block_on(request.send()).map_err(|e| self.error("ListParts", key, e))?;
+            for part in out.parts() {
+                if let (Some(number), Some(size)) = (part.part_number(), part.size()) {
+                    let (Ok(number), Ok(size)) = (u32::try_from(number), u64::try_from(size)) else { continue };
+                    listed.insert(number, ListedPart { size, etag: part.e_tag().map(str::to_string) });
+                }
+            }
+            match (out.is_truncated(), out.next_part_number_marker()) {
+                (Some(true), Some(next)) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
+                _ => return Ok(listed),
+            }
+        }
+    }
+
     /// AbortMultipartUpload.
     pub fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
         self.runtime
@@ -538,6 +586,24 @@ impl Store {
             .block_on(self.client.create_multipart_upload().bucket(&self.bucket).key(key).send())
             .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
+        Ok(self.upload_to(key, upload_id, size_hint, BTreeMap::new()))
+    }
+
+    /// Go on with an interrupted upload of the same stream: the parts of `resume` are
+    /// checked against the stream as it is written again and kept instead of sent (a
+    /// part that differs fails the upload with a [`resume::ResumeMismatch`]).
+    pub fn resume_upload(&self, key: &str, resume: Resume) -> MultipartUpload<'_> {
+        self.upload_to(key, resume.upload_id, resume.size_hint, resume.parts)
+    }
+
+    fn upload_to(
+        &self,
+        key: &str,
+        upload_id: String,
+        size_hint: Option<u64>,
+        keep: BTreeMap<u32, StoredPart>,
+    ) -> MultipartUpload<'_> {
+        let answered = Arc::new(Mutex::new(Vec::new()));
         let (sender, receiver) = mpsc::channel::<(i32, Filling)>(1);
         let stopping = Arc::new(AtomicBool::new(false));
         let worker = self.runtime.spawn(upload_parts(
@@ -549,8 +615,9 @@ impl Store {
             !self.endpoint.starts_with("https://"),
             receiver,
             Arc::clone(&stopping),
+            Arc::clone(&answered),
         ));
-        Ok(MultipartUpload {
+        MultipartUpload {
             store: self,
             key: key.to_string(),
             upload_id,
@@ -560,11 +627,17 @@ impl Store {
             pacer: Pacer::new(self.tuning.bwlimit),
             next_part: 1,
             written: 0,
+            paced: 0,
+            hasher: Sha256::new(),
+            kept: Kept { expected: keep, ..Kept::default() },
+            shipped: BTreeMap::new(),
+            answered,
+            journal: None,
             sender: Some(sender),
             worker: Some(worker),
             stopping,
             done: false,
-        })
+        }
     }
 }
 
@@ -738,6 +811,7 @@ async fn upload_parts(
     sign_payload: bool,
     mut receiver: mpsc::Receiver<(i32, Filling)>,
     stopping: Arc<AtomicBool>,
+    answered: Arc<Mutex<Vec<(u32, Option<String>)>>>,
 ) -> Result<Vec<CompletedPart>, String> {
     let mut running = tokio::task::JoinSet::new();
     let mut parts = Parts::default();
@@ -751,6 +825,7 @@ async fn upload_parts(
             break;
         }
         let (client, bucket, key, upload_id) = (client.clone(), bucket.clone(), key.clone(), upload_id.clone());
+        let answered = Arc::clone(&answered);
         running.spawn(async move {
             let body = part.byte_stream().await.map_err(|e| format!("part {number}: {e}"))?;
             let request =
@@ -768,6 +843,10 @@ async fn upload_parts(
             // retry inside `send` may read it again.
             drop(part);
             let out = sent.map_err(|e| format!("part {number}: {}", DisplayErrorContext(e)))?;
+            // For the resume journal, which the writer keeps (see `journal_answers`).
+            if let Ok(number) = u32::try_from(number) {
+                lock(&answered).push((number, out.e_tag().map(str::to_string)));
+            }
             Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build())
         });
     }
@@ -806,6 +885,32 @@ impl Parts {
     }
 }
 
+/// A poisoned lock still holds good data here (a list of answers).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The parts of an interrupted upload this one keeps (see [`crate::resume`]).
+#[derive(Debug, Default)]
+struct Kept {
+    /// Parts stored by the interrupted run, not yet met in this stream.
+    expected: BTreeMap<u32, StoredPart>,
+    /// Bytes of the current part, which is one of `expected`: hashed, not held.
+    current: u64,
+    /// Parts met and found equal, with their ETags, for CompleteMultipartUpload.
+    parts: Vec<CompletedPart>,
+    bytes: u64,
+}
+
+/// The resume journal's callback (a box of a closure, which has no `Debug`).
+struct Journal(PartJournal);
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
+}
+
 /// A streaming multipart upload in progress (see [`Store::upload`]).
 #[derive(Debug)]
 pub struct MultipartUpload<'a> {
@@ -819,6 +924,16 @@ pub struct MultipartUpload<'a> {
     pacer: Pacer,
     next_part: u32,
     written: u64,
+    /// Bytes sent (or to be sent): the written ones but the kept parts'.
+    paced: u64,
+    /// The stream's SHA-256 so far; at a part's end, that part's prefix hash.
+    hasher: Sha256,
+    kept: Kept,
+    /// Parts handed to the uploader: (size, prefix hash), until stored.
+    shipped: BTreeMap<u32, (u64, String)>,
+    /// Parts the uploader has stored, with their ETags.
+    answered: Arc<Mutex<Vec<(u32, Option<String>)>>>,
+    journal: Option<Journal>,
     sender: Option<mpsc::Sender<(i32, Filling)>>,
     worker: Option<tokio::task::JoinHandle<Result<Vec<CompletedPart>, String>>>,
     /// Tells the uploader to start no more parts (see [`MultipartUpload::stop_worker`]).
@@ -843,6 +958,45 @@ impl MultipartUpload<'_> {
         part_size(self.next_part, self.size_hint)
     }
 
+    /// Have `journal` told of every part the server stores from now on.
+    pub fn set_journal(&mut self, journal: PartJournal) {
+        self.journal = Some(Journal(journal));
+    }
+
+    /// The current part's prefix hash: the stream's SHA-256 up to here.
+    fn prefix_sha256(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
+    /// Tell the journal of the parts stored since the last call.
+    fn journal_answers(&mut self) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let answered = std::mem::take(&mut *lock(&self.answered));
+        for (number, etag) in answered {
+            if let Some((size, prefix_sha256)) = self.shipped.remove(&number) {
+                (journal.0)(&StoredPart { number, size, prefix_sha256, etag });
+            }
+        }
+    }
+
+    /// The current part is a kept one and has all its bytes: check it, and keep it.
+    fn keep_part(&mut self) -> io::Result<()> {
+        let number = self.next_part;
+        let Some(stored) = self.kept.expected.remove(&number) else {
+            return Err(io::Error::other(format!("part {number} is not a kept part")));
+        };
+        let size = std::mem::take(&mut self.kept.current);
+        resume::check_part(&stored, size, &self.prefix_sha256())
+            .map_err(|mismatch| io::Error::new(io::ErrorKind::InvalidData, mismatch))?;
+        let number_i32 = i32::try_from(number).unwrap_or(i32::MAX);
+        self.kept.parts.push(CompletedPart::builder().part_number(number_i32).set_e_tag(stored.etag).build());
+        self.kept.bytes += size;
+        self.next_part += 1;
+        Ok(())
+    }
+
     /// Hand the part written so far to the uploader; fails when the uploader has stopped.
     fn ship(&mut self) -> io::Result<()> {
         if self.next_part > MAX_PARTS {
@@ -853,8 +1007,10 @@ impl MultipartUpload<'_> {
             // S3 needs at least one part, even for an empty stream.
             None => self.budget.start(0, &self.store.runtime)?,
         };
+        self.shipped.insert(self.next_part, (part.len(), self.prefix_sha256()));
         let number = i32::try_from(self.next_part).unwrap_or(i32::MAX);
         self.next_part += 1;
+        self.journal_answers();
         let sender = self.sender.as_ref().ok_or_else(|| io::Error::other("upload already finished"))?;
         sender.blocking_send((number, part)).map_err(|_| io::Error::other(self.worker_failure()))
     }
@@ -885,17 +1041,33 @@ impl MultipartUpload<'_> {
     }
 
     fn complete(&mut self) -> Result<UploadSummary, S3Error> {
+        if self.kept.current > 0 {
+            self.keep_part().map_err(|e| self.upload_error(e.to_string()))?;
+        }
+        if let Some(&part) = self.kept.expected.keys().next() {
+            let mismatch = resume::ResumeMismatch {
+                part,
+                problem: format!("the re-sent stream ended after {} parts", self.next_part - 1),
+            };
+            return Err(self.upload_error(mismatch.to_string()));
+        }
         // S3 needs at least one part, even for an empty stream.
         if self.filling.as_ref().is_some_and(|p| !p.is_empty()) || self.next_part == 1 {
             self.ship().map_err(|e| self.upload_error(e.to_string()))?;
         }
         self.sender = None;
         let worker = self.worker.take().ok_or_else(|| self.upload_error("the part uploader is gone"))?;
-        let parts = match self.store.runtime.block_on(worker) {
+        let mut parts = match self.store.runtime.block_on(worker) {
             Ok(Ok(parts)) => parts,
             Ok(Err(err)) => return Err(self.upload_error(err)),
             Err(join) => return Err(self.upload_error(format!("part uploader failed: {join}"))),
         };
+        // Every part is stored: the journal hears of all of them before the upload is
+        // completed, so a run killed now resumes with nothing left to send.
+        self.journal_answers();
+        let resumed_parts = u32::try_from(self.kept.parts.len()).unwrap_or(u32::MAX);
+        parts.append(&mut self.kept.parts);
+        parts.sort_by_key(|p| p.part_number());
         let count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
         let store = self.store;
         store
@@ -911,7 +1083,14 @@ impl MultipartUpload<'_> {
                     .send(),
             )
             .map_err(|e| store.error("CompleteMultipartUpload", &self.key, e))?;
-        Ok(UploadSummary { key: self.key.clone(), bytes: self.written, parts: count })
+        Ok(UploadSummary {
+            key: self.key.clone(),
+            bytes: self.written,
+            parts: count,
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
+            resumed_parts,
+            resumed_bytes: self.kept.bytes,
+        })
     }
 
     /// Abort the upload: the parts sent so far are discarded by the server.
@@ -950,6 +1129,17 @@ impl Write for MultipartUpload<'_> {
         let total = data.len();
         while !data.is_empty() {
             let size = self.current_part_size();
+            if self.kept.expected.contains_key(&self.next_part) {
+                // A part the interrupted run stored: hashed to check it, never held or sent.
+                let take = usize::try_from(size - self.kept.current).unwrap_or(usize::MAX).min(data.len());
+                self.hasher.update(&data[..take]);
+                self.kept.current += take as u64;
+                data = &data[take..];
+                if self.kept.current >= size {
+                    self.keep_part()?;
+                }
+                continue;
+            }
             let part = match self.filling.as_mut() {
                 Some(part) => part,
                 // Waits here while the parts in flight fill the memory budget.
@@ -957,13 +1147,15 @@ impl Write for MultipartUpload<'_> {
             };
             let take = usize::try_from(size - part.len()).unwrap_or(usize::MAX).min(data.len());
             part.append(&data[..take])?;
+            self.hasher.update(&data[..take]);
+            self.paced += take as u64;
             data = &data[take..];
             if part.len() >= size {
                 self.ship()?;
             }
         }
         self.written += total as u64;
-        self.pacer.wait(self.written);
+        self.pacer.wait(self.paced);
         Ok(total)
     }
 

@@ -1,14 +1,20 @@
 //! Local state: the catalog of exported manifests, the last exported snapshot per
-//! instance, and the id of an upload in progress (so a killed run's upload is aborted).
+//! instance, and the id of an upload in progress with the parts it stored (so a killed
+//! run's upload is resumed or aborted).
 
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use terrarium_common::Paths;
+use time::OffsetDateTime;
 use terrarium_common::fs::{atomic_write, remove_if_exists};
 
 use crate::manifest::Manifest;
+use crate::resume::StoredPart;
 
 /// `catalog/<instance>/<snapshot>.manifest.json`.
 pub fn catalog_file(paths: &Paths, instance: &str, snapshot: &str) -> PathBuf {
@@ -134,6 +140,27 @@ pub fn write_exported(paths: &Paths, instance: &str, exported: &Exported) -> any
 pub struct PendingUpload {
     pub key: String,
     pub upload_id: String,
+    /// What the stream was, for a run that resumes it; absent for a stream that cannot
+    /// be resumed (encrypted) and in records of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<SentStream>,
+}
+
+/// What makes a re-sent stream the same bytes: the snapshots, the zstd level and the
+/// size hint (which cuts the parts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentStream {
+    pub snapshot: String,
+    pub guid: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_guid: Option<u64>,
+    pub zstd_level: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_hint: Option<u64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
 }
 
 fn pending_dir(paths: &Paths) -> PathBuf {
@@ -146,10 +173,36 @@ pub fn record_pending(paths: &Paths, instance: &str, pending: &PendingUpload) ->
     atomic_write(&path, text.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Forget an upload: its record, then its parts journal.
 pub fn clear_pending(paths: &Paths, instance: &str) -> anyhow::Result<()> {
-    let path = pending_dir(paths).join(format!("{instance}.json"));
-    remove_if_exists(&path).with_context(|| format!("removing {}", path.display()))?;
+    for path in [pending_dir(paths).join(format!("{instance}.json")), parts_journal(paths, instance)] {
+        remove_if_exists(&path).with_context(|| format!("removing {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// The parts the pending upload of `instance` has stored (see [`crate::resume`]).
+fn parts_journal(paths: &Paths, instance: &str) -> PathBuf {
+    pending_dir(paths).join(format!("{instance}.parts"))
+}
+
+/// Append one stored part to the journal. Not synced: a line lost in a crash only means
+/// that part is sent again.
+pub fn append_part(paths: &Paths, instance: &str, part: &StoredPart) -> anyhow::Result<()> {
+    let path = parts_journal(paths, instance);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(part.to_line().as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The parts the journal of `instance` records (none when it is missing).
+pub fn read_parts(paths: &Paths, instance: &str) -> BTreeMap<u32, StoredPart> {
+    let text = terrarium_common::fs::read_regular_to_string(&parts_journal(paths, instance)).unwrap_or_default();
+    crate::resume::parse_journal(&text)
 }
 
 /// Every recorded pending upload, as (instance, upload).

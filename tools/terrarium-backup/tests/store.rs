@@ -52,6 +52,8 @@ fn a_multipart_stream_round_trips_and_an_unfinished_one_leaves_nothing() {
     }
     let summary = upload.finish().unwrap();
     assert_eq!((summary.bytes, summary.parts), (data.len() as u64, 3));
+    use sha2::Digest as _;
+    assert_eq!(summary.sha256, hex::encode(sha2::Sha256::digest(&data)), "the upload hashes what it stores");
     assert_eq!(store.head("p/h/i/obj").unwrap().map(|o| o.size), Some(data.len() as u64));
     let mut back = Vec::new();
     store.download("p/h/i/obj", &mut back, &|_| {}).unwrap();

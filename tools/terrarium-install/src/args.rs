@@ -84,6 +84,14 @@ pub struct S3Args {
     /// File holding the S3 secret key
     #[arg(long, value_name = "FILE", conflicts_with = "s3_secret_key")]
     pub s3_secret_key_file: Option<PathBuf>,
+    /// Encrypt exported streams to this public key: `age1...` (`age-keygen -y KEYFILE`)
+    /// or an OpenSSH `ssh-ed25519`/`ssh-rsa` line (repeat for several; replaces
+    /// s3.encryption.recipients; the next export starts a new full)
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub s3_recipient: Vec<String>,
+    /// Stop encrypting exported streams (clears s3.encryption.recipients)
+    #[arg(long, conflicts_with = "s3_recipient")]
+    pub s3_no_encryption: bool,
 }
 
 #[derive(Debug, Clone, Default, Args)]

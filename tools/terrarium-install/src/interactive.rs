@@ -324,6 +324,7 @@ fn ask_s3(
             access_key: Some(access_key.clone()),
             secret_key_file: None,
             secret_key: None,
+            encryption: Default::default(),
         };
         match verifiers.s3.probe(&settings, &secret_key) {
             Ok(()) => {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use terrarium_common::Config;
 use terrarium_common::config::{
-    Domains, Emails, Identity, IdentityMode, S3, SCHEMA_VERSION, Storage, StorageMode, Syncoid, secret_names,
+    Domains, Emails, Identity, IdentityMode, S3, S3Encryption, SCHEMA_VERSION, Storage, StorageMode, Syncoid, secret_names,
 };
 use terrarium_common::secret::Secret;
 
@@ -88,6 +88,7 @@ pub fn flag_for_key(key: &str) -> &'static str {
         "s3.prefix" => "--s3-prefix",
         "s3.access_key" => "--s3-access-key",
         "s3.secret_key_file" => "--s3-secret-key-file",
+        recipient if recipient.starts_with("s3.encryption.recipients") => "--s3-recipient",
         "syncoid.target" => "--syncoid-target",
         "syncoid.target_dataset" => "--syncoid-target-dataset",
         "syncoid.ssh_key_file" => "--syncoid-ssh-key",
@@ -369,6 +370,11 @@ pub fn resolve_s3(
         access_key: pick(&args.s3_access_key, base.access_key),
         secret_key_file: base.secret_key_file,
         secret_key: None,
+        encryption: match (args.s3_no_encryption, args.s3_recipient.is_empty()) {
+            (true, _) => S3Encryption { recipients: Vec::new(), ..base.encryption },
+            (false, false) => S3Encryption { recipients: args.s3_recipient.clone(), ..base.encryption },
+            (false, true) => base.encryption,
+        },
     };
     if let Some(value) = secret {
         new_secrets.push(NewSecret { name: secret_names::S3_SECRET_KEY, value: value.clone() });

@@ -47,6 +47,7 @@ fn s3_settings(server: &S3Server, bucket: &str) -> S3 {
         access_key: Some(server.access_key().to_string()),
         secret_key_file: None,
         secret_key: None,
+        encryption: Default::default(),
     }
 }
 

@@ -106,6 +106,11 @@ pub struct RestoreArgs {
     /// S3: the host whose export to restore from (default this host's name)
     #[arg(long, value_name = "HOST")]
     pub from_host: Option<String>,
+
+    /// S3: the private key that opens encrypted backups (an age identity file from
+    /// `age-keygen`, or an unencrypted OpenSSH key); default s3.encryption.identity_file
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

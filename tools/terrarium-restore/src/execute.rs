@@ -21,6 +21,8 @@ use crate::unfinished::{self, Unfinished};
 pub struct Context<'a> {
     pub zfs: &'a Zfs,
     pub store: Option<&'a Store>,
+    /// The private keys for encrypted objects (the plan's, checked before it ran).
+    pub identities: Option<&'a terrarium_backup::seal::Identities>,
     pub pool: &'a str,
     /// Where the run records what it owes (an S3 restore; `None` for a local one), and
     /// what a killed earlier run owed, which this plan pays.
@@ -164,7 +166,9 @@ fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &m
             let bar = terrarium_common::output::byte_progress(Some(total), "download, verify, receive");
             for object in objects {
                 log::info!(key = object.key.as_str(), bytes = object.compressed_bytes; "receiving {} stream {}", object.kind, object.snapshot);
-                receive_object(zfs, store, staging, object, &instance_of(staging), &|n| bar.inc(n))?;
+                receive_object(zfs, store, staging, object, ctx.identities, &instance_of(staging), &|n| {
+                    bar.inc(n)
+                })?;
             }
             bar.finish_and_clear();
             let received = format!("{staging}@{snapshot}");

@@ -31,6 +31,9 @@ pub struct ChainObject {
     pub compressed_bytes: u64,
     pub raw_bytes: u64,
     pub sha256: String,
+    /// How the object is encrypted; `None` for a plain zstd frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<terrarium_backup::manifest::Encryption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -261,6 +264,7 @@ mod tests {
             compressed_bytes: 3 * 1024 * 1024 / 2,
             raw_bytes: 4 * 1024 * 1024,
             sha256: "ab".repeat(32),
+            encryption: None,
         };
         let plan = Plan {
             instance: "web".into(),

@@ -10,7 +10,9 @@
 //!
 //! A corrupt object usually breaks zstd or `zfs receive` before its end; the download
 //! is still read to the end so the error names the real cause (the checksum of that
-//! object) rather than a decoder symptom.
+//! object) rather than a decoder symptom. An encrypted object goes through age first
+//! (on a thread, see `terrarium_backup::seal`); an identity that matches none of its
+//! recipients stops the download at once, since no byte of it can be used.
 
 use std::io::{self, Write};
 use std::process::ChildStdin;
@@ -18,6 +20,7 @@ use std::process::ChildStdin;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use terrarium_backup::s3::Store;
+use terrarium_backup::seal::{Identities, OpenError, OpenWriter};
 use terrarium_backup::zfs::Zfs;
 use zstd::stream::raw::{self, InBuffer, Operation, OutBuffer};
 
@@ -84,23 +87,75 @@ impl<W: Write> PipeDecoder<W> {
     }
 }
 
+/// The decrypting thread writes the plaintext into the decoder.
+impl<W: Write> Write for PipeDecoder<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.decode(data)?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where the hashed bytes go: the decoder, through age first for an encrypted object.
+enum Decoding {
+    Plain(PipeDecoder<ChildStdin>),
+    Sealed(OpenWriter<PipeDecoder<ChildStdin>>),
+}
+
+/// Why the decoding stopped.
+#[derive(Debug)]
+enum SinkFailure {
+    /// zstd or the pipe to `zfs receive`.
+    Decode(io::Error),
+    /// age: no matching key, or bytes that do not decrypt.
+    Open(OpenError),
+}
+
+impl From<OpenError> for SinkFailure {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::Sink(err) => Self::Decode(err),
+            other => Self::Open(other),
+        }
+    }
+}
+
 /// Where the downloaded bytes go: hashed, then decoded while the decoder accepts them.
 struct ReceiveSink {
     hasher: Sha256,
-    decoder: Option<PipeDecoder<ChildStdin>>,
+    decoding: Option<Decoding>,
     /// Why the decoder stopped; the rest of the object is still hashed, to tell a
     /// corrupt object from a failing `zfs receive`.
-    failed: Option<io::Error>,
+    failed: Option<SinkFailure>,
 }
 
 impl Write for ReceiveSink {
     fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
         self.hasher.update(chunk);
-        if let Some(decoder) = &mut self.decoder
-            && let Err(err) = decoder.decode(chunk)
-        {
-            self.failed = Some(err);
-            self.decoder = None; // closes the pipe
+        let failed = match &mut self.decoding {
+            Some(Decoding::Plain(decoder)) => decoder.decode(chunk).err().map(SinkFailure::Decode),
+            Some(Decoding::Sealed(writer)) => match writer.write_all(chunk) {
+                Ok(()) => None,
+                // The decrypting thread stopped: its result says why.
+                Err(_) => match self.decoding.take() {
+                    Some(Decoding::Sealed(writer)) => Some(writer.finish().err().map_or_else(
+                        || SinkFailure::Decode(io::Error::new(io::ErrorKind::BrokenPipe, "the decryption stopped")),
+                        SinkFailure::from,
+                    )),
+                    _ => None,
+                },
+            },
+            None => None,
+        };
+        if let Some(failure) = failed {
+            self.decoding = None; // closes the pipe
+            let wrong_key = matches!(failure, SinkFailure::Open(OpenError::NoMatchingKey { .. }));
+            self.failed = Some(failure);
+            if wrong_key {
+                return Err(io::Error::other("no identity matches the stream's recipients"));
+            }
         }
         Ok(chunk.len())
     }
@@ -110,25 +165,46 @@ impl Write for ReceiveSink {
 }
 
 impl ReceiveSink {
-    /// The end of the stream: the decoder's first error, or the rest of its output.
-    fn finish(self) -> io::Result<()> {
-        match (self.failed, self.decoder) {
-            (Some(err), _) => Err(err),
-            (None, Some(decoder)) => decoder.finish(),
-            (None, None) => Ok(()),
+    /// The end of the stream: the decoder's first error, or the rest of its output and
+    /// the plaintext's SHA-256 (for an encrypted object).
+    fn finish(self) -> Result<Option<String>, SinkFailure> {
+        match (self.failed, self.decoding) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(Decoding::Plain(decoder))) => decoder.finish().map(|()| None).map_err(SinkFailure::Decode),
+            (None, Some(Decoding::Sealed(writer))) => {
+                let (decoder, plaintext) = writer.finish()?;
+                decoder.finish().map_err(SinkFailure::Decode)?;
+                Ok(Some(plaintext))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// A wrong key stops the download early; nothing else is known before its end.
+    fn wrong_key(&self) -> Option<&OpenError> {
+        match &self.failed {
+            Some(SinkFailure::Open(err @ OpenError::NoMatchingKey { .. })) => Some(err),
+            _ => None,
         }
     }
 }
 
-/// Receive one object into `staging` and check its sha256 against the manifest's.
+/// Receive one object into `staging` and check its sha256 against the manifest's;
+/// an encrypted object is opened with `identities` (the caller checked it has them).
 pub fn receive_object(
     zfs: &Zfs,
     store: &Store,
     staging: &str,
     object: &ChainObject,
+    identities: Option<&Identities>,
     instance: &str,
     progress: &dyn Fn(u64),
 ) -> anyhow::Result<()> {
+    let identities = match (&object.encryption, identities) {
+        (None, _) => None,
+        (Some(_), Some(identities)) => Some(identities),
+        (Some(_), None) => anyhow::bail!("{} is encrypted and no identity was given", object.key),
+    };
     let mut receive = zfs.receive(staging, true).with_context(|| format!("start `zfs receive -F {staging}`"))?;
     let stdin = receive.take_stdin().context("zfs receive has no stdin")?;
     let decoder = match PipeDecoder::new(stdin) {
@@ -138,8 +214,16 @@ pub fn receive_object(
             return Err(anyhow::Error::new(err).context("start the zstd decoder"));
         }
     };
-    let mut sink = ReceiveSink { hasher: Sha256::new(), decoder: Some(decoder), failed: None };
+    let decoding = match identities {
+        Some(identities) => Decoding::Sealed(identities.open(decoder)),
+        None => Decoding::Plain(decoder),
+    };
+    let mut sink = ReceiveSink { hasher: Sha256::new(), decoding: Some(decoding), failed: None };
     let downloaded = store.download_sized(&object.key, object.compressed_bytes, &mut sink, progress);
+    if let Some(err) = sink.wrong_key() {
+        receive.kill();
+        return Err(RestoreError::Usage(format!("{}: {err}; nothing was received", object.key)).into());
+    }
     let actual = hex::encode(std::mem::take(&mut sink.hasher).finalize());
     // A bad download or checksum: `zfs receive` is stopped before it sees the end of
     // its input, so nothing of the object is kept.
@@ -158,8 +242,26 @@ pub fn receive_object(
         return Err(anyhow::Error::new(err).context(format!("download {}", object.key)));
     }
     let decoded = sink.finish();
+    let expected_plaintext = object.encryption.as_ref().map(|e| &e.plaintext_sha256);
+    match &decoded {
+        Err(SinkFailure::Open(err)) => {
+            receive.kill();
+            return Err(anyhow::anyhow!("{}: {err}", object.key));
+        }
+        Ok(Some(plaintext)) if Some(plaintext) != expected_plaintext => {
+            receive.kill();
+            return Err(RestoreError::Checksum {
+                key: format!("{} (decrypted)", object.key),
+                expected: expected_plaintext.cloned().unwrap_or_default(),
+                actual: plaintext.clone(),
+                instance: instance.to_string(),
+            }
+            .into());
+        }
+        _ => {}
+    }
     let received = receive.finish();
-    if let Err(err) = decoded {
+    if let Err(SinkFailure::Decode(err)) = decoded {
         // A broken pipe means `zfs receive` gave up first: its own error says why.
         if err.kind() != io::ErrorKind::BrokenPipe || received.is_ok() {
             return Err(anyhow::Error::new(err).context(format!("decompress {} (zstd)", object.key)));

@@ -129,6 +129,7 @@ pub fn plan_remote(
             compressed_bytes: m.compressed_bytes,
             raw_bytes: m.raw_bytes,
             sha256: m.sha256.clone(),
+            encryption: m.encryption.clone(),
         })
         .collect();
     steps.push(Step::ReceiveChain {

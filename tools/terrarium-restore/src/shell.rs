@@ -5,6 +5,7 @@ use serde::Serialize;
 use terrarium_backup::keys::KeyLayout;
 use terrarium_backup::remote::{self as bucket, RemoteInstance};
 use terrarium_backup::s3::{S3Settings, Store};
+use terrarium_backup::seal::Identities;
 use terrarium_backup::zfs::Zfs;
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::{Config, Exit, locks};
@@ -144,6 +145,9 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
             "--keep-old applies to an S3 restore in place only (a local rollback and --as-new replace nothing)".into(),
         ));
     }
+    if args.identity.is_some() && args.source != Source::S3 {
+        return Err(usage("--identity applies to --source s3 (local snapshots are not encrypted)".into()));
+    }
     let paths = global.paths();
     let config = Config::load(&paths)?;
     let pool = config.storage.pool.clone();
@@ -257,6 +261,7 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
         }
     };
 
+    let identities = identities_for(&plan, &config, &paths, args.identity.as_deref())?;
     if args.dry_run {
         show_plan(&plan, global.json, true)?;
         return Ok(Exit::Success);
@@ -275,6 +280,7 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
     let ctx = Context {
         zfs: &zfs,
         store: store.as_ref(),
+        identities: identities.as_ref(),
         pool: &pool,
         paths: (args.source == Source::S3).then_some(&paths),
         owed,
@@ -293,6 +299,39 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
         clear_owed(&ctx, &plan)?;
     }
     Ok(if outcome.warnings.is_empty() { Exit::Success } else { Exit::Partial })
+}
+
+/// The private key for an encrypted chain (`--identity`, else s3.encryption.identity_file),
+/// loaded before anything changes: an encrypted chain without a usable key stops the
+/// run here, with nothing received.
+fn identities_for(
+    plan: &Plan,
+    config: &Config,
+    paths: &terrarium_common::Paths,
+    flag: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Identities>> {
+    let encrypted = plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::ReceiveChain { objects, .. } => Some(objects),
+            _ => None,
+        })
+        .flatten()
+        .find_map(|object| object.encryption.as_ref());
+    let Some(encryption) = encrypted else {
+        return Ok(None);
+    };
+    let configured = config.s3.encryption.identity_file.as_ref().map(|file| paths.host(file));
+    let Some(path) = flag.map(std::path::Path::to_path_buf).or(configured) else {
+        return Err(usage(format!(
+            "the backup of {} at {} is encrypted (to {}); pass --identity FILE with the private key of one of those recipients, or set s3.encryption.identity_file; nothing was changed",
+            plan.instance,
+            plan.restore_point.snapshot,
+            encryption.recipients.join(", ")
+        )));
+    };
+    Identities::load(&path).map(Some).map_err(|err| usage(format!("{err}; nothing was changed")))
 }
 
 /// `--as-new NAME` must name neither an existing dataset (`dataset_exists`, read by the

@@ -11,12 +11,14 @@ use super::{lock, now};
 use crate::chain::Catalog;
 use crate::context::Context;
 use crate::keys::KeyLayout;
-use crate::manifest::{Kind, Manifest, SCHEMA_VERSION, SnapshotRef};
+use crate::manifest::{ENCRYPTED_SCHEMA_VERSION, Encryption, Kind, Manifest, PLAIN_SCHEMA_VERSION, SnapshotRef};
 use crate::metrics::{self, Observed};
-use crate::pipeline::{PipelineError, compress_and_upload};
+use crate::pipeline::{PipelineError, Upload, compress_and_upload};
+use crate::resume::{ResumeMismatch, usable_parts};
 use crate::retention::full_is_due;
-use crate::s3::{S3Error, Store};
-use crate::state::{self, PendingUpload};
+use crate::s3::{Resume, S3Error, Store};
+use crate::seal::Recipients;
+use crate::state::{self, PendingUpload, SentStream};
 use crate::zfs::{ContainerDataset, HOLD_TAG, Snapshot, Zfs};
 
 /// What to do for one instance (pure: from the local snapshots and the recorded state).
@@ -34,6 +36,8 @@ pub(crate) struct Inputs<'a> {
     pub catalog: &'a [Manifest],
     pub full_every_days: u32,
     pub force_full: bool,
+    /// The fingerprints of the configured recipients; `None` when encryption is off.
+    pub recipients: Option<&'a [String]>,
     pub now: OffsetDateTime,
 }
 
@@ -61,6 +65,20 @@ pub(crate) fn decide(inputs: &Inputs<'_>) -> Decision {
             "the last exported snapshot {last} no longer exists locally, so no incremental is possible"
         ));
     };
+    // A chain is encrypted one way from its full on: a restore opens every stream of it
+    // with the same identity, so a change of recipients starts a new chain.
+    if let Some(manifest) = last_manifest
+        && manifest.recipients() != inputs.recipients
+    {
+        return full(
+            match (manifest.recipients(), inputs.recipients) {
+                (None, _) => "encryption was turned on (s3.encryption.recipients): a new chain starts encrypted",
+                (_, None) => "encryption was turned off: a new chain starts unencrypted",
+                _ => "s3.encryption.recipients changed: the new recipients apply from this full",
+            }
+            .into(),
+        );
+    }
     if let Some(chain) = last_manifest.and_then(|m| catalog.chain_of(m).ok())
         && full_is_due(chain.full().finished_at, inputs.full_every_days, inputs.now)
     {
@@ -70,6 +88,42 @@ pub(crate) fn decide(inputs: &Inputs<'_>) -> Decision {
         ));
     }
     Decision::Send { snapshot: newest.clone(), base: Some(base.clone()), reason: format!("incremental from {last}") }
+}
+
+/// The snapshot (and base) of an interrupted export to send again and resume, when the
+/// stream will be the same bytes: both snapshots still here with the same GUIDs, the
+/// same zstd level, no encryption (age picks a new key per stream), young enough.
+/// Pure; `Err` says why not.
+pub(crate) fn resumable(
+    pending: &PendingUpload,
+    local: &[Snapshot],
+    zstd_level: i32,
+    encrypted: bool,
+    max_age: std::time::Duration,
+    now: OffsetDateTime,
+) -> Result<(Snapshot, Option<Snapshot>), String> {
+    let Some(stream) = &pending.stream else {
+        return Err("it was encrypted, or recorded by an older version".into());
+    };
+    if encrypted {
+        return Err("encryption is on, and an encrypted stream is never resumed".into());
+    }
+    if now - stream.started_at > max_age {
+        return Err(format!(
+            "it started more than {} hours ago (backup.export.resume_max_age_hours)",
+            max_age.as_secs() / 3600
+        ));
+    }
+    if stream.zstd_level != zstd_level {
+        return Err(format!("backup.zstd_level changed from {} to {zstd_level}", stream.zstd_level));
+    }
+    let find = |name: &str, guid: u64| local.iter().find(|s| s.name == name && s.guid == guid).cloned();
+    let snapshot = find(&stream.snapshot, stream.guid).ok_or_else(|| format!("its snapshot {} is gone", stream.snapshot))?;
+    let base = match (&stream.base, stream.base_guid) {
+        (Some(name), Some(guid)) => Some(find(name, guid).ok_or_else(|| format!("its base snapshot {name} is gone"))?),
+        _ => None,
+    };
+    Ok((snapshot, base))
 }
 
 /// One instance's line in the report.
@@ -95,6 +149,11 @@ pub(crate) struct Item {
     compressed_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seconds: Option<f64>,
+    /// Parts (and bytes) an interrupted export had stored, kept instead of sent again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resumed_parts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resumed_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -128,6 +187,8 @@ pub fn run(
     if bwlimit.is_some() {
         store.set_bwlimit(bwlimit);
     }
+    // A recipient that does not parse stops the run: never a stream unencrypted by mistake.
+    let recipients = ctx.recipients()?;
     let zfs = Zfs::new();
     let datasets = zfs.container_datasets(ctx.pool())?;
     for name in only {
@@ -138,13 +199,19 @@ pub fn run(
     let selected: Vec<&ContainerDataset> =
         datasets.iter().filter(|d| only.is_empty() || only.contains(&d.instance)).collect();
     if !dry_run {
-        abort_stale_uploads(ctx, &store, &keys);
+        let resuming: Vec<&str> = if recipients.is_none() {
+            selected.iter().map(|d| d.instance.as_str()).collect()
+        } else {
+            Vec::new()
+        };
+        abort_stale_uploads(ctx, &store, &keys, &resuming);
         // Under the lock, no other export is writing parts there.
         crate::part_buffer::sweep(&ctx.paths.spool_dir());
     }
     let mut items = Vec::new();
     for dataset in selected {
-        let item = match export_one(ctx, &zfs, &store, &keys, dataset, force_full, dry_run) {
+        let target = Target { store: &store, keys: &keys, recipients: recipients.as_ref() };
+        let item = match export_one(ctx, &zfs, &target, dataset, force_full, dry_run) {
             Ok(item) => item,
             Err(err) => {
                 let error = terrarium_common::output::error_chain(err.chain());
@@ -228,9 +295,18 @@ pub(crate) struct UnknownInstance(pub String);
 
 /// Abort uploads a killed run left behind: the ones recorded locally, and (where the
 /// server can list them) any incomplete upload under this host's prefix. We hold the
-/// lock, so none of them is in progress.
-fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
+/// lock, so none of them is in progress. A recorded upload of one of `resuming` (the
+/// instances this run exports, when unencrypted) that is young enough stays, for
+/// `export_one` to resume or abort.
+fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout, resuming: &[&str]) {
+    let max_age = ctx.config.backup.export.resume_max_age();
+    let mut kept = Vec::new();
     for (instance, pending) in state::pending_uploads(&ctx.paths) {
+        let young = pending.stream.as_ref().is_some_and(|s| now() - s.started_at <= max_age);
+        if young && resuming.contains(&instance.as_str()) {
+            kept.push(pending.upload_id);
+            continue;
+        }
         match store.abort_upload(&pending.key, &pending.upload_id) {
             Ok(()) => {
                 log::info!(instance = instance.as_str(), key = pending.key.as_str(); "aborted the upload an interrupted run left")
@@ -244,7 +320,7 @@ fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
     }
     match store.incomplete_uploads(&keys.host_prefix()) {
         Ok(uploads) => {
-            for upload in uploads {
+            for upload in uploads.into_iter().filter(|u| !kept.contains(&u.upload_id)) {
                 if let Err(err) = store.abort_upload(&upload.key, &upload.upload_id) {
                     log::warn!(key = upload.key.as_str(); "could not abort an incomplete upload: {err}");
                 }
@@ -255,11 +331,17 @@ fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout) {
     }
 }
 
+/// Where streams go, and how they are encrypted.
+struct Target<'a> {
+    store: &'a Store,
+    keys: &'a KeyLayout,
+    recipients: Option<&'a Recipients>,
+}
+
 fn export_one(
     ctx: &Context,
     zfs: &Zfs,
-    store: &Store,
-    keys: &KeyLayout,
+    target: &Target<'_>,
     dataset: &ContainerDataset,
     force_full: bool,
     dry_run: bool,
@@ -270,14 +352,35 @@ fn export_one(
         zfs.snapshots(&dataset.dataset)?.into_iter().filter(|s| !s.name.starts_with("syncoid_")).collect();
     let catalog = state::read_catalog(&ctx.paths, instance);
     let last = state::read_last(&ctx.paths, instance);
-    let decision = decide(&Inputs {
+    let mut decision = decide(&Inputs {
         local: &local,
         last: last.as_deref(),
         catalog: &catalog,
         full_every_days: ctx.config.backup.s3_retention.full_every_days,
         force_full,
         now: now(),
+        recipients: target.recipients.map(Recipients::fingerprints),
     });
+    // An interrupted export of this instance: finished first (its parts are kept), the
+    // newest snapshot follows at the next run.
+    let mut resume = None;
+    let pending = state::pending_uploads(&ctx.paths).into_iter().find(|(name, _)| name == instance).map(|(_, p)| p);
+    if let Some(pending) = pending {
+        let level = ctx.config.backup.zstd_level;
+        let max_age = ctx.config.backup.export.resume_max_age();
+        match resumable(&pending, &local, level, target.recipients.is_some(), max_age, now()) {
+            Ok((snapshot, base)) if !force_full || base.is_none() => {
+                let reason = format!("resuming the interrupted export of {}", snapshot.name);
+                decision = Decision::Send { snapshot, base, reason };
+                resume = Some(pending.clone());
+            }
+            Ok(_) => log::info!(instance = instance; "not resuming the interrupted export: --full was given"),
+            Err(why) => log::info!(instance = instance; "not resuming the interrupted export: {why}"),
+        }
+        if resume.is_none() && !dry_run {
+            abort_pending(target.store, &ctx.paths, instance, &pending);
+        }
+    }
     let mut item = Item { instance: instance.to_string(), dataset: dataset.dataset.clone(), ..Item::default() };
     let (snapshot, base, reason) = match decision {
         Decision::NoSnapshot => {
@@ -298,7 +401,7 @@ fn export_one(
         Decision::Send { snapshot, base, reason } => (snapshot, base, reason),
     };
     let kind = if base.is_some() { Kind::Incremental } else { Kind::Full };
-    let key = keys.stream_key(instance, &snapshot.name);
+    let key = target.keys.stream_key_for(instance, &snapshot.name, target.recipients.is_some());
     item.kind = Some(kind);
     item.snapshot = Some(snapshot.name.clone());
     item.base = base.as_ref().map(|b| b.name.clone());
@@ -314,11 +417,26 @@ fn export_one(
     // The base stays held (since its own export) while this one is sent; the new
     // snapshot is held only once its stream and manifest are stored, so a run killed
     // mid-send leaves no hold behind.
-    let sent = send_and_record(ctx, zfs, store, keys, instance, &snapshot, base.as_ref(), kind, &key);
+    let resume = match resume {
+        Some(pending) if pending.key == key => parts_to_keep(ctx, target.store, instance, &pending),
+        Some(pending) => {
+            abort_pending(target.store, &ctx.paths, instance, &pending);
+            None
+        }
+        None => None,
+    };
+    let mut sent = send_and_record(ctx, zfs, target, instance, &snapshot, base.as_ref(), kind, &key, resume.clone());
+    if let (Err(err), Some(_)) = (&sent, &resume)
+        && let Some(mismatch) = ResumeMismatch::find(err)
+    {
+        log::warn!(instance = instance, snapshot = snapshot.name.as_str(); "{mismatch}");
+        item.reason = Some(format!("{reason}; {mismatch}"));
+        sent = send_and_record(ctx, zfs, target, instance, &snapshot, base.as_ref(), kind, &key, None);
+    }
     let last_local = last.as_deref().filter(|name| local.iter().any(|s| s.name == *name));
     let exported = if sent.is_ok() { Some(snapshot.name.as_str()) } else { last_local };
     keep_one_hold(zfs, &dataset.dataset, instance, exported);
-    let manifest = sent?;
+    let Sent { manifest, resumed_parts, resumed_bytes } = sent?;
     log::info!(
         instance = instance, kind = kind.as_str(), snapshot = snapshot.name.as_str(),
         raw_bytes = manifest.raw_bytes, compressed_bytes = manifest.compressed_bytes;
@@ -328,7 +446,47 @@ fn export_one(
     item.raw_bytes = Some(manifest.raw_bytes);
     item.compressed_bytes = Some(manifest.compressed_bytes);
     item.seconds = Some((manifest.finished_at - manifest.started_at).as_seconds_f64());
+    if resumed_parts > 0 {
+        item.resumed_parts = Some(resumed_parts);
+        item.resumed_bytes = Some(resumed_bytes);
+    }
     Ok(item)
+}
+
+/// Abort a recorded upload that will not be resumed, and forget it (best effort: the
+/// server may have dropped it already; the next run's listing catches the rest).
+fn abort_pending(store: &Store, paths: &terrarium_common::Paths, instance: &str, pending: &PendingUpload) {
+    if let Err(err) = store.abort_upload(&pending.key, &pending.upload_id) {
+        log::debug!(key = pending.key.as_str(); "upload already gone: {err}");
+    }
+    if let Err(err) = state::clear_pending(paths, instance) {
+        log::warn!("{}", terrarium_common::output::error_chain(err.chain()));
+    }
+}
+
+/// The parts of `pending` the new run may keep: those its journal records and the
+/// server still lists with the same size (see [`crate::resume`]). `None` (the upload
+/// aborted, a fresh one follows) when there are none or the server cannot say.
+fn parts_to_keep(ctx: &Context, store: &Store, instance: &str, pending: &PendingUpload) -> Option<Resume> {
+    let journal = state::read_parts(&ctx.paths, instance);
+    let parts = match store.list_parts(&pending.key, &pending.upload_id) {
+        Ok(listed) => usable_parts(&journal, &listed),
+        Err(err) => {
+            log::info!(instance = instance; "not resuming the interrupted export: {err}");
+            Default::default()
+        }
+    };
+    if parts.is_empty() {
+        abort_pending(store, &ctx.paths, instance, pending);
+        return None;
+    }
+    let bytes: u64 = parts.values().map(|p| p.size).sum();
+    log::info!(
+        instance = instance, key = pending.key.as_str(), parts = parts.len(), bytes = bytes;
+        "resuming the interrupted upload: {} parts ({}) are stored already", parts.len(), human_bytes(bytes)
+    );
+    let size_hint = pending.stream.as_ref().and_then(|s| s.size_hint);
+    Some(Resume { upload_id: pending.upload_id.clone(), size_hint, parts })
 }
 
 /// Which holds to place and release so that exactly `keep` (the last exported snapshot:
@@ -368,40 +526,79 @@ fn keep_one_hold(zfs: &Zfs, dataset: &str, instance: &str, keep: Option<&str>) {
     }
 }
 
-/// Send, upload, then record: manifest in S3, local catalog, lastsnapshots (in that
-/// order, each only after the previous succeeded).
+/// What [`send_and_record`] stored.
+struct Sent {
+    manifest: Manifest,
+    resumed_parts: u32,
+    resumed_bytes: u64,
+}
+
+/// Send, upload (going on with `resume`'s upload when given), then record: manifest in
+/// S3, local catalog, lastsnapshots (in that order, each only after the previous
+/// succeeded).
 #[allow(clippy::too_many_arguments)]
 fn send_and_record(
     ctx: &Context,
     zfs: &Zfs,
-    store: &Store,
-    keys: &KeyLayout,
+    target: &Target<'_>,
     instance: &str,
     snapshot: &Snapshot,
     base: Option<&Snapshot>,
     kind: Kind,
     key: &str,
-) -> anyhow::Result<Manifest> {
+    resume: Option<Resume>,
+) -> anyhow::Result<Sent> {
     let snapshot_name = snapshot.full_name();
     let base_name = base.map(Snapshot::full_name);
-    let hint = zfs.send_size_estimate(&snapshot_name, base_name.as_deref()).ok();
+    // A resumed upload's parts were cut by the hint it had then: the same one again.
+    let hint = match &resume {
+        Some(resume) => resume.size_hint,
+        None => zfs.send_size_estimate(&snapshot_name, base_name.as_deref()).ok(),
+    };
     let level = ctx.config.backup.zstd_level;
     let started_at = now();
     let bar = byte_progress(hint, instance);
     let mut send = zfs.send(&snapshot_name, base_name.as_deref())?;
     let stdout = send.take_stdout().ok_or_else(|| anyhow::anyhow!("zfs send has no stdout"))?;
     let mut send = Some(send);
+    let (store, keys) = (target.store, target.keys);
     let paths = &ctx.paths;
     let mut record_error = None;
+    // What a later run needs to send the same bytes again; none for an encrypted stream.
+    let stream = target.recipients.is_none().then(|| SentStream {
+        snapshot: snapshot.name.clone(),
+        guid: snapshot.guid,
+        base: base.map(|b| b.name.clone()),
+        base_guid: base.map(|b| b.guid),
+        zstd_level: level,
+        size_hint: hint,
+        started_at,
+    });
+    let journal: crate::s3::PartJournal = {
+        let (paths, instance) = (paths.clone(), instance.to_string());
+        Box::new(move |part| {
+            if let Err(err) = state::append_part(&paths, &instance, part) {
+                log::warn!(instance = instance.as_str(); "{}", terrarium_common::output::error_chain(err.chain()));
+            }
+            killpoint::reached(&format!("export.part-{}-stored", part.number));
+        })
+    };
+    let upload = Upload {
+        key,
+        level,
+        recipients: target.recipients,
+        size_hint: hint,
+        resume,
+        journal: stream.is_some().then_some(journal),
+    };
     let uploaded = compress_and_upload(
         store,
-        key,
+        upload,
         stdout,
-        level,
-        hint,
         &|n| bar.inc(n),
         &mut |upload_id| {
-            let pending = PendingUpload { key: key.to_string(), upload_id: upload_id.to_string() };
+            let pending =
+                PendingUpload { key: key.to_string(), upload_id: upload_id.to_string(), stream: stream.clone() };
             if let Err(err) = state::record_pending(paths, instance, &pending) {
                 record_error = Some(err);
             }
@@ -428,8 +625,16 @@ fn send_and_record(
     if let Some(err) = record_error {
         log::warn!("{}", terrarium_common::output::error_chain(err.chain()));
     }
+    let encryption = match (target.recipients, uploaded.plaintext_sha256) {
+        (Some(recipients), Some(plaintext_sha256)) => Some(Encryption {
+            scheme: crate::seal::SCHEME.into(),
+            recipients: recipients.fingerprints().to_vec(),
+            plaintext_sha256,
+        }),
+        _ => None,
+    };
     let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
+        schema_version: if encryption.is_some() { ENCRYPTED_SCHEMA_VERSION } else { PLAIN_SCHEMA_VERSION },
         host: keys.host().to_string(),
         instance: instance.to_string(),
         dataset: snapshot.dataset.clone(),
@@ -440,6 +645,7 @@ fn send_and_record(
         raw_bytes: uploaded.raw_bytes,
         compressed_bytes: uploaded.compressed_bytes,
         sha256: uploaded.sha256,
+        encryption,
         compression: "zstd".into(),
         zstd_level: level,
         tool_version: crate::VERSION.to_string(),
@@ -457,7 +663,7 @@ fn send_and_record(
     killpoint::reached("export.catalog-written");
     state::write_last(paths, instance, &snapshot.name)?;
     killpoint::reached("export.last-recorded");
-    Ok(manifest)
+    Ok(Sent { manifest, resumed_parts: uploaded.resumed_parts, resumed_bytes: uploaded.resumed_bytes })
 }
 
 fn upload_context(err: S3Error) -> anyhow::Error {
@@ -475,7 +681,7 @@ mod tests {
 
     fn manifest_of(s: &Snapshot, base: Option<&Snapshot>, finished: OffsetDateTime) -> Manifest {
         Manifest {
-            schema_version: SCHEMA_VERSION,
+            schema_version: PLAIN_SCHEMA_VERSION,
             host: "h".into(),
             instance: "web".into(),
             dataset: s.dataset.clone(),
@@ -486,6 +692,7 @@ mod tests {
             raw_bytes: 1,
             compressed_bytes: 1,
             sha256: "0".repeat(64),
+            encryption: None,
             compression: "zstd".into(),
             zstd_level: 3,
             tool_version: "t".into(),
@@ -497,7 +704,7 @@ mod tests {
     const NOW: OffsetDateTime = time::macros::datetime!(2026-02-01 00:00:00 UTC);
 
     fn decide_with(local: &[Snapshot], last: Option<&str>, catalog: &[Manifest], force_full: bool) -> Decision {
-        decide(&Inputs { local, last, catalog, full_every_days: 30, force_full, now: NOW })
+        decide(&Inputs { local, last, catalog, full_every_days: 30, force_full, now: NOW, recipients: None })
     }
 
     #[test]
@@ -557,6 +764,83 @@ mod tests {
         assert_eq!(hold_changes(&[], Some("a")), (Some("a".into()), vec![]));
         // Nothing exported yet (a failed first export): no hold at all.
         assert_eq!(hold_changes(&held(&["a"]), None), (None, held(&["a"])));
+    }
+
+    #[test]
+    fn a_change_of_encryption_starts_a_new_chain_that_says_why() {
+        let (a, b) = (snap("a", 1, 10), snap("b", 2, 20));
+        let plain = manifest_of(&a, None, NOW);
+        let sealed_to = |recipients: &[&str]| {
+            let mut m = plain.clone();
+            m.schema_version = ENCRYPTED_SCHEMA_VERSION;
+            m.encryption = Some(Encryption {
+                scheme: "age".into(),
+                recipients: recipients.iter().map(|r| r.to_string()).collect(),
+                plaintext_sha256: "1".repeat(64),
+            });
+            m
+        };
+        let local = [a.clone(), b.clone()];
+        let decide_to = |catalog: &[Manifest], recipients: Option<&[String]>| {
+            decide(&Inputs {
+                local: &local,
+                last: Some("a"),
+                catalog,
+                full_every_days: 30,
+                force_full: false,
+                now: NOW,
+                recipients,
+            })
+        };
+        let one = ["age:1".to_string()];
+        let two = ["age:1".to_string(), "age:2".to_string()];
+        for (catalog, recipients, why) in [
+            (vec![plain.clone()], Some(&one[..]), "turned on"),
+            (vec![sealed_to(&["age:1"])], None, "turned off"),
+            (vec![sealed_to(&["age:1"])], Some(&two[..]), "recipients changed"),
+        ] {
+            let decision = decide_to(&catalog, recipients);
+            assert!(
+                matches!(&decision, Decision::Send { base: None, reason, .. } if reason.contains(why)),
+                "{why}: {decision:?}"
+            );
+        }
+        // The same recipients: the chain goes on.
+        let decision = decide_to(&[sealed_to(&["age:1"])], Some(&one[..]));
+        assert!(matches!(decision, Decision::Send { base: Some(_), .. }), "{decision:?}");
+        assert!(matches!(decide_to(&[plain], None), Decision::Send { base: Some(_), .. }));
+    }
+
+    #[test]
+    fn an_interrupted_export_is_resumed_only_when_its_stream_would_be_the_same() {
+        let (a, b) = (snap("a", 1, 10), snap("b", 2, 20));
+        let stream = SentStream {
+            snapshot: "b".into(),
+            guid: 2,
+            base: Some("a".into()),
+            base_guid: Some(1),
+            zstd_level: 3,
+            size_hint: Some(1 << 30),
+            started_at: NOW - time::Duration::hours(23),
+        };
+        let pending = |stream: Option<SentStream>| PendingUpload { key: "k".into(), upload_id: "u".into(), stream };
+        let day = std::time::Duration::from_secs(48 * 3600);
+        let local = [a.clone(), b.clone()];
+        assert_eq!(resumable(&pending(Some(stream.clone())), &local, 3, false, day, NOW), Ok((b.clone(), Some(a.clone()))));
+        let why = |p: &PendingUpload, local: &[Snapshot], level: i32, encrypted: bool, max_age| {
+            resumable(p, local, level, encrypted, max_age, NOW).unwrap_err()
+        };
+        let sent = pending(Some(stream.clone()));
+        assert!(why(&pending(None), &local, 3, false, day).contains("encrypted, or recorded by an older version"));
+        assert!(why(&sent, &local, 3, true, day).contains("encryption is on"));
+        assert!(why(&sent, &local, 3, false, std::time::Duration::from_secs(3600)).contains("more than 1 hours"));
+        assert!(why(&sent, &local, 5, false, day).contains("zstd_level changed from 3 to 5"));
+        assert!(why(&sent, std::slice::from_ref(&a), 3, false, day).contains("snapshot b is gone"));
+        assert!(why(&sent, std::slice::from_ref(&b), 3, false, day).contains("base snapshot a is gone"));
+        // Same names, other GUIDs: recreated snapshots, other bytes.
+        assert!(why(&sent, &[snap("a", 1, 10), snap("b", 9, 20)], 3, false, day).contains("snapshot b is gone"));
+        let full = SentStream { base: None, base_guid: None, ..stream };
+        assert_eq!(resumable(&pending(Some(full)), std::slice::from_ref(&b), 3, false, day, NOW), Ok((b, None)));
     }
 
     #[test]

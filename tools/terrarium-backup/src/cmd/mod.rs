@@ -92,13 +92,13 @@ fn run_command(ctx: &Context, command: &Command, observed: &mut Observed) -> any
         Command::Prune { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 prune", "s3.enabled")),
         Command::Prune { dry_run, lock_wait, .. } => prune::run(ctx, *dry_run, *lock_wait, observed),
         Command::Verify { if_enabled: true, .. } if !ctx.config.s3.enabled => Ok(disabled("S3 verify", "s3.enabled")),
-        Command::Verify { instance, deep, rotate, lock_wait, .. } => {
+        Command::Verify { instance, deep, rotate, identity, lock_wait, .. } => {
             let only = match (instance, rotate) {
                 (Some(name), _) => verify::Only::Instance(name),
                 (None, true) => verify::Only::NextInTurn,
                 (None, false) => verify::Only::All,
             };
-            verify::run(ctx, only, *deep, *lock_wait, observed)
+            verify::run(ctx, only, *deep, identity.as_deref(), *lock_wait, observed)
         }
         Command::Replicate { if_enabled: true, .. } if !ctx.config.syncoid.enabled => {
             Ok(disabled("replication", "syncoid.enabled"))

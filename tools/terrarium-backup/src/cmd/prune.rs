@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use super::{lock_waiting, now};
 use crate::context::Context;
-use crate::keys::{KeyLayout, STREAM_SUFFIX};
+use crate::keys::KeyLayout;
 use crate::manifest::Manifest;
 use crate::metrics::Observed;
 use crate::remote::{self, RemoteInstance};
@@ -47,7 +47,7 @@ fn listed_wrongly(store: &Store, streams: &[String]) -> anyhow::Result<Option<St
 /// manifest is gone from S3 (a prune killed before its catalog step). Pure.
 fn leftovers(remote: &RemoteInstance, catalog: &[Manifest]) -> (Vec<String>, Vec<String>) {
     let named: HashSet<&str> = remote.manifests.iter().map(|m| m.object_key.as_str()).collect();
-    let streams = remote.objects.keys().filter(|k| k.ends_with(STREAM_SUFFIX) && !named.contains(k.as_str()));
+    let streams = remote.objects.keys().filter(|k| KeyLayout::is_stream_key(k) && !named.contains(k.as_str()));
     let points: HashSet<&str> = remote.manifests.iter().map(|m| m.snapshot.name.as_str()).collect();
     let stale = catalog.iter().map(|m| &m.snapshot.name).filter(|name| !points.contains(name.as_str()));
     (streams.cloned().collect(), stale.cloned().collect())

@@ -6,7 +6,7 @@ use terrarium_common::Exit;
 use terrarium_common::output::{byte_progress, print_json};
 
 use crate::context::Context;
-use crate::pipeline::compress_and_upload;
+use crate::pipeline::{Upload, compress_and_upload};
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -14,6 +14,7 @@ struct Report {
     raw_bytes: u64,
     compressed_bytes: u64,
     sha256: String,
+    encrypted: bool,
     parts: u32,
     seconds: f64,
 }
@@ -23,15 +24,23 @@ pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>, bwlimit: Option<u64
     if bwlimit.is_some() {
         store.set_bwlimit(bwlimit);
     }
+    // Encrypted as exports are (s3.encryption.recipients), so the bench measures both.
+    let recipients = ctx.recipients()?;
     let bar = byte_progress(size_hint, key);
     let started = std::time::Instant::now();
     let stdin = std::io::stdin().lock();
+    let upload = Upload {
+        key,
+        level: ctx.config.backup.zstd_level,
+        recipients: recipients.as_ref(),
+        size_hint,
+        resume: None,
+        journal: None,
+    };
     let uploaded = compress_and_upload(
         &store,
-        key,
+        upload,
         stdin,
-        ctx.config.backup.zstd_level,
-        size_hint,
         &|n| bar.inc(n),
         &mut |_| {},
         &mut || Ok(()),
@@ -42,6 +51,7 @@ pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>, bwlimit: Option<u64
         raw_bytes: uploaded.raw_bytes,
         compressed_bytes: uploaded.compressed_bytes,
         sha256: uploaded.sha256,
+        encrypted: uploaded.plaintext_sha256.is_some(),
         parts: uploaded.parts,
         seconds: started.elapsed().as_secs_f64(),
     };

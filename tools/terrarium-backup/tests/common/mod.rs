@@ -57,8 +57,19 @@ impl Host {
 
     /// (Re)write the config with `endpoint` (a fault proxy in front of s3s-fs, say).
     pub fn write_config(&self, endpoint: &str) {
+        self.write_config_encrypted(endpoint, &[]);
+    }
+
+    /// (Re)write the config with exports encrypted to `recipients` (none: plain).
+    pub fn write_config_encrypted(&self, endpoint: &str, recipients: &[String]) {
+        let encryption: String = if recipients.is_empty() {
+            String::new()
+        } else {
+            let lines: String = recipients.iter().map(|r| format!("      - '{r}'\n")).collect();
+            format!("  encryption:\n    recipients:\n{lines}")
+        };
         let config = format!(
-            "schema_version: 2\ndomains:\n  manage: manage.example.com\n  proxy: proxy.example.com\n  lxd: lxd.example.com\n  auth: auth.example.com\nemails:\n  contact: ops@example.com\n  acme: acme@example.com\nidentity:\n  mode: oidc\n  issuer: https://id.example.com\n  client_id: terrarium\n  client_secret_file: /etc/terrarium/secrets/oidc-client-secret\nstorage:\n  mode: file\n  size: 1G\n  pool: {pool}\ns3:\n  enabled: true\n  endpoint: {endpoint}\n  bucket: {bucket}\n  region: {region}\n  prefix: {PREFIX}\n  access_key: {access}\n  secret_key_file: /etc/terrarium/secrets/s3-secret-key\nbackup:\n  zstd_level: 3\n  local_retention:\n    frequently: 2\n    hourly: 3\n    daily: 4\n    monthly: 1\n  s3_retention:\n    keep_last: 2\n    keep_days: 0\n    full_every_days: 30\n",
+            "schema_version: 2\ndomains:\n  manage: manage.example.com\n  proxy: proxy.example.com\n  lxd: lxd.example.com\n  auth: auth.example.com\nemails:\n  contact: ops@example.com\n  acme: acme@example.com\nidentity:\n  mode: oidc\n  issuer: https://id.example.com\n  client_id: terrarium\n  client_secret_file: /etc/terrarium/secrets/oidc-client-secret\nstorage:\n  mode: file\n  size: 1G\n  pool: {pool}\ns3:\n  enabled: true\n  endpoint: {endpoint}\n  bucket: {bucket}\n  region: {region}\n  prefix: {PREFIX}\n  access_key: {access}\n  secret_key_file: /etc/terrarium/secrets/s3-secret-key\n{encryption}backup:\n  zstd_level: 3\n  local_retention:\n    frequently: 2\n    hourly: 3\n    daily: 4\n    monthly: 1\n  s3_retention:\n    keep_last: 2\n    keep_days: 0\n    full_every_days: 30\n",
             pool = self.pool.name(),
             bucket = self.s3.bucket(),
             region = self.s3.region(),
@@ -171,12 +182,23 @@ impl Host {
     /// Restore `keys` (oldest first) into `dataset` with standard tools only:
     /// `aws s3 cp - | zstd -d | zfs receive -F`.
     pub fn restore_with_standard_tools(&self, keys: &[String], dataset: &str) {
+        self.restore_with_standard_tools_decrypting(keys, dataset, None);
+    }
+
+    /// As docs/backup.md "Restoring by hand" says, with `age -d -i IDENTITY` first when
+    /// the streams are encrypted.
+    pub fn restore_with_standard_tools_decrypting(&self, keys: &[String], dataset: &str, identity: Option<&Path>) {
         require("zstd");
+        let decrypt = identity.map_or_else(String::new, |id| {
+            require("age");
+            format!(r#"age -d -i '{}' | "#, id.display())
+        });
         for key in keys {
-            let script =
-                r#"set -euo pipefail; aws --endpoint-url "$1" s3 cp "s3://$2/$3" - | zstd -d -q | zfs receive -F "$4""#;
+            let script = format!(
+                r#"set -euo pipefail; aws --endpoint-url "$1" s3 cp "s3://$2/$3" - | {decrypt}zstd -d -q | zfs receive -F "$4""#
+            );
             let out = Command::new("bash")
-                .args(["-c", script, "restore", &self.s3.endpoint(), self.s3.bucket(), key, dataset])
+                .args(["-c", &script, "restore", &self.s3.endpoint(), self.s3.bucket(), key, dataset])
                 .envs(self.s3.aws_env())
                 .env("PATH", tool_path())
                 .output()
@@ -203,6 +225,16 @@ fn collect_named(dir: &Path, prefix: &str, found: &mut Vec<String>) {
             collect_named(&path, prefix, found);
         }
     }
+}
+
+/// An age key pair made by Debian's `age-keygen`: (the recipient, the identity file).
+pub fn age_keygen(dir: &Path, name: &str) -> (String, PathBuf) {
+    let identity = dir.join(name);
+    let made = Command::new(require("age-keygen")).arg("-o").arg(&identity).output().expect("age-keygen");
+    assert!(made.status.success(), "age-keygen: {}", String::from_utf8_lossy(&made.stderr));
+    let public = Command::new(require("age-keygen")).arg("-y").arg(&identity).output().expect("age-keygen -y");
+    assert!(public.status.success(), "age-keygen -y: {}", String::from_utf8_lossy(&public.stderr));
+    (String::from_utf8(public.stdout).unwrap().trim().to_string(), identity)
 }
 
 /// PATH for the tool: the test's PATH plus where zfs, aws and zstd live.

@@ -170,6 +170,38 @@ pub struct S3 {
     /// Present only to catch a secret written inline; always rejected.
     #[serde(default, skip_serializing)]
     pub secret_key: Option<String>,
+    /// Client-side encryption of the exported streams; written only when set.
+    #[serde(default, skip_serializing_if = "S3Encryption::is_off")]
+    pub encryption: S3Encryption,
+}
+
+/// Exported streams are encrypted with age to `recipients` when there are any
+/// (docs/backup.md, "Encryption"). Only public keys live here: the host that exports
+/// never needs a private key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Encryption {
+    /// age recipients (`age1...`, from `age-keygen -y`) or OpenSSH public keys
+    /// (`ssh-ed25519 AAAA...`, `ssh-rsa AAAA...`). A change applies from the next full
+    /// stream, which the next export starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// The private key `terrarium-restore` and `terrarium-backup verify --deep` use when
+    /// no `--identity` is given (an age identity file or an unencrypted OpenSSH key).
+    /// Leave it unset where the host should not be able to read its own backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+}
+
+impl S3Encryption {
+    fn is_off(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// Whether exports are encrypted.
+    pub fn enabled(&self) -> bool {
+        !self.recipients.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,6 +316,11 @@ pub struct ExportLimits {
     /// Average upload rate (`20M`, `100Mbit`; see [`crate::rate`]); unlimited when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bwlimit: Option<String>,
+    /// An interrupted (unencrypted) export is resumed by a run within this many hours of
+    /// its start (default [`ExportLimits::DEFAULT_RESUME_MAX_AGE_HOURS`]); an older one is
+    /// aborted, and its parts deleted. 0: never resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_max_age_hours: Option<u32>,
 }
 
 impl ExportLimits {
@@ -291,6 +328,14 @@ impl ExportLimits {
     /// Below this, the fixed share (zstd's workers, the S3 client) leaves no room for
     /// two of the smallest parts.
     pub const MIN_MEMORY_BUDGET_MIB: u32 = 96;
+    /// Two days: the next daily run, and the one after should that fail too.
+    pub const DEFAULT_RESUME_MAX_AGE_HOURS: u32 = 48;
+
+    /// How old an interrupted export may be and still be resumed.
+    pub fn resume_max_age(&self) -> std::time::Duration {
+        let hours = self.resume_max_age_hours.unwrap_or(Self::DEFAULT_RESUME_MAX_AGE_HOURS);
+        std::time::Duration::from_secs(u64::from(hours) * 3600)
+    }
 
     fn is_default(&self) -> bool {
         self == &Self::default()

@@ -216,6 +216,43 @@ pub fn parse_known_host(line: &str) -> Result<KnownHost<'_>, String> {
     Ok(KnownHost { hosts: patterns, key_type, key })
 }
 
+/// The public-key types age encrypts to besides its own (`age1...`).
+pub const AGE_SSH_KEY_TYPES: &[&str] = &["ssh-ed25519", "ssh-rsa"];
+
+/// Why `text` is not a recipient for age (an `age1...` X25519 key in bech32, or an
+/// OpenSSH `ssh-ed25519`/`ssh-rsa` public key line), or `None` when it is one. The
+/// backup tool parses it for real before encrypting; this catches typos when the
+/// config is written.
+pub fn age_recipient_problem(text: &str) -> Option<String> {
+    use base64::Engine as _;
+    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    if let Some(bad) = text.chars().find(|c| c.is_control()) {
+        return Some(format!("contains the control character {bad:?}"));
+    }
+    let text = text.trim();
+    if let Some(data) = text.strip_prefix("age1") {
+        if text.starts_with("AGE-SECRET-KEY") || data.len() != 58 || !data.chars().all(|c| BECH32.contains(c)) {
+            return Some("starts like an age recipient but is not one (62 characters, `age1` and bech32)".into());
+        }
+        return None;
+    }
+    if text.starts_with("AGE-SECRET-KEY-") || text.starts_with("-----BEGIN") {
+        return Some("is a private key; only public keys belong here (keep the private one off this host)".into());
+    }
+    let mut fields = text.split_ascii_whitespace();
+    let (Some(key_type), Some(key)) = (fields.next(), fields.next()) else {
+        return Some("is not `age1...` or `ssh-ed25519 AAAA...`".into());
+    };
+    if !AGE_SSH_KEY_TYPES.contains(&key_type) {
+        return Some(format!("`{key_type}` is not a key type age encrypts to (age1..., {})", AGE_SSH_KEY_TYPES.join(", ")));
+    }
+    let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(key) else {
+        return Some(format!("the {key_type} key is not base64"));
+    };
+    let whole = ssh_blob_fields(&blob).is_some_and(|f| f.first() == Some(&key_type.as_bytes()) && f.len() >= 2);
+    (!whole).then(|| format!("the key is not an {key_type} public key (cut, or pasted from another line?)"))
+}
+
 /// The length-prefixed fields of an ssh public key blob, if they use it up exactly.
 fn ssh_blob_fields(mut blob: &[u8]) -> Option<Vec<&[u8]>> {
     let mut fields = Vec::new();
@@ -382,6 +419,28 @@ mod tests {
         ] {
             let err = parse_known_host(&bad).expect_err(&bad);
             assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn age_recipients_are_age_or_openssh_public_keys() {
+        // From `age-keygen`: a real recipient.
+        const AGE: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        assert_eq!(age_recipient_problem(AGE), None);
+        assert_eq!(age_recipient_problem(&format!("ssh-ed25519 {ED25519} ops@laptop")), None);
+        for (bad, why) in [
+            (format!("{AGE}\nage1evil"), "control"),
+            (AGE[..40].to_string(), "not one"),
+            (AGE.to_uppercase(), "not `age1"),
+            ("AGE-SECRET-KEY-1QQQQ".to_string(), "private key"),
+            ("-----BEGIN OPENSSH PRIVATE KEY-----".to_string(), "private key"),
+            (format!("ssh-dss {ED25519}"), "not a key type age encrypts to"),
+            ("ssh-ed25519 not*base64".to_string(), "not base64"),
+            (format!("ssh-rsa {ED25519}"), "not an ssh-rsa public key"),
+            ("ssh-ed25519".to_string(), "is not `age1"),
+        ] {
+            let problem = age_recipient_problem(&bad).unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(problem.contains(why), "{bad}: {problem}");
         }
     }
 

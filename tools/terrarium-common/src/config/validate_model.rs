@@ -257,6 +257,18 @@ fn check_s3(config: &Config) -> Check {
     if let Some(file) = &s3.secret_key_file {
         absolute_file("s3.secret_key_file", file)?;
     }
+    for (index, line) in s3.encryption.recipients.iter().enumerate() {
+        if let Some(problem) = age_recipient_problem(line) {
+            return fail(
+                &format!("s3.encryption.recipients[{index}]"),
+                format!("`{}` {problem}", line.chars().take(80).collect::<String>().escape_default()),
+                "use the output of `age-keygen -y KEYFILE` (age1...) or one line of an id_ed25519.pub",
+            );
+        }
+    }
+    if let Some(file) = &s3.encryption.identity_file {
+        absolute_file("s3.encryption.identity_file", file)?;
+    }
     if s3.enabled {
         for (key, present) in [
             ("s3.endpoint", s3.endpoint.is_some()),

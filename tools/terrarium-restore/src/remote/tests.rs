@@ -17,6 +17,7 @@ fn manifest(name: &str, guid: u64, txg: u64, base: Option<(&str, u64, u64)>) -> 
         raw_bytes: 4000,
         compressed_bytes: 1000 + txg,
         sha256: "c".repeat(64),
+        encryption: None,
         compression: "zstd".into(),
         zstd_level: 3,
         tool_version: "0.1.0".into(),
