@@ -296,7 +296,8 @@ pub fn receive_stream(
             receive.kill();
             return Err(opened.err().map_or(PipelineError::Source(key.clone()), |e| open_error(key, e)));
         }
-        // zfs receive stopped reading: its own error says why.
+        // zfs receive stopped reading: its own error says why, once its input is closed.
+        drop(opened);
         receive.finish().map_err(ZfsError::from)?;
         return Err(PipelineError::Source(format!("zfs receive of {key} stopped reading its input")));
     }
