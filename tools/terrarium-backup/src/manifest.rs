@@ -174,7 +174,10 @@ impl Manifest {
         }
         if let Some(encryption) = &self.encryption {
             if self.schema_version < ENCRYPTED_SCHEMA_VERSION {
-                return invalid("schema_version", format!("an encrypted stream's manifest has schema {ENCRYPTED_SCHEMA_VERSION}"));
+                return invalid(
+                    "schema_version",
+                    format!("an encrypted stream's manifest has schema {ENCRYPTED_SCHEMA_VERSION}"),
+                );
             }
             if encryption.scheme != crate::seal::SCHEME {
                 return invalid("encryption.scheme", format!("`{}` is not supported (only age)", encryption.scheme));

@@ -312,7 +312,11 @@ pub fn receive_stream(
                 && &found != expected
             {
                 receive.kill();
-                return Err(PipelineError::Checksum { key: format!("{key} (decrypted)"), expected: expected.clone(), found });
+                return Err(PipelineError::Checksum {
+                    key: format!("{key} (decrypted)"),
+                    expected: expected.clone(),
+                    found,
+                });
             }
             decoder
         }

@@ -64,7 +64,10 @@ pub struct ListedPart {
 
 /// The recorded parts the server still has, with the same size (and the same ETag,
 /// where both know one): the parts a resumed upload may skip. Pure.
-pub fn usable_parts(journal: &BTreeMap<u32, StoredPart>, listed: &BTreeMap<u32, ListedPart>) -> BTreeMap<u32, StoredPart> {
+pub fn usable_parts(
+    journal: &BTreeMap<u32, StoredPart>,
+    listed: &BTreeMap<u32, ListedPart>,
+) -> BTreeMap<u32, StoredPart> {
     let same_etag = |a: &Option<String>, b: &Option<String>| match (a, b) {
         (Some(a), Some(b)) => a.trim_matches('"') == b.trim_matches('"'),
         _ => true,
@@ -72,7 +75,9 @@ pub fn usable_parts(journal: &BTreeMap<u32, StoredPart>, listed: &BTreeMap<u32, 
     journal
         .iter()
         .filter(|(number, part)| {
-            listed.get(number).is_some_and(|on_server| on_server.size == part.size && same_etag(&on_server.etag, &part.etag))
+            listed
+                .get(number)
+                .is_some_and(|on_server| on_server.size == part.size && same_etag(&on_server.etag, &part.etag))
         })
         .map(|(number, part)| (*number, part.clone()))
         .collect()

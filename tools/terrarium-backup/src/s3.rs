@@ -579,7 +579,6 @@ fn backoff(initial: Duration, attempt: u32) -> Duration {
     initial.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(20))
 }
 
-
 /// Small GETs in flight at once in [`Store::get_many`].
 pub const SMALL_GETS_AT_ONCE: usize = 8;
 
@@ -724,7 +723,6 @@ impl Fetch {
         }
     }
 }
-
 
 /// The last two messages of an error's source chain (`tcp connect error: Connection
 /// refused (os error 111)`): the SDK's own outer layers say nothing an operator needs.

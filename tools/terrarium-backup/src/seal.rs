@@ -103,9 +103,8 @@ impl Recipients {
     pub fn seal<W: Write>(&self, out: W) -> Result<Sealer<W>, SealError> {
         let encryptor = age::Encryptor::with_recipients(self.keys.iter().map(|k| k.as_ref() as &dyn age::Recipient))
             .map_err(|e| SealError::Encrypt(format!("encrypting to s3.encryption.recipients: {e}")))?;
-        let writer = encryptor
-            .wrap_output(out)
-            .map_err(|e| SealError::Encrypt(format!("writing the age header: {e}")))?;
+        let writer =
+            encryptor.wrap_output(out).map_err(|e| SealError::Encrypt(format!("writing the age header: {e}")))?;
         Ok(Sealer { writer, plaintext: Sha256::new() })
     }
 }
@@ -204,10 +203,14 @@ impl Identities {
         } else {
             age::IdentityFile::from_buffer(&text[..])
                 .and_then(|file| file.into_identities().map_err(io::Error::other))
-                .map_err(|e| problem(format!("{e} (an age identity file, from `age-keygen`, or an OpenSSH private key)")))?
+                .map_err(|e| {
+                    problem(format!("{e} (an age identity file, from `age-keygen`, or an OpenSSH private key)"))
+                })?
         };
         if keys.is_empty() {
-            return Err(problem("holds no key (an age identity file, from `age-keygen`, or an OpenSSH private key)".into()));
+            return Err(problem(
+                "holds no key (an age identity file, from `age-keygen`, or an OpenSSH private key)".into(),
+            ));
         }
         Ok(Self { keys: Arc::new(keys), path: path.to_path_buf() })
     }
@@ -247,7 +250,8 @@ fn decrypt_into<W: Write>(
     input: ChannelReader,
     mut inner: W,
 ) -> Result<(W, String), OpenError> {
-    let decryptor = age::Decryptor::new_buffered(io::BufReader::new(input)).map_err(|e| OpenError::Decrypt(e.to_string()))?;
+    let decryptor =
+        age::Decryptor::new_buffered(io::BufReader::new(input)).map_err(|e| OpenError::Decrypt(e.to_string()))?;
     let mut plain = decryptor.decrypt(keys.iter().map(|k| k.as_ref() as &dyn age::Identity)).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => OpenError::NoMatchingKey { path: path.to_path_buf() },
         other => OpenError::Decrypt(other.to_string()),

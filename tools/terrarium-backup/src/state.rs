@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use terrarium_common::Paths;
-use time::OffsetDateTime;
 use terrarium_common::fs::{atomic_write, remove_if_exists};
+use time::OffsetDateTime;
 
 use crate::manifest::Manifest;
 use crate::resume::StoredPart;

@@ -64,7 +64,10 @@ fn encryption_turned_on_mid_chain_starts_an_encrypted_full_that_age_and_zstd_res
     host.snapshot("web", "s3");
     assert_eq!(host.run_json(&["export"])["instances"][0]["kind"], "incremental");
     let third = manifest(&host, "s3");
-    assert_eq!((third.kind, third.encryption.as_ref().map(|e| &e.recipients)), (Kind::Incremental, Some(&encryption.recipients)));
+    assert_eq!(
+        (third.kind, third.encryption.as_ref().map(|e| &e.recipients)),
+        (Kind::Incremental, Some(&encryption.recipients))
+    );
     let expected = checksums(&files);
 
     // Without the identity (the host that exports needs none), the drill checks
@@ -91,7 +94,11 @@ fn encryption_turned_on_mid_chain_starts_an_encrypted_full_that_age_and_zstd_res
     let dataset = host.dataset("web");
     host.pool.zfs(&["release", "terrarium-backup", &format!("{dataset}@s3")]);
     host.pool.zfs(&["destroy", "-r", &dataset]);
-    host.restore_with_standard_tools_decrypting(&[sealed.object_key.clone(), third.object_key.clone()], &dataset, Some(&identity));
+    host.restore_with_standard_tools_decrypting(
+        &[sealed.object_key.clone(), third.object_key.clone()],
+        &dataset,
+        Some(&identity),
+    );
     assert_eq!(checksums(&files), expected, "restored files differ from the exported ones");
 }
 

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use terrarium_common::Config;
 use terrarium_common::config::{
-    Domains, Emails, Identity, IdentityMode, S3, S3Encryption, SCHEMA_VERSION, Storage, StorageMode, Syncoid, secret_names,
+    Domains, Emails, Identity, IdentityMode, S3, S3Encryption, SCHEMA_VERSION, Storage, StorageMode, Syncoid,
+    secret_names,
 };
 use terrarium_common::secret::Secret;
 

@@ -166,9 +166,7 @@ fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &m
             let bar = terrarium_common::output::byte_progress(Some(total), "download, verify, receive");
             for object in objects {
                 log::info!(key = object.key.as_str(), bytes = object.compressed_bytes; "receiving {} stream {}", object.kind, object.snapshot);
-                receive_object(zfs, store, staging, object, ctx.identities, &instance_of(staging), &|n| {
-                    bar.inc(n)
-                })?;
+                receive_object(zfs, store, staging, object, ctx.identities, &instance_of(staging), &|n| bar.inc(n))?;
             }
             bar.finish_and_clear();
             let received = format!("{staging}@{snapshot}");

@@ -118,7 +118,8 @@ pub(crate) fn resumable(
         return Err(format!("backup.zstd_level changed from {} to {zstd_level}", stream.zstd_level));
     }
     let find = |name: &str, guid: u64| local.iter().find(|s| s.name == name && s.guid == guid).cloned();
-    let snapshot = find(&stream.snapshot, stream.guid).ok_or_else(|| format!("its snapshot {} is gone", stream.snapshot))?;
+    let snapshot =
+        find(&stream.snapshot, stream.guid).ok_or_else(|| format!("its snapshot {} is gone", stream.snapshot))?;
     let base = match (&stream.base, stream.base_guid) {
         (Some(name), Some(guid)) => Some(find(name, guid).ok_or_else(|| format!("its base snapshot {name} is gone"))?),
         _ => None,
@@ -199,11 +200,8 @@ pub fn run(
     let selected: Vec<&ContainerDataset> =
         datasets.iter().filter(|d| only.is_empty() || only.contains(&d.instance)).collect();
     if !dry_run {
-        let resuming: Vec<&str> = if recipients.is_none() {
-            selected.iter().map(|d| d.instance.as_str()).collect()
-        } else {
-            Vec::new()
-        };
+        let resuming: Vec<&str> =
+            if recipients.is_none() { selected.iter().map(|d| d.instance.as_str()).collect() } else { Vec::new() };
         abort_stale_uploads(ctx, &store, &keys, &resuming);
         // Under the lock, no other export is writing parts there.
         crate::part_buffer::sweep(&ctx.paths.spool_dir());
@@ -826,7 +824,10 @@ mod tests {
         let pending = |stream: Option<SentStream>| PendingUpload { key: "k".into(), upload_id: "u".into(), stream };
         let day = std::time::Duration::from_secs(48 * 3600);
         let local = [a.clone(), b.clone()];
-        assert_eq!(resumable(&pending(Some(stream.clone())), &local, 3, false, day, NOW), Ok((b.clone(), Some(a.clone()))));
+        assert_eq!(
+            resumable(&pending(Some(stream.clone())), &local, 3, false, day, NOW),
+            Ok((b.clone(), Some(a.clone())))
+        );
         let why = |p: &PendingUpload, local: &[Snapshot], level: i32, encrypted: bool, max_age| {
             resumable(p, local, level, encrypted, max_age, NOW).unwrap_err()
         };

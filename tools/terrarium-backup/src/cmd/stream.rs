@@ -37,14 +37,7 @@ pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>, bwlimit: Option<u64
         resume: None,
         journal: None,
     };
-    let uploaded = compress_and_upload(
-        &store,
-        upload,
-        stdin,
-        &|n| bar.inc(n),
-        &mut |_| {},
-        &mut || Ok(()),
-    )?;
+    let uploaded = compress_and_upload(&store, upload, stdin, &|n| bar.inc(n), &mut |_| {}, &mut || Ok(()))?;
     bar.finish_and_clear();
     let report = Report {
         key: key.to_string(),

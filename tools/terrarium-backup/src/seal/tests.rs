@@ -56,7 +56,8 @@ fn a_sealed_stream_opens_with_any_recipients_identity_and_only_with_one() {
     }
     let err = open(&Identities::load(&mallory_key).unwrap(), &sealed).unwrap_err();
     assert!(
-        matches!(&err, OpenError::NoMatchingKey { path } if path == &mallory_key) && err.to_string().contains("mallory.txt"),
+        matches!(&err, OpenError::NoMatchingKey { path } if path == &mallory_key)
+            && err.to_string().contains("mallory.txt"),
         "{err}"
     );
 }
@@ -88,10 +89,7 @@ fn bad_recipients_are_named_with_the_fix() {
     ] {
         let err = Recipients::parse(&[bad.to_string()]).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("s3.encryption.recipients") && text.contains("age-keygen -y"),
-            "{bad}: {text}"
-        );
+        assert!(text.contains("s3.encryption.recipients") && text.contains("age-keygen -y"), "{bad}: {text}");
     }
 }
 

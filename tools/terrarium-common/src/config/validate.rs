@@ -244,7 +244,10 @@ pub fn age_recipient_problem(text: &str) -> Option<String> {
         return Some("is not `age1...` or `ssh-ed25519 AAAA...`".into());
     };
     if !AGE_SSH_KEY_TYPES.contains(&key_type) {
-        return Some(format!("`{key_type}` is not a key type age encrypts to (age1..., {})", AGE_SSH_KEY_TYPES.join(", ")));
+        return Some(format!(
+            "`{key_type}` is not a key type age encrypts to (age1..., {})",
+            AGE_SSH_KEY_TYPES.join(", ")
+        ));
     }
     let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(key) else {
         return Some(format!("the {key_type} key is not base64"));
