@@ -3,7 +3,9 @@
 # plain pipe `zfs send | zstd -3 | aws s3 cp -`, side by side on the same snapshot, then
 # peak memory of the export pipeline for a small and a 10x larger synthetic stream (it
 # must not grow with the stream size), for parts too large for the memory budget (they
-# are spooled to a file), and the rate achieved under --bwlimit.
+# are spooled to a file), the rate achieved under --bwlimit, the cost of encryption
+# (plain and encrypted exports of the snapshot, alternating), and the time a resumed
+# export takes against a fresh one.
 #
 # A dataset of SIZE_MIB (half random, half text) on a file-backed zfs-fuse pool is
 # snapshotted once; each round runs the pipe and the tool (a full export) to s3s-fs on
@@ -26,7 +28,7 @@ if [ "${BENCH_SMOKE:-0}" = 1 ]; then
 else
   size_mib=${SIZE_MIB:-1024}; rounds=${ROUNDS:-5}; stream_mib=${STREAM_MIB:-1024}
 fi
-for program in zfs zpool zfs-fuse zstd aws s3s-fs jq openssl /usr/bin/time; do
+for program in zfs zpool zfs-fuse zstd aws s3s-fs jq openssl age-keygen /usr/bin/time; do
   command -v "$program" >/dev/null || { echo "backup-export bench: $program is missing: run tests/run; it installs it (tests/deps)" >&2; exit 1; }
 done
 

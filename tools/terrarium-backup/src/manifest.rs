@@ -326,6 +326,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_encrypted_stream_is_schema_2_and_names_its_scheme_recipients_and_plaintext() {
+        let mut m = sample(Kind::Full);
+        m.schema_version = ENCRYPTED_SCHEMA_VERSION;
+        m.object_key.push_str(".age");
+        m.encryption = Some(Encryption {
+            scheme: "age".into(),
+            recipients: vec!["SHA256:abc".into()],
+            plaintext_sha256: "b".repeat(64),
+        });
+        let text = m.to_json();
+        assert!(text.contains(r#""scheme": "age""#), "{text}");
+        assert_eq!(Manifest::parse(&text, "m").unwrap(), m);
+        assert!(!sample(Kind::Full).to_json().contains("encryption"), "a plain manifest is as before");
+        let broken = |change: fn(&mut Manifest), field: &str| {
+            let mut bad = m.clone();
+            change(&mut bad);
+            let err = Manifest::parse(&bad.to_json(), "m").unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        };
+        broken(|b| b.schema_version = PLAIN_SCHEMA_VERSION, "schema_version");
+        broken(|b| b.encryption.as_mut().unwrap().scheme = "gpg".into(), "encryption.scheme");
+        broken(|b| b.encryption.as_mut().unwrap().recipients.clear(), "encryption.recipients");
+        broken(|b| b.encryption.as_mut().unwrap().plaintext_sha256 = "x".into(), "encryption.plaintext_sha256");
+        // A newer schema than this build reads: refused by its version.
+        broken(|b| b.schema_version = SCHEMA_VERSION + 1, "upgrade terrarium-backup");
+    }
+
+    #[test]
     fn a_full_has_a_null_base() {
         let text = sample(Kind::Full).to_json();
         assert!(text.contains(r#""base": null"#), "{text}");

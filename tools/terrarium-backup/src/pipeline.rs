@@ -80,14 +80,20 @@ impl std::fmt::Debug for Upload<'_> {
     }
 }
 
-/// Where zstd's output goes: to the upload (which hashes what it stores), through age
-/// first when the stream is encrypted.
-enum Outlet<W: Write> {
+/// A stream's bytes going to `W` as they are, or through age (`S`: encrypting on the way
+/// out, decrypting on the way in).
+enum Layer<W, S> {
     Plain(W),
-    Sealed(Sealer<W>),
+    Sealed(S),
 }
 
-impl<W: Write> Write for Outlet<W> {
+/// Where zstd's output goes: to the upload (which hashes what it stores), through age
+/// first when the stream is encrypted.
+type Outlet<W> = Layer<W, Sealer<W>>;
+/// Where a download goes: to the decoder, through age first when the stream is encrypted.
+type Inlet<W> = Layer<W, OpenWriter<W>>;
+
+impl<W: Write, S: Write> Write for Layer<W, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
             Self::Plain(writer) => writer.write(data),
@@ -102,7 +108,7 @@ impl<W: Write> Write for Outlet<W> {
     }
 }
 
-impl<W: Write> Outlet<W> {
+impl<W: Write> Layer<W, Sealer<W>> {
     /// The upload, and the plaintext's SHA-256 when encrypted.
     fn finish(self) -> io::Result<(W, Option<String>)> {
         match self {
@@ -214,29 +220,7 @@ pub fn compress_and_upload(
     })
 }
 
-/// Where a download goes: to the decoder, through age first when the stream is
-/// encrypted.
-enum Inlet<W: Write> {
-    Plain(W),
-    Sealed(OpenWriter<W>),
-}
-
-impl<W: Write> Write for Inlet<W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(writer) => writer.write(data),
-            Self::Sealed(writer) => writer.write(data),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(writer) => writer.flush(),
-            Self::Sealed(writer) => writer.flush(),
-        }
-    }
-}
-
-impl<W: Write> Inlet<W> {
+impl<W: Write> Layer<W, OpenWriter<W>> {
     /// The decoder, and the plaintext's SHA-256 when the stream was encrypted.
     fn finish(self) -> Result<(W, Option<String>), OpenError> {
         match self {

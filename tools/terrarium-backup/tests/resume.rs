@@ -55,11 +55,13 @@ fn assert_whole(host: &Host) {
 }
 
 #[test]
-fn an_export_killed_after_three_parts_sends_only_the_rest_and_the_stream_is_whole() {
+fn an_export_killed_after_its_third_part_keeps_the_stored_parts_and_sends_only_the_rest() {
     let host = scene();
     export_killed_after_part(&host, 3);
+    // Parts answer out of order (four are in flight at once): the journal holds part 3
+    // and whichever others had answered.
     let stored = journal(&host);
-    assert!(stored.len() >= 3, "{stored:?}");
+    assert!(stored.iter().any(|line| line.starts_with("3 ")), "{stored:?}");
     let stored_bytes: u64 = stored.iter().map(|line| line.split(' ').nth(1).unwrap().parse::<u64>().unwrap()).sum();
     assert!(!host.incomplete_uploads().is_empty(), "the interrupted upload is kept for the next run");
 
