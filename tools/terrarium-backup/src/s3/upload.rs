@@ -108,7 +108,7 @@ async fn upload_parts(
     sign_payload: bool,
     mut receiver: mpsc::Receiver<(i32, Filling)>,
     stopping: Arc<AtomicBool>,
-    answered: Arc<Mutex<Vec<(u32, Option<String>)>>>,
+    answered: Answered,
 ) -> Result<Vec<CompletedPart>, String> {
     let mut running = tokio::task::JoinSet::new();
     let mut parts = Parts::default();
@@ -182,6 +182,10 @@ impl Parts {
     }
 }
 
+/// The parts the uploader has stored, (number, ETag), shared with the writer, which
+/// tells the resume journal of them.
+type Answered = Arc<Mutex<Vec<(u32, Option<String>)>>>;
+
 /// A poisoned lock still holds good data here (a list of answers).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -229,7 +233,7 @@ pub struct MultipartUpload<'a> {
     /// Parts handed to the uploader: (size, prefix hash), until stored.
     shipped: BTreeMap<u32, (u64, String)>,
     /// Parts the uploader has stored, with their ETags.
-    answered: Arc<Mutex<Vec<(u32, Option<String>)>>>,
+    answered: Answered,
     journal: Option<Journal>,
     sender: Option<mpsc::Sender<(i32, Filling)>>,
     worker: Option<tokio::task::JoinHandle<Result<Vec<CompletedPart>, String>>>,
