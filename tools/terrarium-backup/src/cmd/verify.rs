@@ -115,7 +115,10 @@ pub fn run(
         }
         let drill_this = deep && drill_only.as_ref().is_none_or(|chosen| *chosen == name);
         let deep_result = match (&newest_chain, drill_this) {
-            (Some(chain), true) => Some(drill(ctx, &store, &zfs, &name, chain, identities.as_ref())),
+            (Some(chain), true) => {
+                let tools = DrillTools { ctx, store: &store, zfs: &zfs, identities: identities.as_ref() };
+                Some(drill(&tools, &name, chain))
+            }
             _ => None,
         };
         if let Some(drilled) = &deep_result {
@@ -171,28 +174,31 @@ pub fn run(
     Ok(if ok { Exit::Success } else { Exit::Verification })
 }
 
+/// What a restore drill works with.
+#[derive(Clone, Copy)]
+struct DrillTools<'a> {
+    ctx: &'a Context,
+    store: &'a Store,
+    zfs: &'a Zfs,
+    /// The private keys for an encrypted chain, when this host has them.
+    identities: Option<&'a Identities>,
+}
+
 /// Receive `chain` into `<pool>/terrarium-verify-<instance>`, compare the final GUID,
 /// destroy the scratch dataset whatever happened. An encrypted chain with no identity
 /// on this host (the recommended setup: exports need only public keys) is checked as
 /// far as it can be: every stream downloaded and its SHA-256 compared.
-fn drill(
-    ctx: &Context,
-    store: &Store,
-    zfs: &Zfs,
-    instance: &str,
-    chain: &Chain,
-    identities: Option<&Identities>,
-) -> DeepResult {
+fn drill(tools: &DrillTools<'_>, instance: &str, chain: &Chain) -> DeepResult {
     let target = chain.target();
     let encrypted = chain.links.iter().any(|link| link.encryption.is_some());
-    let (mode, outcome) = if encrypted && identities.is_none() {
+    let (mode, outcome) = if encrypted && tools.identities.is_none() {
         log::warn!(
             instance = instance;
             "the chain is encrypted and this host has no identity: checking the streams' checksums, not decrypting them (pass --identity FILE, or set s3.encryption.identity_file, for a full drill)"
         );
-        ("checksum", download_and_check(store, instance, chain))
+        ("checksum", download_and_check(tools.store, instance, chain))
     } else {
-        ("receive", receive_chain(ctx, store, zfs, instance, chain, identities))
+        ("receive", receive_chain(tools, instance, chain))
     };
     DeepResult {
         snapshot: target.snapshot.name.clone(),
@@ -228,14 +234,8 @@ fn download_and_check(store: &Store, instance: &str, chain: &Chain) -> anyhow::R
     Ok(())
 }
 
-fn receive_chain(
-    ctx: &Context,
-    store: &Store,
-    zfs: &Zfs,
-    instance: &str,
-    chain: &Chain,
-    identities: Option<&Identities>,
-) -> anyhow::Result<()> {
+fn receive_chain(tools: &DrillTools<'_>, instance: &str, chain: &Chain) -> anyhow::Result<()> {
+    let DrillTools { ctx, store, zfs, identities } = *tools;
     let scratch = format!("{}/terrarium-verify-{instance}", ctx.pool());
     let target = chain.target();
     let outcome = (|| -> anyhow::Result<()> {
