@@ -34,7 +34,11 @@ variants = [
     ("not-json", dict(good_full, **objs("{")), [K, "not a Terrarium backup manifest"]),
     ("empty-object", dict(good_full, **objs("{}")), [K, "missing field"]),
     ("json-list", dict(good_full, **objs("[1,2]")), [K, "not a Terrarium backup manifest"]),
-    ("schema-too-new", bad(setv(["schema_version"], 2)), [K, "schema version 2"]),
+    ("schema-too-new", bad(setv(["schema_version"], 3)), [K, "schema version 3"]),
+    # An encrypted stream's manifest is schema 2: a schema-1 manifest claiming encryption
+    # did not come from export.
+    ("encryption-on-schema-1", bad(setv(["encryption"], {"scheme": "age", "recipients": ["age:" + "c" * 64],
+                                                         "plaintext_sha256": "b" * 64})), [K, "schema_version"]),
     ("schema-zero", bad(setv(["schema_version"], 0)), [K, "schema_version"]),
     ("kind-unknown", bad(setv(["kind"], "differential")), [K, "differential"]),
     ("incremental-without-base", bad(setv(["base"], None)), [K, "base"]),
