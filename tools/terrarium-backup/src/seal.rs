@@ -35,7 +35,7 @@ pub enum SealError {
         "s3.encryption.recipients: `{0}` is not an age recipient (age1...) or an OpenSSH public key (ssh-ed25519 or ssh-rsa): {1}; paste the output of `age-keygen -y KEYFILE` or the line of an id_ed25519.pub"
     )]
     Recipient(String, String),
-    #[error("s3.encryption.recipients is empty: name at least one public key, or set s3.encryption.enabled to false")]
+    #[error("s3.encryption.recipients is empty: name at least one public key (exports are plain without any)")]
     NoRecipients,
     #[error("identity file {path}: {problem}")]
     Identity { path: PathBuf, problem: String },
