@@ -205,6 +205,11 @@ pub fn read_parts(paths: &Paths, instance: &str) -> BTreeMap<u32, StoredPart> {
     crate::resume::parse_journal(&text)
 }
 
+/// The recorded pending upload of `instance` (none when there is none, or it is unreadable).
+pub fn read_pending(paths: &Paths, instance: &str) -> Option<PendingUpload> {
+    read_record(paths, "backup-uploads", instance)
+}
+
 /// Every recorded pending upload, as (instance, upload).
 pub fn pending_uploads(paths: &Paths) -> Vec<(String, PendingUpload)> {
     let Ok(entries) = std::fs::read_dir(pending_dir(paths)) else {

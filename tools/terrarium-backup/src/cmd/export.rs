@@ -207,8 +207,8 @@ pub fn run(
         crate::part_buffer::sweep(&ctx.paths.spool_dir());
     }
     let mut items = Vec::new();
+    let target = Target { store: &store, keys: &keys, recipients: recipients.as_ref() };
     for dataset in selected {
-        let target = Target { store: &store, keys: &keys, recipients: recipients.as_ref() };
         let item = match export_one(ctx, &zfs, &target, dataset, force_full, dry_run) {
             Ok(item) => item,
             Err(err) => {
@@ -293,15 +293,13 @@ pub(crate) struct UnknownInstance(pub String);
 
 /// Abort uploads a killed run left behind: the ones recorded locally, and (where the
 /// server can list them) any incomplete upload under this host's prefix. We hold the
-/// lock, so none of them is in progress. A recorded upload of one of `resuming` (the
-/// instances this run exports, when unencrypted) that is young enough stays, for
-/// `export_one` to resume or abort.
+/// lock, so none of them is in progress. The recorded upload of one of `resuming` (the
+/// instances this run exports, when unencrypted) stays, for `export_one` to resume or
+/// abort ([`resumable`] decides).
 fn abort_stale_uploads(ctx: &Context, store: &Store, keys: &KeyLayout, resuming: &[&str]) {
-    let max_age = ctx.config.backup.export.resume_max_age();
     let mut kept = Vec::new();
     for (instance, pending) in state::pending_uploads(&ctx.paths) {
-        let young = pending.stream.as_ref().is_some_and(|s| now() - s.started_at <= max_age);
-        if young && resuming.contains(&instance.as_str()) {
+        if resuming.contains(&instance.as_str()) {
             kept.push(pending.upload_id);
             continue;
         }
@@ -362,8 +360,7 @@ fn export_one(
     // An interrupted export of this instance: finished first (its parts are kept), the
     // newest snapshot follows at the next run.
     let mut resume = None;
-    let pending = state::pending_uploads(&ctx.paths).into_iter().find(|(name, _)| name == instance).map(|(_, p)| p);
-    if let Some(pending) = pending {
+    if let Some(pending) = state::read_pending(&ctx.paths, instance) {
         let level = ctx.config.backup.zstd_level;
         let max_age = ctx.config.backup.export.resume_max_age();
         match resumable(&pending, &local, level, target.recipients.is_some(), max_age, now()) {
