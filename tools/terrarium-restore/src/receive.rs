@@ -134,23 +134,18 @@ struct ReceiveSink {
 impl Write for ReceiveSink {
     fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
         self.hasher.update(chunk);
-        let failed = match &mut self.decoding {
-            Some(Decoding::Plain(decoder)) => decoder.decode(chunk).err().map(SinkFailure::Decode),
-            Some(Decoding::Sealed(writer)) => match writer.write_all(chunk) {
-                Ok(()) => None,
-                // The decrypting thread stopped: its result says why.
-                Err(_) => match self.decoding.take() {
-                    Some(Decoding::Sealed(writer)) => Some(writer.finish().err().map_or_else(
-                        || SinkFailure::Decode(io::Error::new(io::ErrorKind::BrokenPipe, "the decryption stopped")),
-                        SinkFailure::from,
-                    )),
-                    _ => None,
-                },
-            },
-            None => None,
+        let written = match &mut self.decoding {
+            Some(Decoding::Plain(decoder)) => decoder.decode(chunk).map_err(SinkFailure::Decode),
+            Some(Decoding::Sealed(writer)) => writer.write_all(chunk).map_err(SinkFailure::Decode),
+            None => Ok(()),
         };
+        // On a failure the decoder goes (closing the pipe); a decrypting thread that
+        // stopped says why in its result.
+        let failed = written.err().map(|failure| match self.decoding.take() {
+            Some(Decoding::Sealed(writer)) => writer.finish().err().map_or(failure, SinkFailure::from),
+            _ => failure,
+        });
         if let Some(failure) = failed {
-            self.decoding = None; // closes the pipe
             let wrong_key = matches!(failure, SinkFailure::Open(OpenError::NoMatchingKey { .. }));
             self.failed = Some(failure);
             if wrong_key {
