@@ -569,23 +569,17 @@ fn send_and_record(
         size_hint: hint,
         started_at,
     });
-    let journal: crate::s3::PartJournal = {
+    // The resume journal, for a stream that can be resumed.
+    let journal = stream.is_some().then(|| {
         let (paths, instance) = (paths.clone(), instance.to_string());
-        Box::new(move |part| {
+        Box::new(move |part: &crate::resume::StoredPart| {
             if let Err(err) = state::append_part(&paths, &instance, part) {
                 log::warn!(instance = instance.as_str(); "{}", terrarium_common::output::error_chain(err.chain()));
             }
             killpoint::reached(&format!("export.part-{}-stored", part.number));
-        })
-    };
-    let upload = Upload {
-        key,
-        level,
-        recipients: target.recipients,
-        size_hint: hint,
-        resume,
-        journal: stream.is_some().then_some(journal),
-    };
+        }) as crate::s3::PartJournal
+    });
+    let upload = Upload { key, level, recipients: target.recipients, size_hint: hint, resume, journal };
     let uploaded = compress_and_upload(
         store,
         upload,
