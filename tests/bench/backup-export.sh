@@ -32,7 +32,7 @@ for program in zfs zpool zfs-fuse zstd aws s3s-fs jq openssl age-keygen /usr/bin
   command -v "$program" >/dev/null || { echo "backup-export bench: $program is missing: run tests/run; it installs it (tests/deps)" >&2; exit 1; }
 done
 
-cargo build --release --quiet -p terrarium-backup --bin terrarium-backup --example upload_floor
+cargo build --release --quiet -p terrarium-backup --bin terrarium-backup && cargo build --release --quiet -p terrarium-archive --example upload_floor
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 tool="$target_dir/release/terrarium-backup" floor="$target_dir/release/examples/upload_floor"
 
@@ -87,7 +87,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 . tests/lib/stats.sh
 
 # The floor, measured with the compressed stream the pipe would upload, kept in a file:
-# the export's own multipart upload of it from memory (tools/terrarium-backup/examples).
+# the export's own multipart upload of it from memory (tools/terrarium-archive/examples).
 zfs send "$pool/containers/src@bench" | zstd -3 -q -c >"$work/stream.zst"
 
 run_pipe() {

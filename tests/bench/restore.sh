@@ -38,7 +38,7 @@ for program in zfs zpool zfs-fuse zstd aws s3s-fs jq /usr/bin/time sha256sum; do
 done
 
 cargo build --release --quiet -p terrarium-restore
-cargo build --release --quiet -p terrarium-backup --example download_floor --example decode_receive
+cargo build --release --quiet -p terrarium-archive --example download_floor --example decode_receive
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 tool="$target_dir/release/terrarium-restore" floor="$target_dir/release/examples/download_floor"
 decode="$target_dir/release/examples/decode_receive"

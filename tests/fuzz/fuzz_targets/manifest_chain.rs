@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use terrarium_backup::chain::{Catalog, ChainError, check_objects};
-use terrarium_backup::manifest::{Kind, Manifest};
+use terrarium_archive::chain::{Catalog, ChainError, check_objects};
+use terrarium_archive::manifest::{Kind, Manifest};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -3,9 +3,9 @@
 use anyhow::Context as _;
 use terrarium_common::{Config, Paths};
 
-use crate::keys::KeyLayout;
-use crate::s3::{S3Settings, Store};
-use crate::seal::{Identities, Recipients};
+use terrarium_archive::keys::KeyLayout;
+use terrarium_archive::s3::{S3Settings, Store};
+use terrarium_archive::seal::{Identities, Recipients};
 
 /// The loaded inputs of one run.
 #[derive(Debug)]
@@ -58,7 +58,7 @@ impl Context {
     }
 
     /// The recipients exports are encrypted to; `None` when encryption is off.
-    pub fn recipients(&self) -> Result<Option<Recipients>, crate::seal::SealError> {
+    pub fn recipients(&self) -> Result<Option<Recipients>, terrarium_archive::seal::SealError> {
         let encryption = &self.config.s3.encryption;
         if !encryption.enabled() {
             return Ok(None);
@@ -68,7 +68,10 @@ impl Context {
 
     /// The private key that opens encrypted streams: `--identity FILE` when given, else
     /// `s3.encryption.identity_file` (under the root prefix); `None` when neither is set.
-    pub fn identities(&self, flag: Option<&std::path::Path>) -> Result<Option<Identities>, crate::seal::SealError> {
+    pub fn identities(
+        &self,
+        flag: Option<&std::path::Path>,
+    ) -> Result<Option<Identities>, terrarium_archive::seal::SealError> {
         match (flag, &self.config.s3.encryption.identity_file) {
             (Some(path), _) => Identities::load(path).map(Some),
             (None, Some(configured)) => Identities::load(&self.paths.host(configured)).map(Some),

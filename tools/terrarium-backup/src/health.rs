@@ -102,7 +102,7 @@ pub fn assess(inputs: Inputs<'_>) -> BackupStatus {
     }
     problems.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.instance.cmp(&b.instance)));
     BackupStatus {
-        tool_version: crate::VERSION.to_string(),
+        tool_version: terrarium_common::VERSION.to_string(),
         checked_at: now,
         level: problems.iter().map(|p| p.level).max().unwrap_or(Level::Ok),
         s3_enabled,

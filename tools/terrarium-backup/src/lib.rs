@@ -1,34 +1,10 @@
 //! `terrarium-backup`: ZFS time machine and S3 disaster-recovery export with verified, chain-aware manifests.
 //!
-//! Library modules shared with `terrarium-restore` (stable API):
-//! - [`manifest`]: the JSON manifest of one exported stream, parse and validate;
-//! - [`keys`]: the S3 key layout;
-//! - [`zfs`]: a typed wrapper over the `zfs` command line, with capability detection;
-//! - [`s3`]: the S3 [`s3::Store`]: streaming multipart upload, streaming download, probe;
-//! - [`part_buffer`]: where upload parts wait, within the export's memory budget;
-//! - [`resume`]: which parts of an interrupted export's upload can stay;
-//! - [`chain`]: resolve and check the manifest chain of a restore point;
-//! - [`remote`]: read an instance's manifests and objects from S3;
-//! - [`pipeline`]: zfs send → zstd → S3 and S3 → zstd -d → zfs receive, hashed;
-//! - [`seal`]: client-side encryption of streams with age.
+//! The commands live here; the backup format and its transport (zfs, manifests, chains,
+//! the S3 store, sealing, the pipelines) are `terrarium_archive`, shared with restore.
 
-pub mod chain;
 pub mod health;
-pub mod keys;
-pub mod manifest;
-pub mod pace;
-pub mod part_buffer;
-pub mod pipeline;
-pub mod remote;
-pub mod resume;
-pub mod retention;
-pub mod s3;
 pub mod sanoid;
-pub mod seal;
-pub mod zfs;
-
-/// The version stamped into manifests.
-pub const VERSION: &str = terrarium_common::VERSION;
 
 use std::ffi::OsString;
 
@@ -169,7 +145,9 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
     if err.chain().any(|cause| {
         cause.is::<cmd::UnknownInstance>()
             || cause.is::<cmd::BadInput>()
-            || cause.downcast_ref::<seal::SealError>().is_some_and(seal::SealError::is_bad_input)
+            || cause
+                .downcast_ref::<terrarium_archive::seal::SealError>()
+                .is_some_and(terrarium_archive::seal::SealError::is_bad_input)
     }) {
         return Exit::Usage;
     }

@@ -13,12 +13,12 @@ use terrarium_common::Paths;
 use terrarium_common::fs::{atomic_write, remove_if_exists};
 use time::OffsetDateTime;
 
-use crate::manifest::Manifest;
-use crate::resume::StoredPart;
+use terrarium_archive::manifest::Manifest;
+use terrarium_archive::resume::StoredPart;
 
 /// `catalog/<instance>/<snapshot>.manifest.json`.
 pub fn catalog_file(paths: &Paths, instance: &str, snapshot: &str) -> PathBuf {
-    paths.catalog_dir().join(instance).join(format!("{snapshot}{}", crate::keys::MANIFEST_SUFFIX))
+    paths.catalog_dir().join(instance).join(format!("{snapshot}{}", terrarium_archive::keys::MANIFEST_SUFFIX))
 }
 
 /// The instance's manifests in the local catalog (unreadable files are skipped with a warning).
@@ -30,7 +30,7 @@ pub fn read_catalog(paths: &Paths, instance: &str) -> Vec<Manifest> {
     let mut manifests = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        if !path.to_string_lossy().ends_with(crate::keys::MANIFEST_SUFFIX) {
+        if !path.to_string_lossy().ends_with(terrarium_archive::keys::MANIFEST_SUFFIX) {
             continue;
         }
         match terrarium_common::fs::read_regular_to_string(&path)
@@ -181,7 +181,7 @@ pub fn clear_pending(paths: &Paths, instance: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The parts the pending upload of `instance` has stored (see [`crate::resume`]).
+/// The parts the pending upload of `instance` has stored (see [`terrarium_archive::resume`]).
 fn parts_journal(paths: &Paths, instance: &str) -> PathBuf {
     pending_dir(paths).join(format!("{instance}.parts"))
 }
@@ -202,7 +202,7 @@ pub fn append_part(paths: &Paths, instance: &str, part: &StoredPart) -> anyhow::
 /// The parts the journal of `instance` records (none when it is missing).
 pub fn read_parts(paths: &Paths, instance: &str) -> BTreeMap<u32, StoredPart> {
     let text = terrarium_common::fs::read_regular_to_string(&parts_journal(paths, instance)).unwrap_or_default();
-    crate::resume::parse_journal(&text)
+    terrarium_archive::resume::parse_journal(&text)
 }
 
 /// The recorded pending upload of `instance` (none when there is none, or it is unreadable).

@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::{Host, age_keygen, checksums, sha256_file, write_random, write_text};
-use terrarium_backup::manifest::{Kind, Manifest};
+use terrarium_archive::manifest::{Kind, Manifest};
 use terrarium_testkit::require;
 
 fn manifest(host: &Host, snapshot: &str) -> Manifest {
@@ -49,7 +49,7 @@ fn encryption_turned_on_mid_chain_starts_an_encrypted_full_that_age_and_zstd_res
     let encryption = sealed.encryption.clone().expect("s2's manifest records its encryption");
     assert_eq!(sealed.schema_version, 2, "an encrypted stream's manifest is schema 2");
     assert_eq!(encryption.scheme, "age");
-    assert_eq!(encryption.recipients, [terrarium_backup::seal::fingerprint(&recipient).unwrap()]);
+    assert_eq!(encryption.recipients, [terrarium_archive::seal::fingerprint(&recipient).unwrap()]);
     assert!(!encryption.recipients[0].contains(&recipient), "fingerprints, not keys");
     assert_eq!(sealed.object_key, host.key("web", "s2.zfs.zst.age"));
     let stored = host.object(&sealed.object_key);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Host, checksums, write_random, write_text};
-use terrarium_backup::manifest::{Kind, Manifest};
+use terrarium_archive::manifest::{Kind, Manifest};
 
 fn manifest(host: &Host, instance: &str, snapshot: &str) -> Manifest {
     let key = host.key(instance, &format!("{snapshot}.manifest.json"));

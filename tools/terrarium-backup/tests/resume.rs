@@ -10,7 +10,7 @@ mod common;
 use std::os::unix::process::ExitStatusExt;
 
 use common::{Host, checksums, sha256_file, write_random};
-use terrarium_backup::manifest::Manifest;
+use terrarium_archive::manifest::Manifest;
 use terrarium_common::paths::env;
 
 /// `web` with 80 MiB of random data in snapshot `s1`: several 8 MiB parts, more than

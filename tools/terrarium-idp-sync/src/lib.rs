@@ -3,11 +3,10 @@
 //! - local mode (`identity.mode: local`): reconcile the `terrarium` project, its OIDC
 //!   apps, the admin role, the bootstrap admin's grant and the `groups` Action in the
 //!   self-hosted ZITADEL ([`zitadel`]); client ids and secrets go to the secrets dir;
-//! - oidc mode: verify the external issuer and the client credentials ([`oidc`]);
+//! - oidc mode: verify the external issuer and the client credentials (`terrarium_oidc`);
 //! - both: configure LXD's OIDC login and map the admin group to LXD admin ([`lxd`]).
 
 pub mod lxd;
-pub mod oidc;
 pub mod plan;
 pub mod secrets;
 pub mod zitadel;
@@ -192,8 +191,8 @@ fn verify_external(
     let client_id = config.identity.client_id.clone().unwrap_or_default();
     let secret_file = config.identity.client_secret_file.clone().unwrap_or_default();
     let client_secret = config.read_secret(paths, "identity.client_secret_file", &secret_file)?;
-    let client = oidc::ClientCredentials { client_id, client_secret };
-    match oidc::verify_issuer(&oidc::agent(timeout), issuer, Some(&client)) {
+    let client = terrarium_oidc::ClientCredentials { client_id, client_secret };
+    match terrarium_oidc::verify_issuer(&terrarium_oidc::agent(timeout), issuer, Some(&client)) {
         Ok(found) => {
             let group = &config.identity.admin_group;
             report.note(format!(

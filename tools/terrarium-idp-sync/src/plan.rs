@@ -55,7 +55,7 @@ pub struct Report {
     /// Things the operator should know: what was skipped and why, what the provider must do.
     pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<crate::oidc::IssuerReport>,
+    pub issuer: Option<terrarium_oidc::IssuerReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lxd: Option<crate::lxd::LxdSummary>,
 }

@@ -9,16 +9,16 @@ use terrarium_common::config::{ConfigError, StorageMode};
 use terrarium_common::paths::env;
 use terrarium_common::{Config, Exit, Paths};
 
-use crate::ansible::{self, OneTimeSecrets};
-use crate::args::InstallArgs;
-use crate::errors::{NeedsConfirmation, UsageError};
-use crate::host_facts;
 use crate::interactive;
-use crate::persist;
-use crate::preflight::{self, PreflightError, Verifiers};
-use crate::resolve::{self, HostFacts, Resolved, SecretInputs};
-use crate::secrets::{read_key_file, secret_from};
-use crate::storage;
+use terrarium_setup::ansible::{self, OneTimeSecrets};
+use terrarium_setup::args::InstallArgs;
+use terrarium_setup::errors::{NeedsConfirmation, UsageError};
+use terrarium_setup::host_facts;
+use terrarium_setup::persist;
+use terrarium_setup::preflight::{self, PreflightError, Verifiers};
+use terrarium_setup::resolve::{self, HostFacts, Resolved, SecretInputs};
+use terrarium_setup::secrets::{read_key_file, secret_from};
+use terrarium_setup::storage;
 
 /// What install did, for `--json`.
 #[derive(Debug, Serialize)]

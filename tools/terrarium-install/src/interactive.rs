@@ -9,11 +9,11 @@ use terrarium_common::config::{IdentityMode, S3, StorageMode};
 use terrarium_common::output::human_bytes;
 use terrarium_common::secret::Secret;
 
-use crate::args::InstallArgs;
-use crate::host_facts::dashed_ip;
-use crate::preflight::Verifiers;
-use crate::resolve::{self, HostFacts, Resolved, SecretInputs, TRAEFIK_ME};
-use crate::storage::TargetKind;
+use terrarium_setup::args::InstallArgs;
+use terrarium_setup::host_facts::dashed_ip;
+use terrarium_setup::preflight::Verifiers;
+use terrarium_setup::resolve::{self, HostFacts, Resolved, SecretInputs, TRAEFIK_ME};
+use terrarium_setup::storage::TargetKind;
 
 type Ask<T> = Result<T, dialoguer::Error>;
 
@@ -374,7 +374,7 @@ fn ask_syncoid(args: &mut InstallArgs, secrets: &mut SecretInputs, base: Option<
             let path = text("Private ssh key file", None, |v| {
                 if std::path::Path::new(v).is_file() { Ok(()) } else { Err(format!("{v} is not a file")) }
             })?;
-            match crate::secrets::read_key_file("--syncoid-ssh-key", std::path::Path::new(&path)) {
+            match terrarium_setup::secrets::read_key_file("--syncoid-ssh-key", std::path::Path::new(&path)) {
                 Ok(key) => {
                     secrets.syncoid_ssh_key = Some(key);
                     syncoid.syncoid_ssh_key = Some(path.into());

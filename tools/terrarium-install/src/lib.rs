@@ -1,8 +1,8 @@
 //! `terrarium-install`: set up a Terrarium host, interactively or from flags, verifying
 //! before persisting. The library also holds `terrarium-reconfigure` and
-//! `terrarium-status` (thin binaries over [`reconfigure`] and [`status`]) and the
-//! pieces `terrarium-set` reuses: flag groups, resolution, preflight, persisting and
-//! the Ansible hand-off.
+//! `terrarium-status` (thin binaries over [`reconfigure`] and [`status`]). What install
+//! shares with `terrarium-set` (flag groups, resolution, preflight, persisting, the
+//! Ansible hand-off) is `terrarium_setup`.
 
 use std::ffi::OsString;
 
@@ -10,23 +10,12 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use terrarium_common::Exit;
 use terrarium_common::cli::GlobalArgs;
 
-pub mod ansible;
-pub mod args;
-pub mod cleanup;
-pub mod errors;
-pub mod host_facts;
 pub mod install;
 pub mod interactive;
-pub mod persist;
-pub mod preflight;
 pub mod reconfigure;
-pub mod resolve;
-pub mod secrets;
 pub mod status;
-pub mod storage;
-pub mod verify;
 
-pub use errors::exit_for;
+pub use terrarium_setup::exit_for;
 
 /// Set up a Terrarium host, interactively or from flags, verifying before persisting.
 #[derive(Debug, Parser)]
@@ -35,7 +24,7 @@ pub struct Args {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(flatten)]
-    pub install: args::InstallArgs,
+    pub install: terrarium_setup::args::InstallArgs,
 }
 
 /// The clap definition, reused for the man page and shell completions.
@@ -55,5 +44,5 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     let mut args = Args::from_arg_matches(&matches)?;
     terrarium_common::output::init_logging("terrarium-install", args.global.verbosity());
     let paths = args.global.paths();
-    install::run(&mut args.install, &paths, args.global.json, verify::network())
+    install::run(&mut args.install, &paths, args.global.json, terrarium_setup::verify::network())
 }

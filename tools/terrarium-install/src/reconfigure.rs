@@ -7,7 +7,7 @@ use clap::{CommandFactory, Parser};
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::{Config, Exit, locks};
 
-use crate::ansible::{self, OneTimeSecrets};
+use terrarium_setup::ansible::{self, OneTimeSecrets};
 
 /// Converge this host to /etc/terrarium/config.yaml with the packaged Ansible playbook.
 #[derive(Debug, Parser)]

@@ -115,7 +115,7 @@ fn invalid_values_name_their_flag() {
 #[test]
 fn storage_sources_are_checked_against_discovery() {
     let root = common::ubuntu_root();
-    let facts = |layout: &str| common::manifest_dir().join("tests/fixtures/storage").join(layout).display().to_string();
+    let facts = |layout: &str| common::storage_fixtures().join(layout).display().to_string();
     let single = facts("single-root-disk");
     let volume = facts("root-plus-blank-volume");
     let cases: [(&str, Vec<&str>); 4] = [

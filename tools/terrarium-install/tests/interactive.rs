@@ -84,7 +84,7 @@ fn quote(path: &Path) -> String {
 
 #[test]
 fn the_interactive_flow_gives_the_same_config_as_the_flags() {
-    let facts = common::manifest_dir().join("tests/fixtures/storage/root-plus-blank-volume");
+    let facts = common::storage_fixtures().join("root-plus-blank-volume");
     let binary = assert_cmd::cargo::cargo_bin("terrarium-install");
 
     let asked = common::ubuntu_root();

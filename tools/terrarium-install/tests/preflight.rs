@@ -9,8 +9,8 @@ mod common;
 
 use terrarium_common::config::S3;
 use terrarium_common::secret::Secret;
-use terrarium_install::preflight::{OidcVerifier, S3Verifier};
-use terrarium_install::verify::NetworkVerifiers;
+use terrarium_setup::preflight::{OidcVerifier, S3Verifier};
+use terrarium_setup::verify::NetworkVerifiers;
 use terrarium_testkit::S3Server;
 use terrarium_testkit::oidc_issuer::{IssuerMode, TestIssuer};
 

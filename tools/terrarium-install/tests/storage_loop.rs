@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use terrarium_common::config::StorageMode;
-use terrarium_install::storage::{self, TargetKind};
+use terrarium_setup::storage::{self, TargetKind};
 
 const GIB: u64 = 1 << 30;
 

@@ -15,7 +15,7 @@ pub enum RestoreError {
     UnknownInstance { instance: String, detail: String },
     #[error("--as-new {name}: {what} already exists; choose another name, or restore in place")]
     TargetExists { name: String, what: String },
-    /// Manifests that cannot be read or are out of place (see `terrarium_backup::remote`).
+    /// Manifests that cannot be read or are out of place (see `terrarium_archive::remote`).
     #[error("{instance}: {problems}; {advice}")]
     UntrustedManifests { instance: String, problems: String, advice: String },
     #[error("broken chain for {instance} at {snapshot}: {detail}; nothing was changed")]

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use terrarium_backup::s3::Store;
-use terrarium_backup::zfs::{HOLD_TAG, Zfs};
+use terrarium_archive::s3::Store;
+use terrarium_archive::zfs::{HOLD_TAG, Zfs};
 use terrarium_common::{Paths, killpoint};
 
 use crate::error::RestoreError;
@@ -22,7 +22,7 @@ pub struct Context<'a> {
     pub zfs: &'a Zfs,
     pub store: Option<&'a Store>,
     /// The private keys for encrypted objects (the plan's, checked before it ran).
-    pub identities: Option<&'a terrarium_backup::seal::Identities>,
+    pub identities: Option<&'a terrarium_archive::seal::Identities>,
     pub pool: &'a str,
     /// Where the run records what it owes (an S3 restore; `None` for a local one), and
     /// what a killed earlier run owed, which this plan pays.

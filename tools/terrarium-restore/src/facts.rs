@@ -1,9 +1,9 @@
 //! Reading what planning needs from `zfs`. Manifests and objects in S3 are read by
-//! `terrarium_backup::remote`, so restore, verify and prune agree on which manifest to trust.
+//! `terrarium_archive::remote`, so restore, verify and prune agree on which manifest to trust.
 
 use std::collections::BTreeMap;
 
-use terrarium_backup::zfs::{HOLD_TAG, Zfs};
+use terrarium_archive::zfs::{HOLD_TAG, Zfs};
 
 use crate::at::RestorePoint;
 

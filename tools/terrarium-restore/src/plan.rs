@@ -33,7 +33,7 @@ pub struct ChainObject {
     pub sha256: String,
     /// How the object is encrypted; `None` for a plain zstd frame.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<terrarium_backup::manifest::Encryption>,
+    pub encryption: Option<terrarium_archive::manifest::Encryption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

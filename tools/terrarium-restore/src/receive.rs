@@ -11,7 +11,7 @@
 //! A corrupt object usually breaks zstd or `zfs receive` before its end; the download
 //! is still read to the end so the error names the real cause (the checksum of that
 //! object) rather than a decoder symptom. An encrypted object goes through age first
-//! (on a thread, see `terrarium_backup::seal`); an identity that matches none of its
+//! (on a thread, see `terrarium_archive::seal`); an identity that matches none of its
 //! recipients stops the download at once, since no byte of it can be used.
 
 use std::io::{self, Write};
@@ -19,9 +19,9 @@ use std::process::ChildStdin;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use terrarium_backup::s3::Store;
-use terrarium_backup::seal::{Identities, OpenError, OpenWriter};
-use terrarium_backup::zfs::Zfs;
+use terrarium_archive::s3::Store;
+use terrarium_archive::seal::{Identities, OpenError, OpenWriter};
+use terrarium_archive::zfs::Zfs;
 use zstd::stream::raw::{self, InBuffer, Operation, OutBuffer};
 
 use crate::error::RestoreError;

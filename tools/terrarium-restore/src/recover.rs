@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use terrarium_backup::zfs::Zfs;
+use terrarium_archive::zfs::Zfs;
 use terrarium_common::process::Cmd;
 
 use crate::backup_yaml::{self, Rename};

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use terrarium_backup::chain::{Catalog, check_objects};
-use terrarium_backup::manifest::Manifest;
+use terrarium_archive::chain::{Catalog, check_objects};
+use terrarium_archive::manifest::Manifest;
 use time::OffsetDateTime;
 
 use crate::args::Source;

@@ -2,11 +2,11 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
-use terrarium_backup::keys::KeyLayout;
-use terrarium_backup::remote::{self as bucket, RemoteInstance};
-use terrarium_backup::s3::{S3Settings, Store};
-use terrarium_backup::seal::Identities;
-use terrarium_backup::zfs::Zfs;
+use terrarium_archive::keys::KeyLayout;
+use terrarium_archive::remote::{self as bucket, RemoteInstance};
+use terrarium_archive::s3::{S3Settings, Store};
+use terrarium_archive::seal::Identities;
+use terrarium_archive::zfs::Zfs;
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::{Config, Exit, locks};
 

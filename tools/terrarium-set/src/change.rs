@@ -8,11 +8,11 @@ use terrarium_common::Config;
 use terrarium_common::config::IdentityMode;
 use terrarium_common::paths::env;
 use terrarium_common::secret::Secret;
-use terrarium_install::args::{EmailArgs, IdpArgs, S3Args, SyncoidArgs};
-use terrarium_install::errors::UsageError;
-use terrarium_install::host_facts::dashed_ip;
-use terrarium_install::resolve::{self, ResolveError, TRAEFIK_ME};
-use terrarium_install::secrets::{NewSecret, read_key_file, secret_from};
+use terrarium_setup::args::{EmailArgs, IdpArgs, S3Args, SyncoidArgs};
+use terrarium_setup::errors::UsageError;
+use terrarium_setup::host_facts::dashed_ip;
+use terrarium_setup::resolve::{self, ResolveError, TRAEFIK_ME};
+use terrarium_setup::secrets::{NewSecret, read_key_file, secret_from};
 
 #[derive(Debug, Subcommand)]
 pub enum Section {

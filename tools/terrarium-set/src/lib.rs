@@ -15,8 +15,8 @@ use clap::{CommandFactory, Parser};
 use serde::Serialize;
 use terrarium_common::cli::GlobalArgs;
 use terrarium_common::{Config, Exit, Paths};
-use terrarium_install::ansible::{self, OneTimeSecrets};
-use terrarium_install::preflight::{self, Verifiers};
+use terrarium_setup::ansible::{self, OneTimeSecrets};
+use terrarium_setup::preflight::{self, Verifiers};
 
 pub use change::{Change, Section};
 
@@ -49,7 +49,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     };
     terrarium_common::output::init_logging("terrarium-set", args.global.verbosity());
     let paths = args.global.paths();
-    apply(&args, &paths, terrarium_install::verify::network())
+    apply(&args, &paths, terrarium_setup::verify::network())
 }
 
 /// What `set` did, for `--json`.
@@ -70,7 +70,7 @@ pub fn apply(args: &Args, paths: &Paths, verifiers: Verifiers<'_>) -> anyhow::Re
         if args.dry_run { None } else { Some(terrarium_common::locks::CONFIG.acquire(paths, args.section.name())?) };
     let current = Config::load(paths)?;
     let change = change::compute(&args.section, &current)?;
-    let diff = terrarium_install::persist::diff(Some(&current), &change.config);
+    let diff = terrarium_setup::persist::diff(Some(&current), &change.config);
     let mut report = SetReport {
         section: args.section.name(),
         changed: !diff.is_empty() || !change.secrets.is_empty(),
@@ -105,7 +105,7 @@ pub fn apply(args: &Args, paths: &Paths, verifiers: Verifiers<'_>) -> anyhow::Re
     }
 
     if !args.dry_run && report.changed {
-        let persisted = terrarium_install::persist::persist(paths, &change.config, &change.secrets)?;
+        let persisted = terrarium_setup::persist::persist(paths, &change.config, &change.secrets)?;
         report.secrets_changed = persisted.secrets_changed;
     }
     if !args.dry_run && !args.no_reconcile && report.changed {

@@ -5,7 +5,7 @@ fn main() -> std::process::ExitCode {
         Err(err) => terrarium_common::output::report_error(
             "terrarium-set",
             &terrarium_common::output::error_chain(err.chain()),
-            terrarium_install::exit_for(&err),
+            terrarium_setup::exit_for(&err),
         ),
     }
 }

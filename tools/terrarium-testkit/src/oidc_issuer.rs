@@ -14,7 +14,7 @@
 //!   - right credentials, any code: `400 invalid_grant` (no code is ever valid here).
 //!
 //! So a `400 invalid_grant` proves the credentials were accepted; see
-//! `terrarium_idp_sync::oidc` for the client side of that contract.
+//! `terrarium_oidc` for the client side of that contract.
 //!
 //! Modes ([`IssuerMode`]): a good issuer, one whose discovery document names another
 //! issuer (the classic `localhost` vs `127.0.0.1` mistake), one that rejects every

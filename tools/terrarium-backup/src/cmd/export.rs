@@ -8,18 +8,20 @@ use terrarium_common::output::{byte_progress, human_bytes, print_json};
 use time::OffsetDateTime;
 
 use super::{lock, now};
-use crate::chain::Catalog;
 use crate::context::Context;
-use crate::keys::KeyLayout;
-use crate::manifest::{ENCRYPTED_SCHEMA_VERSION, Encryption, Kind, Manifest, PLAIN_SCHEMA_VERSION, SnapshotRef};
 use crate::metrics::{self, Observed};
-use crate::pipeline::{PipelineError, Upload, compress_and_upload};
-use crate::resume::{ResumeMismatch, usable_parts};
-use crate::retention::full_is_due;
-use crate::s3::{Resume, S3Error, Store};
-use crate::seal::Recipients;
 use crate::state::{self, PendingUpload, SentStream};
-use crate::zfs::{ContainerDataset, HOLD_TAG, Snapshot, Zfs};
+use terrarium_archive::chain::Catalog;
+use terrarium_archive::keys::KeyLayout;
+use terrarium_archive::manifest::{
+    ENCRYPTED_SCHEMA_VERSION, Encryption, Kind, Manifest, PLAIN_SCHEMA_VERSION, SnapshotRef,
+};
+use terrarium_archive::pipeline::{PipelineError, Upload, compress_and_upload};
+use terrarium_archive::resume::{ResumeMismatch, usable_parts};
+use terrarium_archive::retention::full_is_due;
+use terrarium_archive::s3::{Resume, S3Error, Store};
+use terrarium_archive::seal::Recipients;
+use terrarium_archive::zfs::{ContainerDataset, HOLD_TAG, Snapshot, Zfs};
 
 /// What to do for one instance (pure: from the local snapshots and the recorded state).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +206,7 @@ pub fn run(
             if recipients.is_none() { selected.iter().map(|d| d.instance.as_str()).collect() } else { Vec::new() };
         abort_stale_uploads(ctx, &store, &keys, &resuming);
         // Under the lock, no other export is writing parts there.
-        crate::part_buffer::sweep(&ctx.paths.spool_dir());
+        terrarium_archive::part_buffer::sweep(&ctx.paths.spool_dir());
     }
     let mut items = Vec::new();
     let target = Target { store: &store, keys: &keys, recipients: recipients.as_ref() };
@@ -231,7 +233,7 @@ pub fn run(
     }
     let failed = items.iter().filter(|i| i.status == "failed").count();
     let report = Report {
-        tool_version: crate::VERSION,
+        tool_version: terrarium_common::VERSION,
         dry_run,
         ok: failed == 0,
         started_at,
@@ -422,7 +424,7 @@ fn export_one(
     };
     let mut sent = send_and_record(ctx, zfs, target, instance, &snapshot, base.as_ref(), kind, &key, resume.clone());
     if let (Err(err), Some(_)) = (&sent, &resume)
-        && let Some(mismatch) = ResumeMismatch::find(err)
+        && let Some(mismatch) = ResumeMismatch::find(&**err)
     {
         log::warn!(instance = instance, snapshot = snapshot.name.as_str(); "{mismatch}");
         item.reason = Some(format!("{reason}; {mismatch}"));
@@ -460,7 +462,7 @@ fn abort_pending(store: &Store, paths: &terrarium_common::Paths, instance: &str,
 }
 
 /// The parts of `pending` the new run may keep: those its journal records and the
-/// server still lists with the same size (see [`crate::resume`]). `None` (the upload
+/// server still lists with the same size (see [`terrarium_archive::resume`]). `None` (the upload
 /// aborted, a fresh one follows) when there are none or the server cannot say.
 fn parts_to_keep(ctx: &Context, store: &Store, instance: &str, pending: &PendingUpload) -> Option<Resume> {
     let journal = state::read_parts(&ctx.paths, instance);
@@ -572,12 +574,12 @@ fn send_and_record(
     // The resume journal, for a stream that can be resumed.
     let journal = stream.is_some().then(|| {
         let (paths, instance) = (paths.clone(), instance.to_string());
-        Box::new(move |part: &crate::resume::StoredPart| {
+        Box::new(move |part: &terrarium_archive::resume::StoredPart| {
             if let Err(err) = state::append_part(&paths, &instance, part) {
                 log::warn!(instance = instance.as_str(); "{}", terrarium_common::output::error_chain(err.chain()));
             }
             killpoint::reached(&format!("export.part-{}-stored", part.number));
-        }) as crate::s3::PartJournal
+        }) as terrarium_archive::s3::PartJournal
     });
     let upload = Upload { key, level, recipients: target.recipients, size_hint: hint, resume, journal };
     let uploaded = compress_and_upload(
@@ -616,7 +618,7 @@ fn send_and_record(
     }
     let encryption = match (target.recipients, uploaded.plaintext_sha256) {
         (Some(recipients), Some(plaintext_sha256)) => Some(Encryption {
-            scheme: crate::seal::SCHEME.into(),
+            scheme: terrarium_archive::seal::SCHEME.into(),
             recipients: recipients.fingerprints().to_vec(),
             plaintext_sha256,
         }),
@@ -637,7 +639,7 @@ fn send_and_record(
         encryption,
         compression: "zstd".into(),
         zstd_level: level,
-        tool_version: crate::VERSION.to_string(),
+        tool_version: terrarium_common::VERSION.to_string(),
         started_at,
         finished_at: now(),
     };

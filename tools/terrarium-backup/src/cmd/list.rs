@@ -7,9 +7,9 @@ use terrarium_common::Exit;
 use terrarium_common::output::{human_bytes, print_json};
 
 use crate::context::Context;
-use crate::manifest::Kind;
-use crate::remote;
-use crate::zfs::{Zfs, ZfsError};
+use terrarium_archive::manifest::Kind;
+use terrarium_archive::remote;
+use terrarium_archive::zfs::{Zfs, ZfsError};
 
 #[derive(Debug, Default, Serialize)]
 struct Instance {
@@ -87,7 +87,7 @@ pub fn run(ctx: &Context, only: Option<&str>, local_only: bool) -> anyhow::Resul
                     finished_at: m.finished_at,
                     restorable: catalog
                         .chain_of(m)
-                        .is_ok_and(|c| crate::chain::check_objects(&c, &remote.objects).is_ok()),
+                        .is_ok_and(|c| terrarium_archive::chain::check_objects(&c, &remote.objects).is_ok()),
                     manifest_key: keys.manifest_key(&name, &m.snapshot.name),
                 })
                 .collect();

@@ -9,13 +9,13 @@ use std::collections::HashSet;
 
 use super::{lock_waiting, now};
 use crate::context::Context;
-use crate::keys::KeyLayout;
-use crate::manifest::Manifest;
 use crate::metrics::Observed;
-use crate::remote::{self, RemoteInstance};
-use crate::retention::{Policy, plan};
-use crate::s3::Store;
 use crate::state;
+use terrarium_archive::keys::KeyLayout;
+use terrarium_archive::manifest::Manifest;
+use terrarium_archive::remote::{self, RemoteInstance};
+use terrarium_archive::retention::{Policy, plan};
+use terrarium_archive::s3::Store;
 
 #[derive(Debug, Serialize)]
 struct InstancePlan {
@@ -157,8 +157,8 @@ pub fn run(ctx: &Context, dry_run: bool, lock_wait: Option<u64>, observed: &mut 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::manifest::Kind;
-    use crate::manifest::tests::sample;
+    use terrarium_archive::manifest::Kind;
+    use terrarium_archive::manifest::sample;
 
     #[test]
     fn leftovers_are_streams_no_manifest_names_and_catalog_entries_s3_lost() {
@@ -167,7 +167,7 @@ mod tests {
         gone.snapshot.name = "old".into();
         let objects = [
             (kept.object_key.clone(), 5),
-            (crate::keys::KeyLayout::manifest_key_for_stream(&kept.object_key).unwrap(), 1),
+            (terrarium_archive::keys::KeyLayout::manifest_key_for_stream(&kept.object_key).unwrap(), 1),
             ("terrarium/host1/web/old.zfs.zst".to_string(), 5),
             ("terrarium/host1/web/notes.txt".to_string(), 5),
         ];

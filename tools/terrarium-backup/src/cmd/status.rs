@@ -13,11 +13,11 @@ use terrarium_common::output::print_json;
 use time::OffsetDateTime;
 
 use super::now;
-use crate::chain::Catalog;
 use crate::context::Context;
 use crate::health::{self, Facts, human_age};
 use crate::state;
-use crate::zfs::Zfs;
+use terrarium_archive::chain::Catalog;
+use terrarium_archive::zfs::Zfs;
 
 pub fn run(global: &terrarium_common::cli::GlobalArgs, check: bool) -> anyhow::Result<Exit> {
     let status = match Context::load(global).and_then(|ctx| gather(&ctx)) {

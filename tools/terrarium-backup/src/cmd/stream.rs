@@ -6,7 +6,7 @@ use terrarium_common::Exit;
 use terrarium_common::output::{byte_progress, print_json};
 
 use crate::context::Context;
-use crate::pipeline::{Upload, compress_and_upload};
+use terrarium_archive::pipeline::{Upload, compress_and_upload};
 
 #[derive(Debug, Serialize)]
 struct Report {

@@ -7,15 +7,15 @@ use terrarium_common::instance::check_name;
 use terrarium_common::output::{byte_progress, print_json};
 
 use super::lock_waiting;
-use crate::chain::{Chain, check_objects};
 use crate::context::Context;
 use crate::metrics::Observed;
-use crate::pipeline::{HashingWriter, receive_stream};
-use crate::remote;
-use crate::s3::Store;
-use crate::seal::Identities;
 use crate::state;
-use crate::zfs::Zfs;
+use terrarium_archive::chain::{Chain, check_objects};
+use terrarium_archive::pipeline::{HashingWriter, receive_stream};
+use terrarium_archive::remote;
+use terrarium_archive::s3::Store;
+use terrarium_archive::seal::Identities;
+use terrarium_archive::zfs::Zfs;
 
 #[derive(Debug, Serialize)]
 struct InstanceResult {

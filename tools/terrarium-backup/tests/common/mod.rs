@@ -12,7 +12,7 @@ use terrarium_testkit::{S3Server, ZfsPool, require, zfs_get_t_shim_dir};
 
 pub const HOST: &str = "testhost";
 /// terrarium-backup's hold tag.
-const HOLD: &str = terrarium_backup::zfs::HOLD_TAG;
+const HOLD: &str = terrarium_archive::zfs::HOLD_TAG;
 pub const PREFIX: &str = "backups";
 
 /// A scratch Terrarium host: a root prefix with a config naming the pool and S3.

@@ -56,7 +56,7 @@ impl Client {
     /// `base` is ZITADEL's address (the issuer, or a loopback URL), without a trailing `/`.
     pub fn new(base: &str, token: Secret, token_file: &str, timeout: Duration) -> Self {
         Self {
-            agent: crate::oidc::agent(timeout),
+            agent: terrarium_oidc::agent(timeout),
             base: base.trim_end_matches('/').to_string(),
             token,
             token_file: token_file.to_string(),

@@ -11,6 +11,11 @@ pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Captured block-device layouts; they belong to storage discovery (terrarium-setup).
+pub fn storage_fixtures() -> PathBuf {
+    manifest_dir().join("../terrarium-setup/tests/fixtures/storage")
+}
+
 /// A scratch root that looks like Ubuntu 24.04 with a root password set (so the
 /// root password flags are not needed unless a test removes it).
 pub fn ubuntu_root() -> tempfile::TempDir {
@@ -90,13 +95,16 @@ pub fn assert_tree(actual: &Path, expected: &Path) {
 }
 
 /// Arguments from a golden case's `args` file: one per line, `#` comments,
-/// `$CASE` replaced by the case directory.
+/// `$CASE` replaced by the case directory, `$STORAGE_FIXTURES` by [`storage_fixtures`].
 pub fn case_args(case: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(case.join("args")).unwrap_or_default();
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.replace("$CASE", &case.display().to_string()))
+        .map(|l| {
+            l.replace("$CASE", &case.display().to_string())
+                .replace("$STORAGE_FIXTURES", &storage_fixtures().display().to_string())
+        })
         .collect()
 }
 

@@ -1,4 +1,4 @@
-use terrarium_backup::manifest::{Kind, SCHEMA_VERSION, SnapshotRef};
+use terrarium_archive::manifest::{Kind, SCHEMA_VERSION, SnapshotRef};
 
 use super::*;
 use crate::at::parse_at;

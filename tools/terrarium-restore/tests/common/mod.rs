@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use terrarium_backup::keys::KeyLayout;
-use terrarium_backup::manifest::Manifest;
-use terrarium_backup::s3::{S3Settings, Store, Tuning};
+use terrarium_archive::keys::KeyLayout;
+use terrarium_archive::manifest::Manifest;
+use terrarium_archive::s3::{S3Settings, Store, Tuning};
 use terrarium_common::secret::Secret;
 use terrarium_testkit::{S3Server, ZfsPool, require};
 

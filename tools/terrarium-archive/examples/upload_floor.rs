@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
-use terrarium_backup::s3::{S3Settings, Store};
+use terrarium_archive::s3::{S3Settings, Store};
 use terrarium_common::{Config, Paths};
 
 fn main() -> anyhow::Result<()> {

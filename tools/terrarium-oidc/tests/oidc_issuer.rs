@@ -1,11 +1,11 @@
-//! The issuer checks of `terrarium_idp_sync::oidc` against a real HTTP server on
+//! The issuer checks of `terrarium_oidc` against a real HTTP server on
 //! loopback (`terrarium_testkit::oidc_issuer::TestIssuer`, a stand-in for an external
 //! provider, which cannot run here).
 
 #![allow(clippy::unwrap_used)]
 
 use terrarium_common::secret::Secret;
-use terrarium_idp_sync::oidc::{self, ClientCredentials, OidcError};
+use terrarium_oidc::{self as oidc, ClientCredentials, OidcError};
 use terrarium_testkit::oidc_issuer::{IssuerMode, TestIssuer};
 
 fn client(issuer: &TestIssuer) -> ClientCredentials {

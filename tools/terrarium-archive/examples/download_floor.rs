@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use terrarium_backup::s3::{S3Settings, Store};
+use terrarium_archive::s3::{S3Settings, Store};
 use terrarium_common::{Config, Paths};
 
 /// Counts what it is given (and hashes it, with `--sha256`), keeps nothing.

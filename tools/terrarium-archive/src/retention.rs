@@ -94,7 +94,7 @@ mod tests {
     const T0: OffsetDateTime = time::macros::datetime!(2026-01-01 00:00:00 UTC);
 
     fn point(i: u64, base: Option<u64>, day: i64) -> Manifest {
-        let mut m = crate::manifest::tests::sample(if base.is_some() { Kind::Incremental } else { Kind::Full });
+        let mut m = crate::manifest::sample(if base.is_some() { Kind::Incremental } else { Kind::Full });
         m.snapshot = SnapshotRef { name: format!("s{i}"), guid: 1000 + i, createtxg: 10 * (i + 1) };
         m.base = base.map(|b| SnapshotRef { name: format!("s{b}"), guid: 1000 + b, createtxg: 10 * (b + 1) });
         m.object_key = format!("h/web/s{i}.zfs.zst");

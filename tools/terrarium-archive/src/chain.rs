@@ -182,7 +182,7 @@ mod tests {
     use crate::manifest::SnapshotRef;
 
     fn link(name: &str, guid: u64, txg: u64, base: Option<(&str, u64, u64)>) -> Manifest {
-        let mut m = crate::manifest::tests::sample(if base.is_some() { Kind::Incremental } else { Kind::Full });
+        let mut m = crate::manifest::sample(if base.is_some() { Kind::Incremental } else { Kind::Full });
         m.snapshot = SnapshotRef { name: name.into(), guid, createtxg: txg };
         m.base = base.map(|(n, g, t)| SnapshotRef { name: n.into(), guid: g, createtxg: t });
         m.object_key = format!("h/web/{name}.zfs.zst");

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 
 use anyhow::Context;
-use terrarium_backup::zfs::Zfs;
+use terrarium_archive::zfs::Zfs;
 
 const BLOCK: usize = 1 << 20;
 

@@ -95,12 +95,17 @@ pub struct ResumeMismatch {
 
 impl ResumeMismatch {
     /// The mismatch inside an error chain (it travels through zstd as an `io::Error`).
-    pub fn find(err: &anyhow::Error) -> Option<&ResumeMismatch> {
-        err.chain().find_map(|cause| {
-            cause.downcast_ref::<ResumeMismatch>().or_else(|| {
-                cause.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()?.downcast_ref::<ResumeMismatch>())
-            })
-        })
+    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a ResumeMismatch> {
+        let mut cause = Some(err);
+        while let Some(error) = cause {
+            let inner =
+                error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()?.downcast_ref::<ResumeMismatch>());
+            if let Some(mismatch) = error.downcast_ref::<ResumeMismatch>().or(inner) {
+                return Some(mismatch);
+            }
+            cause = error.source();
+        }
+        None
     }
 }
 
@@ -178,6 +183,6 @@ mod tests {
         let err = check_part(&stored, 100, &"f".repeat(64)).unwrap_err();
         assert!(err.problem.contains("hashes to ffffffffffff"), "{err}");
         let wrapped = anyhow::Error::new(std::io::Error::other(err.clone())).context("uploading");
-        assert_eq!(ResumeMismatch::find(&wrapped), Some(&err));
+        assert_eq!(ResumeMismatch::find(&*wrapped), Some(&err));
     }
 }

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use terrarium_backup::s3::{S3Settings, Store, Tuning};
+use terrarium_archive::s3::{S3Settings, Store, Tuning};
 use terrarium_common::config::S3;
 use terrarium_common::secret::Secret;
-use terrarium_idp_sync::oidc;
+use terrarium_oidc as oidc;
 
 use crate::preflight::{OidcVerifier, S3Verifier, Verifiers};
 

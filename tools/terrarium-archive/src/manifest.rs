@@ -265,41 +265,43 @@ mod guid_string {
     }
 }
 
+/// A plausible manifest, for tests here and (through the `testing` feature) in the tools.
+#[cfg(any(test, feature = "testing"))]
+pub fn sample(kind: Kind) -> Manifest {
+    let at = time::macros::datetime!(2026-01-02 03:00:00 UTC);
+    Manifest {
+        schema_version: SCHEMA_VERSION,
+        host: "host1".into(),
+        instance: "web".into(),
+        dataset: "tank/containers/web".into(),
+        snapshot: SnapshotRef {
+            name: "autosnap_2026-01-02_03:00:00_daily".into(),
+            guid: 18_000_000_000_000_000_001,
+            createtxg: 200,
+        },
+        base: (kind == Kind::Incremental).then(|| SnapshotRef {
+            name: "autosnap_2026-01-01_03:00:00_daily".into(),
+            guid: 42,
+            createtxg: 100,
+        }),
+        kind,
+        object_key: "p/host1/web/autosnap_2026-01-02_03:00:00_daily.zfs.zst".into(),
+        raw_bytes: 1000,
+        compressed_bytes: 100,
+        sha256: "a".repeat(64),
+        encryption: None,
+        compression: "zstd".into(),
+        zstd_level: 3,
+        tool_version: crate::VERSION.into(),
+        started_at: at,
+        finished_at: at + time::Duration::seconds(5),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn sample(kind: Kind) -> Manifest {
-        let at = time::macros::datetime!(2026-01-02 03:00:00 UTC);
-        Manifest {
-            schema_version: SCHEMA_VERSION,
-            host: "host1".into(),
-            instance: "web".into(),
-            dataset: "tank/containers/web".into(),
-            snapshot: SnapshotRef {
-                name: "autosnap_2026-01-02_03:00:00_daily".into(),
-                guid: 18_000_000_000_000_000_001,
-                createtxg: 200,
-            },
-            base: (kind == Kind::Incremental).then(|| SnapshotRef {
-                name: "autosnap_2026-01-01_03:00:00_daily".into(),
-                guid: 42,
-                createtxg: 100,
-            }),
-            kind,
-            object_key: "p/host1/web/autosnap_2026-01-02_03:00:00_daily.zfs.zst".into(),
-            raw_bytes: 1000,
-            compressed_bytes: 100,
-            sha256: "a".repeat(64),
-            encryption: None,
-            compression: "zstd".into(),
-            zstd_level: 3,
-            tool_version: crate::VERSION.into(),
-            started_at: at,
-            finished_at: at + time::Duration::seconds(5),
-        }
-    }
 
     #[test]
     fn round_trips_with_guids_as_strings() {

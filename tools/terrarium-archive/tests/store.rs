@@ -3,16 +3,14 @@
 //! and typed errors (what terrarium-install's preflight relies on).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
-
 use std::cell::Cell;
 use std::io::Write;
 use std::time::Duration;
 
 use terrarium_testkit::s3_faults::{Fault, FaultProxy};
 
-use terrarium_backup::keys::KeyLayout;
-use terrarium_backup::s3::{S3Error, S3Settings, Store, Tuning};
+use terrarium_archive::keys::KeyLayout;
+use terrarium_archive::s3::{S3Error, S3Settings, Store, Tuning};
 use terrarium_common::secret::Secret;
 use terrarium_testkit::S3Server;
 
@@ -85,7 +83,7 @@ fn parts_over_the_memory_budget_go_through_files_that_are_removed_on_every_exit(
         most = most.max(spooled());
     }
     assert!(most >= 1, "the parts were written to files");
-    assert!(most <= terrarium_backup::part_buffer::SPOOL_SLOTS, "{most} part files at once");
+    assert!(most <= terrarium_archive::part_buffer::SPOOL_SLOTS, "{most} part files at once");
     let summary = upload.finish().unwrap();
     assert_eq!((summary.bytes, summary.parts), (data.len() as u64, 3));
     assert_eq!(spooled(), 0, "every part file is removed once its part is stored");
@@ -141,7 +139,7 @@ fn many_small_gets_come_back_in_the_order_asked_each_with_its_own_result() {
     let store = Store::new(&settings(&s3, s3.secret_key())).unwrap();
     // More keys than fetched at once, one of them missing.
     let mut keys = Vec::new();
-    for i in 0..(2 * terrarium_backup::s3::SMALL_GETS_AT_ONCE + 3) {
+    for i in 0..(2 * terrarium_archive::s3::SMALL_GETS_AT_ONCE + 3) {
         let key = format!("p/h/i/m{i}.manifest.json");
         if i != 5 {
             store.put_bytes(&key, format!("manifest {i}").into_bytes()).unwrap();
