@@ -19,6 +19,23 @@ pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 /// Name part of the objects `probe` writes and deletes.
 pub const PROBE_NAME: &str = ".terrarium-probe";
 
+/// This host's name, the `<host>` of its keys: `/etc/hostname` under the root, else
+/// the kernel's. Export, restore's default `--from-host` and install's S3 probe all ask
+/// here, so the probe writes where exports will.
+pub fn host_name(paths: &terrarium_common::Paths) -> Result<String, HostNameError> {
+    [paths.host("/etc/hostname"), "/proc/sys/kernel/hostname".into()]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|text| text.trim().to_string())
+        .find(|name| !name.is_empty())
+        .ok_or(HostNameError)
+}
+
+/// Neither `/etc/hostname` nor the kernel names this host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot tell this host's name: /etc/hostname is empty; set it with `hostnamectl set-hostname NAME`")]
+pub struct HostNameError;
+
 /// Where the objects of one host live in a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyLayout {
@@ -101,6 +118,18 @@ impl KeyLayout {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_name_is_the_roots_etc_hostname_else_the_kernels() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = terrarium_common::Paths::new(root.path());
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::write(root.path().join("etc/hostname"), "box-1\n").unwrap();
+        assert_eq!(host_name(&paths).unwrap(), "box-1");
+        std::fs::write(root.path().join("etc/hostname"), " \n").unwrap();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(host_name(&paths).unwrap(), kernel.trim());
+    }
 
     #[test]
     fn keys_follow_the_documented_layout() {

@@ -26,20 +26,9 @@ impl Context {
         &self.config.storage.pool
     }
 
-    /// The host name in S3 keys and manifests: `/etc/hostname` under the root, else the
-    /// kernel's.
+    /// The host name in S3 keys and manifests.
     pub fn host(&self) -> anyhow::Result<String> {
-        for path in [self.paths.host("/etc/hostname"), "/proc/sys/kernel/hostname".into()] {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                let name = text.trim();
-                if !name.is_empty() {
-                    return Ok(name.to_string());
-                }
-            }
-        }
-        anyhow::bail!(
-            "cannot tell this host's name: /etc/hostname is empty; set it with `hostnamectl set-hostname NAME`"
-        )
+        Ok(terrarium_archive::keys::host_name(&self.paths)?)
     }
 
     pub fn s3_enabled(&self) -> bool {

@@ -94,6 +94,7 @@ pub fn run(args: &mut InstallArgs, paths: &Paths, json: bool, verifiers: Verifie
         root_has_password: host_facts::root_has_password(paths),
         public_ip: args.domains.public_ip.or_else(host_facts::detect_public_ip),
         storage: None,
+        host_name: host_facts::host_name(paths).ok(),
     };
     let need_root_password = !args.render_only;
     let resolved = if interactive {

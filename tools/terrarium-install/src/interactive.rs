@@ -82,7 +82,7 @@ pub fn ask(
             .interact()?;
         secrets.root_password = Some(Secret::new(password));
     }
-    ask_s3(args, secrets, base, verifiers)?;
+    ask_s3(args, secrets, base, facts.host_name.as_deref(), verifiers)?;
     ask_syncoid(args, secrets, base)?;
     // The wipe was confirmed when the disk was chosen.
     Ok(resolve::resolve(args, secrets, base, facts, need_root_password)?)
@@ -271,6 +271,7 @@ fn ask_s3(
     args: &mut InstallArgs,
     secrets: &mut SecretInputs,
     base: Option<&Config>,
+    host_name: Option<&str>,
     verifiers: Verifiers<'_>,
 ) -> anyhow::Result<()> {
     let previous = base.map(|c| c.s3.clone()).unwrap_or_default();
@@ -326,7 +327,11 @@ fn ask_s3(
             secret_key: None,
             encryption: Default::default(),
         };
-        match verifiers.s3.probe(&settings, &secret_key) {
+        let probed = match host_name {
+            Some(host) => verifiers.s3.probe(&settings, &secret_key, host),
+            None => Err(terrarium_setup::host_facts::HostNameError.to_string()),
+        };
+        match probed {
             Ok(()) => {
                 eprintln!("The probe object was written and deleted.");
                 s3.s3_endpoint = Some(endpoint);

@@ -71,17 +71,21 @@ fn objects(server: &S3Server) -> Vec<String> {
 #[test]
 fn s3_probe_writes_and_deletes_and_names_bad_settings() {
     let server = S3Server::start();
-    NetworkVerifiers.probe(&s3_settings(&server, server.bucket()), &Secret::new(server.secret_key())).unwrap();
+    NetworkVerifiers
+        .probe(&s3_settings(&server, server.bucket()), &Secret::new(server.secret_key()), "preflight-host")
+        .unwrap();
     let left: Vec<String> = objects(&server).into_iter().filter(|p| !p.contains(".s3s-fs")).collect();
     assert!(left.is_empty(), "the probe object was not deleted: {left:?}");
 
-    let err =
-        NetworkVerifiers.probe(&s3_settings(&server, server.bucket()), &Secret::new("not-the-secret")).unwrap_err();
+    let err = NetworkVerifiers
+        .probe(&s3_settings(&server, server.bucket()), &Secret::new("not-the-secret"), "preflight-host")
+        .unwrap_err();
     assert!(err.contains("credentials") || err.contains("SignatureDoesNotMatch") || err.contains("denied"), "{err}");
     assert!(!err.contains("not-the-secret"));
 
-    let err =
-        NetworkVerifiers.probe(&s3_settings(&server, "no-such-bucket"), &Secret::new(server.secret_key())).unwrap_err();
+    let err = NetworkVerifiers
+        .probe(&s3_settings(&server, "no-such-bucket"), &Secret::new(server.secret_key()), "preflight-host")
+        .unwrap_err();
     assert!(err.contains("no-such-bucket"), "{err}");
 }
 

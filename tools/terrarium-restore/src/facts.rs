@@ -45,14 +45,3 @@ pub fn children(zfs: &Zfs, parent: &str) -> anyhow::Result<Vec<String>> {
         Err(err) => Err(err.into()),
     }
 }
-
-/// This host's name, the default `--from-host`: the name terrarium-backup files its
-/// exports under (`/etc/hostname` under the root, else the kernel's).
-pub fn this_host(paths: &terrarium_common::Paths) -> String {
-    [paths.host("/etc/hostname"), "/proc/sys/kernel/hostname".into()]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .map(|text| text.trim().to_string())
-        .find(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}

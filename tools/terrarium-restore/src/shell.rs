@@ -32,8 +32,13 @@ fn open_store(config: &Config, global: &GlobalArgs) -> anyhow::Result<Store> {
     Ok(Store::new(&settings)?)
 }
 
-fn keys_for(store: &Store, global: &GlobalArgs, from_host: Option<&str>) -> KeyLayout {
-    store.keys(&from_host.map(str::to_string).unwrap_or_else(|| facts::this_host(&global.paths())))
+/// The keys of `--from-host`, by default this host's (the name its exports use).
+fn keys_for(store: &Store, global: &GlobalArgs, from_host: Option<&str>) -> anyhow::Result<KeyLayout> {
+    let host = match from_host {
+        Some(host) => host.to_string(),
+        None => terrarium_archive::keys::host_name(&global.paths())?,
+    };
+    Ok(store.keys(&host))
 }
 
 fn unknown_local(zfs: &Zfs, pool: &str, instance: &str) -> anyhow::Error {
@@ -72,7 +77,7 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<Exit> {
         }
         Source::S3 => {
             let store = open_store(&config, global)?;
-            let keys = keys_for(&store, global, args.from_host.as_deref());
+            let keys = keys_for(&store, global, args.from_host.as_deref())?;
             let found = bucket::load_instance(&store, &keys, &args.instance)?;
             if found.manifests.is_empty() && found.unreadable.is_empty() {
                 return Err(unknown_remote(&store, &keys, &args.instance));
@@ -193,7 +198,7 @@ pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<Exit> 
             plan_local(&local, &at, args.as_new.as_deref())?
         }
         Some(store) => {
-            let keys = keys_for(store, global, args.from_host.as_deref());
+            let keys = keys_for(store, global, args.from_host.as_deref())?;
             let found = bucket::load_instance(store, &keys, &instance)?;
             if found.manifests.is_empty() && found.unreadable.is_empty() {
                 return Err(unknown_remote(store, &keys, &instance));

@@ -1,10 +1,13 @@
 //! Facts about the host read before anything is decided: the OS, whether root has a
-//! usable password, the public IP. Each reader is a pure function over file text plus a
+//! usable password, the public IP, the host name. Each reader is a pure function over file text plus a
 //! thin function that reads the file under the root prefix.
 
 use std::net::{IpAddr, UdpSocket};
 
 use terrarium_common::Paths;
+
+/// The host's name as exports use it (the one reader, in terrarium-archive).
+pub use terrarium_archive::keys::{HostNameError, host_name};
 
 /// The supported host OS.
 pub const SUPPORTED_OS: (&str, &str) = ("ubuntu", "24.04");

@@ -14,7 +14,7 @@ pub trait OidcVerifier {
 
 /// Writes and deletes a probe object in the configured bucket.
 pub trait S3Verifier {
-    fn probe(&self, s3: &S3, secret: &Secret) -> Result<(), String>;
+    fn probe(&self, s3: &S3, secret: &Secret, host: &str) -> Result<(), String>;
 }
 
 /// The verifiers a run uses.
@@ -91,7 +91,12 @@ pub fn verify_s3(
         }
     };
     log::info!(endpoint = endpoint.as_str(), bucket = bucket.as_str(); "probing the S3 bucket");
-    verifiers.s3.probe(s3, &secret).map_err(|message| PreflightError::S3 { endpoint, bucket, message })
+    let host = terrarium_archive::keys::host_name(paths).map_err(|err| PreflightError::S3 {
+        endpoint: endpoint.clone(),
+        bucket: bucket.clone(),
+        message: err.to_string(),
+    })?;
+    verifiers.s3.probe(s3, &secret, &host).map_err(|message| PreflightError::S3 { endpoint, bucket, message })
 }
 
 #[cfg(test)]
@@ -115,7 +120,7 @@ mod tests {
     }
 
     impl S3Verifier for Recorder {
-        fn probe(&self, s3: &S3, secret: &Secret) -> Result<(), String> {
+        fn probe(&self, s3: &S3, secret: &Secret, _host: &str) -> Result<(), String> {
             self.calls.borrow_mut().push(format!("{} {}", s3.bucket.as_deref().unwrap_or(""), secret.expose()));
             self.answer.clone()
         }

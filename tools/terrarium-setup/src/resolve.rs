@@ -40,6 +40,9 @@ pub struct HostFacts {
     pub public_ip: Option<IpAddr>,
     /// Discovery for the chosen disk or partition mode (None in file mode).
     pub storage: Option<Discovery>,
+    /// The name exports file under (`terrarium_archive::keys::host_name`), for the
+    /// interactive S3 probe; None when the host has none.
+    pub host_name: Option<String>,
 }
 
 /// The decision: the config to persist, the secrets to write next to it, and the

@@ -1,5 +1,6 @@
 //! The real network checks behind [`crate::preflight`]'s traits: the OIDC issuer
-//! checks of `terrarium-idp-sync` and the S3 probe of `terrarium-backup`.
+//! checks of `terrarium-oidc` and the S3 probe of `terrarium-archive`, under the
+//! host name exports use.
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ impl OidcVerifier for NetworkVerifiers {
 }
 
 impl S3Verifier for NetworkVerifiers {
-    fn probe(&self, s3: &S3, secret: &Secret) -> Result<(), String> {
+    fn probe(&self, s3: &S3, secret: &Secret, host: &str) -> Result<(), String> {
         let settings = S3Settings {
             endpoint: s3.endpoint.clone().unwrap_or_default(),
             bucket: s3.bucket.clone().unwrap_or_default(),
@@ -44,10 +45,7 @@ impl S3Verifier for NetworkVerifiers {
             },
         };
         let store = Store::new(&settings).map_err(|err| err.to_string())?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "terrarium".into());
-        let keys = store.keys(&host);
+        let keys = store.keys(host);
         // Listing first: backups need it, and some S3 servers create a missing bucket
         // on PUT instead of refusing it.
         store.list(&keys.host_prefix()).map_err(|err| err.to_string())?;
