@@ -203,6 +203,22 @@ fn consider_partitions(facts: &StorageFacts, device: &BlockDevice, discovery: &m
         }
     }
     match facts.tables.get(&device.path) {
+        // sgdisk writes GPT: on an MBR disk it would convert the table, and a disk that
+        // boots from its MBR would no longer boot. Its partitions stay choosable above.
+        Some(table)
+            if table.label != "gpt"
+                && free_regions(table, device.size).iter().any(|(_, size)| *size >= MIN_TARGET_BYTES) =>
+        {
+            refuse(
+                discovery,
+                &device.path,
+                format!(
+                    "has free space, but a {} (MBR) partition table: Terrarium adds partitions only to GPT disks; \
+                     create one there yourself (fdisk) and choose it",
+                    table.label
+                ),
+            );
+        }
         Some(table) => {
             let best = free_regions(table, device.size)
                 .into_iter()
