@@ -76,6 +76,11 @@ pub struct Manifest {
     /// How the stored object is encrypted; absent for a plain zstd frame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// The flags `zfs send` ran with beyond the snapshots: `-L -c` on OpenZFS, so the
+    /// stream holds blocks compressed as the pool stored them and only a pool with the
+    /// same compression features (zstd) receives it. Empty (and absent) for a plain send.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub send_flags: Vec<String>,
     /// Always `zstd`; the stream is one zstd frame (`zstd -d` reads it).
     pub compression: String,
     pub zstd_level: i32,
@@ -290,6 +295,7 @@ pub fn sample(kind: Kind) -> Manifest {
         compressed_bytes: 100,
         sha256: "a".repeat(64),
         encryption: None,
+        send_flags: Vec::new(),
         compression: "zstd".into(),
         zstd_level: 3,
         tool_version: crate::VERSION.into(),

@@ -43,11 +43,22 @@ pub struct Capabilities {
     pub send_estimate: bool,
     /// `zfs send -c` (compressed blocks as stored).
     pub send_compressed: bool,
+    /// `zfs send -L` (blocks over 128 KiB as they are).
+    pub send_large_blocks: bool,
     /// `zfs bookmark`.
     pub bookmarks: bool,
 }
 
 impl Capabilities {
+    /// The flags every `zfs send` gets: `-L -c` where both exist, so blocks travel as the
+    /// pool stores them (compressed: the stream is that much smaller and zstd has less to
+    /// do). `-c` alone is not enough: on a pool with the large_blocks feature (every new
+    /// pool) it still decompresses (zfs-send(8), openzfs/zfs#8871). The manifest records
+    /// them: receiving such a stream needs a pool with the same compression features.
+    pub fn send_flags(&self) -> &'static [&'static str] {
+        if self.send_compressed && self.send_large_blocks { &["-L", "-c"] } else { &[] }
+    }
+
     /// Read capabilities from the usage text `zfs` prints when run without arguments.
     pub fn from_usage(usage: &str) -> Self {
         let line = |command: &str| {
@@ -68,6 +79,7 @@ impl Capabilities {
             holds: !line("hold").is_empty() && !line("release").is_empty(),
             send_estimate: send.contains('n') && send.contains('P'),
             send_compressed: send.contains('c'),
+            send_large_blocks: send.contains('L'),
             bookmarks: !line("bookmark").is_empty(),
         }
     }
@@ -257,9 +269,9 @@ impl Zfs {
 
     /// A size estimate of the stream in bytes: `send -nP` where supported, else the
     /// snapshot's `referenced` (an upper-bound-ish figure, used only to size upload parts).
-    pub fn send_size_estimate(&self, snapshot: &str, base: Option<&str>) -> Result<u64, ZfsError> {
+    pub fn send_size_estimate(&self, snapshot: &str, base: Option<&str>, flags: &[&str]) -> Result<u64, ZfsError> {
         if self.capabilities()?.send_estimate {
-            let mut cmd = self.quick().args(["send", "-nP"]);
+            let mut cmd = self.quick().args(["send", "-nP"]).args(flags);
             if let Some(base) = base {
                 cmd = cmd.args(["-I", base]);
             }
@@ -275,9 +287,9 @@ impl Zfs {
     }
 
     /// The command line of a send: full, or incremental with every snapshot between
-    /// (`-I base`).
-    pub fn send_cmd(&self, snapshot: &str, base: Option<&str>) -> Cmd {
-        let mut cmd = self.cmd().arg("send");
+    /// (`-I base`), with `flags` ([`Capabilities::send_flags`]).
+    pub fn send_cmd(&self, snapshot: &str, base: Option<&str>, flags: &[&str]) -> Cmd {
+        let mut cmd = self.cmd().arg("send").args(flags);
         if let Some(base) = base {
             cmd = cmd.args(["-I", base]);
         }
@@ -285,8 +297,8 @@ impl Zfs {
     }
 
     /// Start `zfs send`; read the stream from `take_stdout()`.
-    pub fn send(&self, snapshot: &str, base: Option<&str>) -> Result<Running, ZfsError> {
-        Ok(self.send_cmd(snapshot, base).spawn(Stdio::null(), Stdio::piped())?)
+    pub fn send(&self, snapshot: &str, base: Option<&str>, flags: &[&str]) -> Result<Running, ZfsError> {
+        Ok(self.send_cmd(snapshot, base, flags).spawn(Stdio::null(), Stdio::piped())?)
     }
 
     /// Start `zfs receive [-F] target`; write the stream to `take_stdin()`.
@@ -529,6 +541,7 @@ mod tests {
                 holds: true,
                 send_estimate: false,
                 send_compressed: false,
+                send_large_blocks: false,
                 bookmarks: false
             }
         );
@@ -541,6 +554,8 @@ mod tests {
             caps.list_parsable && caps.holds && caps.send_estimate && caps.send_compressed && caps.bookmarks,
             "{caps:?}"
         );
+        assert_eq!(caps.send_flags(), ["-L", "-c"]);
+        assert!(Capabilities::from_usage(ZFS_FUSE_USAGE).send_flags().is_empty());
         // `[-t type` sits on a continuation line in OpenZFS's usage: not detected from the
         // first line, which only matters for sanoid (not for this tool).
         assert!(!caps.get_type);
@@ -598,7 +613,8 @@ tank/c/webby@other\t1900000000\n";
     #[test]
     fn sends_are_full_or_incremental_with_intermediates() {
         let zfs = Zfs::new();
-        assert_eq!(zfs.send_cmd("t/c/w@b", None).display(), "zfs send -- t/c/w@b");
-        assert_eq!(zfs.send_cmd("t/c/w@b", Some("t/c/w@a")).display(), "zfs send -I t/c/w@a -- t/c/w@b");
+        assert_eq!(zfs.send_cmd("t/c/w@b", None, &[]).display(), "zfs send -- t/c/w@b");
+        assert_eq!(zfs.send_cmd("t/c/w@b", Some("t/c/w@a"), &[]).display(), "zfs send -I t/c/w@a -- t/c/w@b");
+        assert_eq!(zfs.send_cmd("t/c/w@b", None, &["-L", "-c"]).display(), "zfs send -L -c -- t/c/w@b");
     }
 }

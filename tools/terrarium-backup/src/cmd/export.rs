@@ -547,15 +547,16 @@ fn send_and_record(
 ) -> anyhow::Result<Sent> {
     let snapshot_name = snapshot.full_name();
     let base_name = base.map(Snapshot::full_name);
+    let flags = zfs.capabilities()?.send_flags();
     // A resumed upload's parts were cut by the hint it had then: the same one again.
     let hint = match &resume {
         Some(resume) => resume.size_hint,
-        None => zfs.send_size_estimate(&snapshot_name, base_name.as_deref()).ok(),
+        None => zfs.send_size_estimate(&snapshot_name, base_name.as_deref(), flags).ok(),
     };
     let level = ctx.config.backup.zstd_level;
     let started_at = now();
     let bar = byte_progress(hint, instance);
-    let mut send = zfs.send(&snapshot_name, base_name.as_deref())?;
+    let mut send = zfs.send(&snapshot_name, base_name.as_deref(), flags)?;
     let stdout = send.take_stdout().ok_or_else(|| anyhow::anyhow!("zfs send has no stdout"))?;
     let mut send = Some(send);
     let (store, keys) = (target.store, target.keys);
@@ -637,6 +638,7 @@ fn send_and_record(
         compressed_bytes: uploaded.compressed_bytes,
         sha256: uploaded.sha256,
         encryption,
+        send_flags: flags.iter().map(|flag| flag.to_string()).collect(),
         compression: "zstd".into(),
         zstd_level: level,
         tool_version: terrarium_common::VERSION.to_string(),
@@ -684,6 +686,7 @@ mod tests {
             compressed_bytes: 1,
             sha256: "0".repeat(64),
             encryption: None,
+            send_flags: Vec::new(),
             compression: "zstd".into(),
             zstd_level: 3,
             tool_version: "t".into(),

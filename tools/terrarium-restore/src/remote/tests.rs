@@ -18,6 +18,7 @@ fn manifest(name: &str, guid: u64, txg: u64, base: Option<(&str, u64, u64)>) -> 
         compressed_bytes: 1000 + txg,
         sha256: "c".repeat(64),
         encryption: None,
+        send_flags: Vec::new(),
         compression: "zstd".into(),
         zstd_level: 3,
         tool_version: "0.1.0".into(),
