@@ -21,6 +21,8 @@ cd "$(dirname "$0")/../.."
 . tests/lib/env.sh
 # shellcheck source=tests/packaging/chroot.sh
 . tests/packaging/chroot.sh
+# shellcheck source=tests/lib/release-repo.sh
+. tests/lib/release-repo.sh
 
 TOOLS=(terrariumctl terrarium-install terrarium-set terrarium-proxy-sync terrarium-backup terrarium-restore terrarium-idp-sync)
 PACKAGES=("${TOOLS[@]}" terrarium-ansible terrarium)
@@ -67,15 +69,11 @@ else
 fi
 
 # --- build: a throwaway signing key, then the release script ------------------------
-export GNUPGHOME="$work/gnupg"
-install -d -m 0700 "$GNUPGHOME"
-gpg --batch --quiet --passphrase '' --quick-gen-key "Terrarium test release key (throwaway) <test@terrarium.invalid>" ed25519 sign 1d
-fpr=$(gpg --batch --with-colons --list-secret-keys | awk -F: '$1 == "fpr" { print $10; exit }')
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base_url="http://127.0.0.1:$port/good"
-build_args=(--key "$fpr" --out "$work/out" --base-url "$base_url")
+build_args=()
 if [ "${TERRARIUM_PACKAGING_NO_BUILD:-0}" = 1 ]; then build_args+=(--no-build); fi
-debian/build-release-repo "${build_args[@]}"
+release_repo_build "$work" "$base_url" "${build_args[@]}"
 version=$(sed -n '1s/^terrarium (\([^)]*\)).*/\1/p' debian/changelog)
 
 deb_of() { find "$work/out/debs" -name "$1_${version}_*.deb" | head -n 1; }

@@ -1,0 +1,18 @@
+# shellcheck shell=bash
+# The signed apt repository as a release builds it, with a throwaway key: used by the
+# packaging suite and the VM suite. Needs gpg and what debian/build-release-repo needs.
+#   release_repo_build DIR BASE_URL [--no-build]
+# makes DIR/gnupg (the key; GNUPGHOME is exported to it) and DIR/out (debs/ and repo/,
+# whose install.sh is stamped with BASE_URL), and sets release_fpr to the key's fingerprint.
+
+release_fpr=""
+
+release_repo_build() {
+  local dir=$1 base_url=$2
+  shift 2
+  export GNUPGHOME="$dir/gnupg"
+  install -d -m 0700 "$GNUPGHOME"
+  gpg --batch --quiet --passphrase '' --quick-gen-key "Terrarium test release key (throwaway) <test@terrarium.invalid>" ed25519 sign 1d
+  release_fpr=$(gpg --batch --with-colons --list-secret-keys | awk -F: '$1 == "fpr" { print $10; exit }')
+  debian/build-release-repo --key "$release_fpr" --out "$dir/out" --base-url "$base_url" "$@"
+}
