@@ -106,7 +106,9 @@ cp "$work/id_ed25519" "$work/id_ed25519.pub" "$out/"
 mkfs.ext4 -q -F -L terrarium-vm -d "$root" "$out/root.img" 8G >>"$log" 2>&1 || failed mkfs.ext4
 rm -rf "$image"
 mv "$out" "$image"
-# Keep only the current image (each is a few GB, sparse).
-find "$cache" -mindepth 1 -maxdepth 1 -name 'debian12-*' ! -name "$(basename "$image")" -exec rm -rf {} +
+# Keep the two newest images (each about 1.1 GB): a checkout of another revision
+# building its own does not evict this one.
+find "$cache" -mindepth 1 -maxdepth 1 -name 'debian12-*' -printf '%T@ %p\n' | sort -rn | tail -n +3 | cut -d' ' -f2- \
+  | xargs -r rm -rf
 step "built in $((SECONDS - started)) s"
 echo "$image"

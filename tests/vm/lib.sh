@@ -9,10 +9,12 @@
 #   vm_copy_in SRC DEST / vm_copy_out SRC DEST
 #   vm_poweroff                              clean shutdown (hard stop after 90 s)
 #   vm_kill                                  QEMU quits at once, as a power cut
+#   vm_loopback_forward IP PORT HOST_PORT    the option that lets the guest reach this
+#                                            machine's 127.0.0.1:HOST_PORT as IP:PORT
 # Networking is QEMU's user network with restrict=on: the guest reaches nothing but the
-# forwards given here. VM_GUESTFWD holds extra `guestfwd=...` / `hostfwd=...` options
-# (comma-separated) for loopback services of this machine; the guest's sshd is always
-# forwarded from a free port on 127.0.0.1. The serial console goes to WORK/serial.log.
+# forwards given here. VM_GUESTFWD holds extra options (comma-separated, from
+# vm_loopback_forward) set before vm_start; the guest's sshd is always forwarded from a
+# free port on 127.0.0.1. The serial console goes to WORK/serial.log.
 
 vm_image=""
 vm_work=""
@@ -20,6 +22,12 @@ vm_port=""
 
 vm_free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A chardev guestfwd (`-tcp:HOST:PORT`) connects once, when QEMU starts: a second
+# connection from the guest fails. `cmd:` runs its command for every connection.
+vm_loopback_forward() { # IP PORT HOST_PORT
+  printf 'guestfwd=tcp:%s:%s-cmd:socat STDIO TCP:127.0.0.1:%s' "$1" "$2" "$3"
 }
 
 vm_start() { # IMAGE_DIR WORK [DISK_SIZE...]

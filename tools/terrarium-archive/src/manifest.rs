@@ -76,9 +76,10 @@ pub struct Manifest {
     /// How the stored object is encrypted; absent for a plain zstd frame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
-    /// The flags `zfs send` ran with beyond the snapshots: `-L -c` on OpenZFS, so the
-    /// stream holds blocks compressed as the pool stored them and only a pool with the
-    /// same compression features (zstd) receives it. Empty (and absent) for a plain send.
+    /// The flags `zfs send` ran with beyond the snapshots: `-L -e -c` on OpenZFS, so the
+    /// stream holds blocks as the pool stored them (compressed, embedded, large) and only
+    /// a pool with the same features (zstd, embedded_data, large_blocks) receives it.
+    /// Empty (and absent) for a plain send.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub send_flags: Vec<String>,
     /// Always `zstd`; the stream is one zstd frame (`zstd -d` reads it).

@@ -45,18 +45,22 @@ pub struct Capabilities {
     pub send_compressed: bool,
     /// `zfs send -L` (blocks over 128 KiB as they are).
     pub send_large_blocks: bool,
+    /// `zfs send -e` (blocks embedded in their block pointers as they are).
+    pub send_embedded: bool,
     /// `zfs bookmark`.
     pub bookmarks: bool,
 }
 
 impl Capabilities {
-    /// The flags every `zfs send` gets: `-L -c` where both exist, so blocks travel as the
-    /// pool stores them (compressed: the stream is that much smaller and zstd has less to
-    /// do). `-c` alone is not enough: on a pool with the large_blocks feature (every new
-    /// pool) it still decompresses (zfs-send(8), openzfs/zfs#8871). The manifest records
-    /// them: receiving such a stream needs a pool with the same compression features.
+    /// The flags every `zfs send` gets: `-L -e -c` where all three exist (what `-w` means
+    /// for an unencrypted dataset), so blocks travel as the pool stores them: compressed
+    /// (`-c`), a block that compresses to a few bytes as the block pointer that holds it
+    /// (`-e`; without it such a block is sent whole, decompressed), large blocks whole
+    /// (`-L`; without it `-c` still decompresses on a pool with the large_blocks
+    /// feature, zfs-send(8)). The manifest records them: receiving such a stream needs a
+    /// pool with the same features (zstd compression, embedded_data, large_blocks).
     pub fn send_flags(&self) -> &'static [&'static str] {
-        if self.send_compressed && self.send_large_blocks { &["-L", "-c"] } else { &[] }
+        if self.send_compressed && self.send_embedded && self.send_large_blocks { &["-L", "-e", "-c"] } else { &[] }
     }
 
     /// Read capabilities from the usage text `zfs` prints when run without arguments.
@@ -80,6 +84,7 @@ impl Capabilities {
             send_estimate: send.contains('n') && send.contains('P'),
             send_compressed: send.contains('c'),
             send_large_blocks: send.contains('L'),
+            send_embedded: send.contains('e'),
             bookmarks: !line("bookmark").is_empty(),
         }
     }
@@ -542,6 +547,7 @@ mod tests {
                 send_estimate: false,
                 send_compressed: false,
                 send_large_blocks: false,
+                send_embedded: false,
                 bookmarks: false
             }
         );
@@ -554,7 +560,7 @@ mod tests {
             caps.list_parsable && caps.holds && caps.send_estimate && caps.send_compressed && caps.bookmarks,
             "{caps:?}"
         );
-        assert_eq!(caps.send_flags(), ["-L", "-c"]);
+        assert_eq!(caps.send_flags(), ["-L", "-e", "-c"]);
         assert!(Capabilities::from_usage(ZFS_FUSE_USAGE).send_flags().is_empty());
         // `[-t type` sits on a continuation line in OpenZFS's usage: not detected from the
         // first line, which only matters for sanoid (not for this tool).
@@ -615,6 +621,6 @@ tank/c/webby@other\t1900000000\n";
         let zfs = Zfs::new();
         assert_eq!(zfs.send_cmd("t/c/w@b", None, &[]).display(), "zfs send -- t/c/w@b");
         assert_eq!(zfs.send_cmd("t/c/w@b", Some("t/c/w@a"), &[]).display(), "zfs send -I t/c/w@a -- t/c/w@b");
-        assert_eq!(zfs.send_cmd("t/c/w@b", None, &["-L", "-c"]).display(), "zfs send -L -c -- t/c/w@b");
+        assert_eq!(zfs.send_cmd("t/c/w@b", None, &["-L", "-e", "-c"]).display(), "zfs send -L -e -c -- t/c/w@b");
     }
 }
