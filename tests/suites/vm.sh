@@ -60,7 +60,7 @@ trap cleanup EXIT
 
 # --- the signed apt repository, served on this machine's loopback ---------------------
 # Built as a release builds it (a throwaway key); the guest reaches it as
-# http://10.0.2.100/ through QEMU's only guest forward.
+# http://10.0.2.100/ through a guest forward.
 t=$SECONDS
 if release_repo_build "$work/release" http://10.0.2.100/good >"$work/release.log" 2>&1; then
   ok "the signed repository is built ($((SECONDS - t)) s)"
@@ -114,10 +114,10 @@ every_tool() {
   done
 }
 check "every installed tool runs (--version)" every_tool
-timer_enabled_not_started() {
+timer_enabled() {
   [ "$(vm_ssh systemctl is-enabled terrarium-proxy-sync.timer)" = enabled ] || { echo "not enabled"; return 1; }
 }
-check "the guest's systemd has the proxy-sync timer enabled by its package" timer_enabled_not_started
+check "the guest's systemd has the proxy-sync timer enabled by its package" timer_enabled
 
 # --- terrarium-install, non-interactive, disk mode ----------------------------------------
 # --render-only: it writes the config and the Ansible variables the roles below run
