@@ -97,7 +97,5 @@ vm_poweroff() {
 
 vm_kill() {
   if vm_alive; then kill -9 "$(cat "$vm_work/qemu.pid")" 2>/dev/null || true; fi
-  local n
-  for n in $(seq 50); do vm_alive || break; sleep 0.1; done
-  : "$n"
+  for _ in $(seq 50); do vm_alive || break; sleep 0.1; done
 }
