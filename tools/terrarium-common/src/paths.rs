@@ -84,6 +84,9 @@ pub mod host {
     pub const ETC_DIR: &str = "/etc/terrarium";
     pub const CONFIG_FILE: &str = "/etc/terrarium/config.yaml";
     pub const SECRETS_DIR: &str = "/etc/terrarium/secrets";
+    /// Role defaults this host changes (release mirrors, the ACME server): extra
+    /// variables for every converge, beside config.yaml's, never in place of them.
+    pub const ANSIBLE_OVERRIDES_FILE: &str = "/etc/terrarium/ansible-overrides.yml";
     pub const STATE_DIR: &str = "/var/lib/terrarium";
     pub const CATALOG_DIR: &str = "/var/lib/terrarium/catalog";
     pub const LAST_SNAPSHOTS_DIR: &str = "/var/lib/terrarium/lastsnapshots";
@@ -217,6 +220,9 @@ impl Paths {
     }
     pub fn ansible_dir(&self) -> PathBuf {
         self.host(host::ANSIBLE_DIR)
+    }
+    pub fn ansible_overrides_file(&self) -> PathBuf {
+        self.host(host::ANSIBLE_OVERRIDES_FILE)
     }
     pub fn lib_dir(&self) -> PathBuf {
         self.host(host::LIB_DIR)

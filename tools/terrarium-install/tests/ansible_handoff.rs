@@ -103,13 +103,36 @@ fn install_hands_the_variables_and_root_password_to_ansible_and_removes_them() {
         serde_json::from_str(&std::fs::read_to_string(scene.out().join("received.json")).unwrap()).unwrap();
     assert_eq!(
         received,
-        serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "got_root_password": true, "inherited_root_password_env": false})
+        serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "traefik_url": "", "got_root_password": true, "inherited_root_password_env": false})
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("host converged"));
     let all = output_text(&output);
     assert!(!all.contains("correct horse"), "the root password was printed");
     scene.assert_no_temp_files_left();
     assert!(scene.root.path().join("etc/terrarium/config.yaml").is_file());
+}
+
+#[test]
+fn the_hosts_overrides_reach_ansible_and_a_config_variable_there_is_refused_before_it_runs() {
+    let scene = Scene::new();
+    let overrides = scene.root.path().join("etc/terrarium/ansible-overrides.yml");
+    common::write(&overrides, "# a mirror\nterrarium_traefik_url: file:///srv/mirror/traefik.tar.gz\n", 0o644);
+    let output = scene.install().output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", output_text(&output));
+    let received: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scene.out().join("received.json")).unwrap()).unwrap();
+    assert_eq!(received["traefik_url"], "file:///srv/mirror/traefik.tar.gz");
+    scene.assert_no_temp_files_left();
+
+    std::fs::remove_file(scene.out().join("received.json")).unwrap();
+    common::write(&overrides, "terrarium_manage_domain: evil.example\n", 0o644);
+    let output = scene.command("terrarium-reconfigure").env("TERRARIUM_TEST_EXPECT_ROOT_PWD", "").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ansible-overrides.yml: `terrarium_manage_domain` is set by config.yaml"), "{stderr}");
+    assert!(stderr.contains("terrarium-set"), "{stderr}");
+    assert!(!scene.out().join("received.json").exists(), "Ansible ran with a config variable overridden");
+    scene.assert_no_temp_files_left();
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The hand-off to Ansible: the `terrarium_*` variables of the persisted config in a
 //! 0600 temporary file, the one-time secrets through a FIFO (never on disk), and
-//! `ansible-playbook -c local -i localhost, site.yml -e @vars -e @secrets`, streamed.
+//! `ansible-playbook -c local -i localhost, site.yml -e @vars [-e @overrides] -e @secrets`,
+//! streamed. The overrides are the host's checked `ansible-overrides.yml` ([`crate::overrides`]).
 //! The playbook inherits none of our secret environment variables and dies with us.
 
 use std::io::IsTerminal;
@@ -49,6 +50,8 @@ pub enum AnsibleError {
     Io(#[from] std::io::Error),
     #[error("ansible-playbook failed ({0}); the config is saved: fix the cause and run `terrariumctl reconfigure`")]
     Failed(String),
+    #[error("the config is saved, but Ansible did not run: {0}")]
+    Overrides(#[from] crate::overrides::OverridesError),
     #[error("the config is saved, but Ansible did not run (run `terrariumctl reconfigure` once the other run is done)")]
     Busy(#[from] terrarium_common::fs::LockError),
 }
@@ -87,15 +90,22 @@ pub fn reconcile(
     if !playbook.is_file() {
         return Err(AnsibleError::NoPlaybook(playbook));
     }
+    let contract = ansible_vars(config);
+    let overrides = crate::overrides::load(&paths.ansible_overrides_file(), &contract)?;
     crate::cleanup::remove_stale_dirs();
     let dir = SecretDir::new()?;
     let vars = dir.write("vars.json", vars_json(config).as_bytes())?;
+    // The checked copy, not the file itself: what Ansible reads is what was checked.
+    let overrides = match overrides.is_empty() {
+        true => None,
+        false => Some(dir.write("overrides.json", Value::Object(overrides).to_string().as_bytes())?),
+    };
     let (secrets, feed) = dir.fifo("secrets.json", once.to_json().into_bytes())?;
     terrarium_common::killpoint::reached("install.secrets-dir-made");
     // The playbook renders /etc/traefik/traefik.yml, which proxy-sync also rewrites.
     let traefik = terrarium_common::locks::TRAEFIK.acquire(paths, "ansible-playbook")?;
     log::info!(playbook = playbook.display().to_string().as_str(); "running ansible-playbook");
-    let status = run_playbook(&playbook, &vars, &secrets, output_to_stderr);
+    let status = run_playbook(&playbook, &vars, overrides.as_deref(), &secrets, output_to_stderr);
     // Before the secrets directory goes: a kill here leaves it for the next run.
     terrarium_common::killpoint::reached("install.playbook-finished");
     drop(traefik);
@@ -104,13 +114,19 @@ pub fn reconcile(
     status
 }
 
-fn run_playbook(playbook: &Path, vars: &Path, secrets: &Path, output_to_stderr: bool) -> Result<(), AnsibleError> {
+fn run_playbook(
+    playbook: &Path,
+    vars: &Path,
+    overrides: Option<&Path>,
+    secrets: &Path,
+    output_to_stderr: bool,
+) -> Result<(), AnsibleError> {
     let mut command = Command::new("ansible-playbook");
+    command.args(["-c", "local", "-i", "localhost,"]).arg(playbook).arg("-e").arg(format!("@{}", vars.display()));
+    if let Some(overrides) = overrides {
+        command.arg("-e").arg(format!("@{}", overrides.display()));
+    }
     command
-        .args(["-c", "local", "-i", "localhost,"])
-        .arg(playbook)
-        .arg("-e")
-        .arg(format!("@{}", vars.display()))
         .arg("-e")
         .arg(format!("@{}", secrets.display()))
         .stdin(Stdio::null())

@@ -14,6 +14,7 @@ pub mod args;
 pub mod cleanup;
 pub mod errors;
 pub mod host_facts;
+pub mod overrides;
 pub mod persist;
 pub mod preflight;
 pub mod resolve;
