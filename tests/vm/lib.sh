@@ -9,11 +9,15 @@
 #   vm_copy_in SRC DEST / vm_copy_out SRC DEST
 #   vm_poweroff                              clean shutdown (hard stop after 90 s)
 #   vm_kill                                  QEMU quits at once, as a power cut
+#   vm_boot_again                            power on again after vm_kill or vm_poweroff:
+#                                            the same disks, the same forwards
 #   vm_loopback_forward IP PORT HOST_PORT    the option that lets the guest reach this
 #                                            machine's 127.0.0.1:HOST_PORT as IP:PORT
+#   vm_host_forward HOST_PORT GUEST_PORT     the option that lets this machine reach the
+#                                            guest's TCP GUEST_PORT as 127.0.0.1:HOST_PORT
 # Networking is QEMU's user network with restrict=on: the guest reaches nothing but the
-# forwards given here. VM_GUESTFWD holds extra options (comma-separated, from
-# vm_loopback_forward) set before vm_start; the guest's sshd is always forwarded from a
+# forwards given here. VM_GUESTFWD holds extra options (comma-separated, from the two
+# functions above) set before vm_start; the guest's sshd is always forwarded from a
 # free port on 127.0.0.1. The serial console goes to WORK/serial.log.
 
 vm_image=""
@@ -30,6 +34,11 @@ vm_loopback_forward() { # IP PORT HOST_PORT
   printf 'guestfwd=tcp:%s:%s-cmd:socat STDIO TCP:127.0.0.1:%s' "$1" "$2" "$3"
 }
 
+vm_host_forward() { # HOST_PORT GUEST_PORT
+  printf 'hostfwd=tcp:127.0.0.1:%s-:%s' "$1" "$2"
+}
+
+vm_qemu=()
 vm_start() { # IMAGE_DIR WORK [DISK_SIZE...]
   vm_image=$1 vm_work=$2
   shift 2
@@ -43,12 +52,18 @@ vm_start() { # IMAGE_DIR WORK [DISK_SIZE...]
     drives+=(-drive "file=$vm_work/disk$n.raw,format=raw,if=virtio")
   done
   local net="user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$vm_port-:22${VM_GUESTFWD:+,$VM_GUESTFWD}"
-  qemu-system-x86_64 -accel tcg -m "${VM_MEMORY:-2048}" -smp 2 \
-    -kernel "$vm_image/vmlinuz" -initrd "$vm_image/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1" \
-    "${drives[@]}" -netdev "$net" -device virtio-net-pci,netdev=net0 \
-    -display none -serial "file:$vm_work/serial.log" -no-reboot \
-    -pidfile "$vm_work/qemu.pid" -daemonize
+  vm_qemu=(qemu-system-x86_64 -accel tcg -m "${VM_MEMORY:-2048}" -smp 2
+    -kernel "$vm_image/vmlinuz" -initrd "$vm_image/initrd.img"
+    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1"
+    "${drives[@]}" -netdev "$net" -device virtio-net-pci,netdev=net0
+    -display none -serial "file:$vm_work/serial.log" -no-reboot
+    -pidfile "$vm_work/qemu.pid" -daemonize)
+  "${vm_qemu[@]}"
+}
+
+vm_boot_again() {
+  vm_alive && { echo "vm: still running" >&2; return 1; }
+  "${vm_qemu[@]}"
 }
 
 vm_ssh() {

@@ -103,6 +103,26 @@ fn a_half_installed_host_says_what_is_missing() {
 }
 
 #[test]
+fn check_prints_nothing_on_stdout_and_lists_what_is_missing_on_stderr() {
+    let root = tempfile::tempdir().unwrap();
+    let systemctl = SystemctlStandIn::new(false);
+    systemctl.unit("traefik.service", "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n");
+    let output = assert_cmd::Command::cargo_bin("terrarium-status")
+        .unwrap()
+        .arg("--root")
+        .arg(root.path())
+        .arg("--check")
+        .env("PATH", systemctl.path_env())
+        .env("TERRARIUM_TOOL_PATH", backup_tool_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("terrarium-status: cockpit.socket is not installed"), "{stderr}");
+}
+
+#[test]
 fn without_systemd_the_unit_states_are_unknown_and_said_so() {
     let root = tempfile::tempdir().unwrap();
     let systemctl = SystemctlStandIn::new(true);

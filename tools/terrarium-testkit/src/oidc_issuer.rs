@@ -77,12 +77,20 @@ impl TestIssuer {
 
     /// Start an issuer accepting the given client.
     pub fn start_with_client(mode: IssuerMode, client_id: &str, client_secret: &str) -> Self {
+        Self::start_behind(mode, client_id, client_secret, None)
+    }
+
+    /// Start an issuer that names `public_base` (such as `https://id.example.test`) in
+    /// its discovery document: for clients that reach it through a TLS terminator or a
+    /// forward (the VM suite's guest), not on 127.0.0.1 directly.
+    pub fn start_behind(mode: IssuerMode, client_id: &str, client_secret: &str, public_base: Option<&str>) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind the test OIDC issuer on 127.0.0.1"));
         let port = server.server_addr().to_ip().expect("the test issuer listens on IP").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let state = State {
             mode,
-            base: format!("http://127.0.0.1:{port}"),
+            base: public_base
+                .map_or_else(|| format!("http://127.0.0.1:{port}"), |base| base.trim_end_matches('/').to_string()),
             port,
             expected_authorization: basic_auth(client_id, client_secret),
             requests: Arc::clone(&requests),

@@ -23,6 +23,10 @@ use systemd::UnitState;
 pub struct Args {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// For monitoring: print nothing when healthy; otherwise list what is missing on
+    /// stderr. The exit status is 0 when healthy and 1 when not, with or without it.
+    #[arg(long, conflicts_with = "json")]
+    pub check: bool,
 }
 
 pub fn cli() -> clap::Command {
@@ -104,7 +108,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Exit> {
     };
     terrarium_common::output::init_logging("terrarium-status", args.global.verbosity());
     let status = gather(&args.global.paths());
-    if args.global.json {
+    if args.check {
+        for finding in &status.missing {
+            eprintln!("terrarium-status: {finding}");
+        }
+    } else if args.global.json {
         terrarium_common::output::print_json(&status)?;
     } else {
         print!("{}", render(&status));
