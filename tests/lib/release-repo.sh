@@ -14,5 +14,12 @@ release_repo_build() {
   install -d -m 0700 "$GNUPGHOME"
   gpg --batch --quiet --passphrase '' --quick-gen-key "Terrarium test release key (throwaway) <test@terrarium.invalid>" ed25519 sign 1d
   release_fpr=$(gpg --batch --with-colons --list-secret-keys | awk -F: '$1 == "fpr" { print $10; exit }')
-  debian/build-release-repo --key "$release_fpr" --out "$dir/out" --base-url "$base_url" "$@"
+  # One build at a time per target directory: cargo-deb strips and copies the binaries
+  # there and writes debian/generated, and two runs at once leave corrupt executables.
+  local target=${CARGO_TARGET_DIR:-target}
+  mkdir -p "$target"
+  (
+    flock 9
+    debian/build-release-repo --key "$release_fpr" --out "$dir/out" --base-url "$base_url" "$@"
+  ) 9>"$target/.terrarium-release-repo.lock"
 }

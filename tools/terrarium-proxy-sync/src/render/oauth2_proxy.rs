@@ -50,6 +50,9 @@ pub fn config(auth: &RouteAuth) -> String {
         "# Managed by terrarium-proxy-sync: the route-auth oauth2-proxy for @auth routes.".to_string(),
         format!("http_address = {}", quoted(&format!("127.0.0.1:{}", ports::OAUTH2_PROXY_ROUTES))),
         "reverse_proxy = true".to_string(),
+        // X-Forwarded-* only from Traefik, on loopback (oauth2-proxy trusts every address
+        // by default).
+        "trusted_proxy_ips = [\"127.0.0.1/32\", \"::1/128\"]".to_string(),
         "provider = \"oidc\"".to_string(),
         format!("oidc_issuer_url = {}", quoted(&auth.issuer)),
         format!("client_id = {}", quoted(&auth.client_id)),
