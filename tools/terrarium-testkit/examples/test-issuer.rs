@@ -1,5 +1,6 @@
 //! The test OIDC issuer ([`terrarium_testkit::oidc_issuer`]) as a process, for shell
-//! suites: `terrarium-test-issuer PUBLIC_BASE CLIENT_ID CLIENT_SECRET_FILE` serves on a
+//! suites (an example, so the test kit stays a library: `cargo build -p terrarium-testkit
+//! --example test-issuer`): `test-issuer PUBLIC_BASE CLIENT_ID CLIENT_SECRET_FILE` serves on a
 //! free loopback port, prints it on stdout and runs until killed. The discovery
 //! document names PUBLIC_BASE (what the client behind a TLS terminator or a VM forward
 //! uses). The secret is read from a file so it never appears in argv.
@@ -11,13 +12,13 @@ use terrarium_testkit::oidc_issuer::{IssuerMode, TestIssuer};
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [base, client_id, secret_file] = args.as_slice() else {
-        eprintln!("usage: terrarium-test-issuer PUBLIC_BASE CLIENT_ID CLIENT_SECRET_FILE");
+        eprintln!("usage: test-issuer PUBLIC_BASE CLIENT_ID CLIENT_SECRET_FILE");
         return std::process::ExitCode::from(2);
     };
     let secret = match std::fs::read_to_string(secret_file) {
         Ok(secret) => secret.trim_end_matches('\n').to_string(),
         Err(err) => {
-            eprintln!("terrarium-test-issuer: cannot read {secret_file}: {err}");
+            eprintln!("test-issuer: cannot read {secret_file}: {err}");
             return std::process::ExitCode::from(1);
         }
     };
