@@ -103,7 +103,7 @@ fn install_hands_the_variables_and_root_password_to_ansible_and_removes_them() {
         serde_json::from_str(&std::fs::read_to_string(scene.out().join("received.json")).unwrap()).unwrap();
     assert_eq!(
         received,
-        serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "traefik_url": "", "got_root_password": true, "inherited_root_password_env": false})
+        serde_json::json!({"manage": "manage.example.com", "idp": "local", "pool": "terrarium", "contact": "ops@example.com", "traefik_url": "", "config_file": "fixtures/ansible/ansible.cfg", "got_root_password": true, "inherited_root_password_env": false})
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("host converged"));
     let all = output_text(&output);

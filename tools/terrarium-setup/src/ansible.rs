@@ -134,6 +134,12 @@ fn run_playbook(
         // (see crate::cleanup), and only after the secrets are accounted for.
         .process_group(0);
     terrarium_common::process::prepare_child(&mut command);
+    // The ansible.cfg beside the playbook (the packaged one), whatever the working
+    // directory: Ansible would otherwise look for one there. An explicit ANSIBLE_CONFIG wins.
+    let config = playbook.with_file_name("ansible.cfg");
+    if std::env::var_os("ANSIBLE_CONFIG").is_none() && config.is_file() {
+        command.env("ANSIBLE_CONFIG", config);
+    }
     if std::io::stdout().is_terminal() {
         command.env("ANSIBLE_FORCE_COLOR", "1");
     }
