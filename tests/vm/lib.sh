@@ -52,6 +52,7 @@ vm_start() { # IMAGE_DIR WORK [DISK_SIZE...]
     drives+=(-drive "file=$vm_work/disk$n.raw,format=raw,if=virtio")
   done
   local net="user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$vm_port-:22${VM_GUESTFWD:+,$VM_GUESTFWD}"
+  # shellcheck disable=SC2054 # the commas are QEMU's, inside single arguments
   vm_qemu=(qemu-system-x86_64 -accel tcg -m "${VM_MEMORY:-2048}" -smp 2
     -kernel "$vm_image/vmlinuz" -initrd "$vm_image/initrd.img"
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1"
