@@ -52,6 +52,11 @@ check() { # DESCRIPTION COMMAND... (the command's output is shown when it fails)
   shift
   if out=$("$@" 2>&1); then ok "$what"; else fail "$what"; printf '%s\n' "$out" | tail -20 | sed 's/^/     /'; fi
 }
+check_measured() { # DESCRIPTION COMMAND...: as check, and the command's output (a figure) ends the ok line
+  local what=$1 out
+  shift
+  if out=$("$@" 2>&1); then ok "$what ($out)"; else fail "$what"; printf '%s\n' "$out" | tail -20 | sed 's/^/     /'; fi
+}
 log_excerpt() { # FILE [ERE]: the matching lines (else the end) of a log, indented under a FAIL
   { grep -E "${2:-.}" "$1" || tail -20 "$1"; } 2>&1 | tail -20 | sed 's/^/     /' || true
 }
@@ -494,23 +499,13 @@ labelled_by_watch() {
   vm_ssh lxc config set c1 user.proxy http://app1.example.test:8000 || return 1
   wait_for_page http app1.example.test "hello from c1" 30
 }
-if took=$(labelled_by_watch 2>&1); then
-  ok "c1 labelled http://app1.example.test:8000: the watch unit publishes it, and a request from this machine through the guest's Traefik reaches c1 ($took)"
-else
-  fail "c1 labelled http://app1.example.test:8000: the watch unit publishes it"
-  printf '%s\n' "$took" | tail -20 | sed 's/^/     /'
-fi
+check_measured "c1 labelled http://app1.example.test:8000: the watch unit publishes it, and a request from this machine through the guest's Traefik reaches c1" labelled_by_watch
 labelled_by_timer() {
   vm_ssh systemctl stop terrarium-proxy-sync-watch.service || return 1
   vm_ssh lxc config set c2 user.proxy https://app2.example.test:8000 || return 1
   wait_for_page https app2.example.test "hello from c2" 100
 }
-if took=$(labelled_by_timer 2>&1); then
-  ok "c2 labelled https://app2.example.test:8000 with the watch unit stopped: the timer publishes it, served over TLS ($took)"
-else
-  fail "c2 labelled https://app2.example.test:8000 with the watch unit stopped: the timer publishes it"
-  printf '%s\n' "$took" | tail -20 | sed 's/^/     /'
-fi
+check_measured "c2 labelled https://app2.example.test:8000 with the watch unit stopped: the timer publishes it, served over TLS" labelled_by_timer
 vm_ssh systemctl start terrarium-proxy-sync-watch.service
 check "after proxy sync, ufw still holds exactly the rules above (web routes open no port)" ufw_exact
 
@@ -618,12 +613,7 @@ compressed_send() {
     zfs destroy -r terrarium/sendcopy; zfs destroy -r terrarium/sendtest
     [ "$lec" -lt $((plain / 2)) ] && [ "$lec" -lt "$c" ]'
 }
-if sizes=$(compressed_send 2>&1); then
-  ok "zfs send -L -e -c from the zstd pool is under half a plain send, smaller than -c alone, and receives byte-identical files ($sizes)"
-else
-  fail "zfs send -L -e -c from the zstd pool is under half a plain send, smaller than -c alone, and receives byte-identical files"
-  printf '%s\n' "$sizes" | tail -20 | sed 's/^/     /'
-fi
+check_measured "zfs send -L -e -c from the zstd pool is under half a plain send, smaller than -c alone, and receives byte-identical files" compressed_send
 manifests_record_flags() {
   local flags
   flags=$(find "$work/s3/data/terrarium" -name '*.manifest.json' -exec jq -c .send_flags {} + | sort -u | paste -sd' ')
