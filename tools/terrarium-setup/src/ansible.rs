@@ -96,9 +96,10 @@ pub fn reconcile(
     let dir = SecretDir::new()?;
     let vars = dir.write("vars.json", vars_json(config).as_bytes())?;
     // The checked copy, not the file itself: what Ansible reads is what was checked.
-    let overrides = match overrides.is_empty() {
-        true => None,
-        false => Some(dir.write("overrides.json", Value::Object(overrides).to_string().as_bytes())?),
+    let overrides = if overrides.is_empty() {
+        None
+    } else {
+        Some(dir.write("overrides.json", Value::Object(overrides).to_string().as_bytes())?)
     };
     let (secrets, feed) = dir.fifo("secrets.json", once.to_json().into_bytes())?;
     terrarium_common::killpoint::reached("install.secrets-dir-made");
