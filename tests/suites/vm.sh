@@ -170,7 +170,7 @@ check "the guest's systemd has the proxy-sync timer enabled by its package" time
 # provider runs inside this guest) behind TLS, as https://id.example.test from the
 # guest, whose trust store gets the throwaway CA that signed it.
 printf '%s' "$s3_secret" > "$work/s3-secret"
-printf '%s' terrarium-vm-client-secret > "$work/oidc-secret"
+cp "$work/tls/client-secret" "$work/oidc-secret" # the client the test issuer accepts
 printf '%s' 'vm-root-password' > "$work/root-password"
 for secret in s3-secret oidc-secret root-password; do
   vm_copy_in "$work/$secret" "/root/$secret"
