@@ -15,13 +15,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/env.sh
 . tests/lib/env.sh
+# shellcheck source=tests/lib/release-repo.sh
+. tests/lib/release-repo.sh
 
 for tool in hyperfine jq; do
   command -v "$tool" >/dev/null || { echo "proxy-sync bench: $tool is missing: run tests/run; it installs the Debian package $tool" >&2; exit 1; }
 done
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then sizes=(10); runs=3; warmup=1; rounds=1; else read -ra sizes <<<"${SIZES:-10 100 1000 10000}"; runs=30; warmup=3; rounds=${ROUNDS:-5}; fi
 
-cargo build --release --quiet -p terrarium-proxy-sync --bin terrarium-proxy-sync --example proxy_sync_bench --example proxy_sync_watch_latency
+# The tool as a release builds it, and the bench programs.
+release_tools_build && cargo build --release --quiet -p terrarium-proxy-sync --example proxy_sync_bench --example proxy_sync_watch_latency
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 bin="$target_dir/release/terrarium-proxy-sync"
 

@@ -10,12 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/env.sh
 . tests/lib/env.sh
+# shellcheck source=tests/lib/release-repo.sh
+. tests/lib/release-repo.sh
 
 command -v hyperfine >/dev/null || { echo "terrariumctl-startup: hyperfine is missing: run tests/run; it installs the Debian package hyperfine" >&2; exit 1; }
 # Rounds alternate the two commands so a load change on the machine hits both alike.
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then runs=${BENCH_RUNS:-5}; rounds=1; warmup=1; else runs=${BENCH_RUNS:-200}; rounds=5; warmup=20; fi
 
-cargo build --release --quiet -p terrariumctl
+# The tools as a release builds them.
+release_tools_build
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/terrariumctl-bench.XXXXXX")
