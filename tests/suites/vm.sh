@@ -582,10 +582,9 @@ as_new() { # SOURCE NEWNAME [--at POINT]
 }
 check "restore --as-new c1-local from a local snapshot: lxc list shows c1-local running, its file verified" as_new local c1-local --at "$c1_snap"
 check "restore --as-new c1-s3 from S3: lxc list shows c1-s3 running, its file verified" as_new s3 c1-s3
-# Verified, the copies go, as an operator's would. c1-local is a clone of a c1 snapshot:
-# while it lives, a later in-place restore of c1 cannot destroy the dataset it replaces
-# (it keeps it and exits 3, saying so). The export's hold on each copy's last exported
-# snapshot must be released first, or LXD's `zfs destroy -r` fails (docs/backup.md).
+# Verified, the copies go, as an operator's would. The export's hold on each copy's last
+# exported snapshot must be released first, or LXD's `zfs destroy -r` fails
+# (docs/backup.md).
 delete_copies() {
   # shellcheck disable=SC2016 # expanded in the guest
   vm_ssh 'for s in $(zfs list -H -t snapshot -o name -r terrarium/containers/c1-local terrarium/containers/c1-s3); do

@@ -404,9 +404,26 @@ impl Zfs {
         Ok(())
     }
 
-    /// `zfs clone snapshot target`.
-    pub fn clone_snapshot(&self, snapshot: &str, target: &str) -> Result<(), ZfsError> {
-        self.quick().args(["clone", "--", snapshot, target]).run()?;
+    /// `zfs send snapshot | zfs receive target`: a new dataset holding that snapshot,
+    /// independent of the source. A clone would be quicker, but it keeps its origin
+    /// snapshot (and so the source dataset) from being destroyed or rolled back past: an
+    /// `lxc delete`, a sanoid prune or a later restore of the source would fail.
+    pub fn copy_snapshot(&self, snapshot: &str, target: &str) -> Result<(), ZfsError> {
+        let flags = self.capabilities().map(|c| c.send_flags()).unwrap_or(&[]);
+        let mut send = self.send(snapshot, None, flags)?;
+        let stream = send.take_stdout().map_or_else(Stdio::null, Stdio::from);
+        let receive = match self.cmd().args(["receive", "--", target]).spawn(stream, Stdio::null()) {
+            Ok(receive) => receive,
+            Err(err) => {
+                send.kill();
+                return Err(err.into());
+            }
+        };
+        // The receive's error says more than the send's broken pipe.
+        let received = receive.finish();
+        let sent = send.finish();
+        received?;
+        sent?;
         Ok(())
     }
 }

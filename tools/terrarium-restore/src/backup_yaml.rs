@@ -247,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn a_clone_is_described_by_its_new_name_no_snapshots_and_no_copied_identity() {
+    fn a_copy_is_described_by_its_new_name_no_snapshots_and_no_copied_identity() {
         let out = rewrite_for("web2", &[]).unwrap();
         insta::assert_snapshot!(out);
         let (before, after) = (parse(FIXTURE), parse(&out));

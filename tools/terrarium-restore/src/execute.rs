@@ -62,13 +62,16 @@ pub fn execute(plan: &Plan, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
         if matches!(step, Step::LxdRecover { .. }) {
             continue; // the hand-off is the caller's, after the summary
         }
-        log::info!("{}", describe(step));
         if let Some(before) = owed_before(step, plan, &owed) {
             record_owed(ctx, plan, &before)?;
             owed = before;
         }
         match run_step(step, ctx, &mut progress, &mut outcome) {
-            Ok(()) => outcome.done.push(describe(step)),
+            // Logged once done: the description says what happened, in the past tense.
+            Ok(()) => {
+                log::info!("{}", describe(step));
+                outcome.done.push(describe(step));
+            }
             // Not done, but not a failure of the restore: a warning says why.
             Err(err) if err.is::<NotDone>() => {}
             Err(err) => return Err(recover_from(plan, ctx, &progress, &owed, err)),
@@ -147,8 +150,8 @@ fn run_step(step: &Step, ctx: &Context<'_>, progress: &mut Progress, outcome: &m
             }
             zfs.rollback(&format!("{dataset}@{snapshot}"), true)?;
         }
-        Step::Clone { snapshot, dataset } => {
-            zfs.clone_snapshot(snapshot, dataset)?;
+        Step::Copy { snapshot, dataset } => {
+            zfs.copy_snapshot(snapshot, dataset)?;
         }
         Step::DestroyStale { dataset } => {
             if zfs.exists(dataset)? {
@@ -357,7 +360,7 @@ fn recover_from(
     }
     let untouched = !progress.swapped
         && !progress.original_aside
-        && !plan.steps.iter().any(|s| matches!(s, Step::Rollback { .. } | Step::Clone { .. }));
+        && !plan.steps.iter().any(|s| matches!(s, Step::Rollback { .. } | Step::Copy { .. }));
     if untouched {
         let what = if plan.in_place {
             format!("{} is untouched", plan.instance)
@@ -382,7 +385,7 @@ pub fn describe(step: &Step) -> String {
             };
             format!("rolled {dataset} back to @{snapshot} ({} newer snapshots destroyed{released})", destroys.len())
         }
-        Step::Clone { snapshot, dataset } => format!("cloned {snapshot} to {dataset}"),
+        Step::Copy { snapshot, dataset } => format!("copied {snapshot} to {dataset}"),
         Step::DestroyStale { dataset } => format!("removed {dataset} left by an interrupted run"),
         Step::PutBack { aside, dataset } => {
             format!("put {aside} back as {dataset} (an interrupted run had set it aside)")

@@ -56,7 +56,7 @@ pub fn plan_local(facts: &LocalFacts, at: &AtSpec, as_new: Option<&str>) -> Resu
         }
         Some(new) => {
             let target = container_dataset(&facts.pool, new);
-            steps.push(Step::Clone { snapshot: format!("{dataset}@{}", point.snapshot), dataset: target.clone() });
+            steps.push(Step::Copy { snapshot: format!("{dataset}@{}", point.snapshot), dataset: target.clone() });
             steps.push(Step::LxdRecover { instance: new.to_string(), dataset: target });
         }
     }
@@ -136,12 +136,12 @@ mod tests {
     }
 
     #[test]
-    fn as_new_clones_and_hands_off() {
+    fn as_new_copies_and_hands_off() {
         let plan = plan_local(&facts(InstanceState::Running), &parse_at(Some("b")), Some("web2")).unwrap();
         assert_eq!(
             plan.steps,
             vec![
-                Step::Clone { snapshot: "tank/containers/web@b".into(), dataset: "tank/containers/web2".into() },
+                Step::Copy { snapshot: "tank/containers/web@b".into(), dataset: "tank/containers/web2".into() },
                 Step::LxdRecover { instance: "web2".into(), dataset: "tank/containers/web2".into() },
             ]
         );

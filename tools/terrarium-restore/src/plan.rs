@@ -45,8 +45,8 @@ pub enum Step {
     /// First releases terrarium-backup's hold on those of them in `releases` (OpenZFS
     /// refuses to destroy a held snapshot).
     Rollback { dataset: String, snapshot: String, destroys: Vec<String>, releases: Vec<String> },
-    /// `zfs clone` of a snapshot to a new dataset.
-    Clone { snapshot: String, dataset: String },
+    /// `zfs send | zfs receive` of a snapshot to a new dataset, independent of the source.
+    Copy { snapshot: String, dataset: String },
     /// Remove what a killed earlier run left: the staging dataset.
     DestroyStale { dataset: String },
     /// Put back the dataset a killed earlier run had set aside and not replaced yet
@@ -74,7 +74,7 @@ impl Step {
         match self {
             Self::StopInstance { .. } => "stop-instance",
             Self::Rollback { .. } => "rollback",
-            Self::Clone { .. } => "clone",
+            Self::Copy { .. } => "copy",
             Self::DestroyStale { .. } => "destroy-stale",
             Self::PutBack { .. } => "put-back",
             Self::ReceiveChain { .. } => "receive-chain",
@@ -155,8 +155,8 @@ fn render_step(out: &mut String, step: &Step) {
                 }
             }
         }
-        Step::Clone { snapshot, dataset } => {
-            let _ = writeln!(out, "clone {snapshot} to the new dataset {dataset} (zfs clone)");
+        Step::Copy { snapshot, dataset } => {
+            let _ = writeln!(out, "copy {snapshot} to the new dataset {dataset} (zfs send | zfs receive)");
         }
         Step::DestroyStale { dataset } => {
             let _ = writeln!(out, "destroy {dataset}, left by an interrupted earlier restore");

@@ -74,7 +74,7 @@ fn local_in_place_asks_first_then_rolls_back_and_restarts_the_instance() {
 }
 
 #[test]
-fn local_as_new_clones_and_hands_off_to_lxd_recover_on_a_terminal() {
+fn local_as_new_copies_and_hands_off_to_lxd_recover_on_a_terminal() {
     let host = Host::new(256, false);
     host.create_instance("web");
     let files = host.files("web");
@@ -103,7 +103,7 @@ fn local_as_new_clones_and_hands_off_to_lxd_recover_on_a_terminal() {
         stderr(&taken)
     );
 
-    // Without a terminal: the clone is made, the next step is explained, nothing is exec'd.
+    // Without a terminal: the copy is made, the next step is explained, nothing is exec'd.
     let plain = host
         .restore(&lxd.env())
         .env("PATH", test_path(Some(&bin)))
@@ -139,4 +139,12 @@ fn local_as_new_clones_and_hands_off_to_lxd_recover_on_a_terminal() {
     assert_eq!(std::fs::read_to_string(&calls).unwrap(), "recover terminal\n");
     assert_eq!(tree_checksums(&host.files("web3")), checksums_of(&as_new(&version(2, 16), "web3")));
     assert_eq!(tree_checksums(&files), original, "the original is untouched");
+
+    // The copies are datasets of their own: the snapshots they came from can go (a
+    // clone's origin could not, nor could the original be deleted), and their files stay.
+    for snapshot in ["first", "second"] {
+        host.pool.zfs(&["destroy", &format!("{}@{snapshot}", host.dataset("web"))]);
+    }
+    assert_eq!(tree_checksums(&host.files("web2")), checksums_of(&as_new(&version(1, 16), "web2")));
+    assert_eq!(tree_checksums(&host.files("web3")), checksums_of(&as_new(&version(2, 16), "web3")));
 }

@@ -1,9 +1,9 @@
 //! The `--as-new` hand-off on the real LXD 5.0 (namespaced, `dir` storage).
 //!
-//! LXD cannot use zfs-fuse pools here, so the restore's own path (a ZFS clone or receive
-//! of `<pool>/containers/NAME`, mounted for the edit) is not reachable with a real LXD.
+//! LXD cannot use zfs-fuse pools here, so the restore's own path (a ZFS receive of
+//! `<pool>/containers/NAME`, mounted for the edit) is not reachable with a real LXD.
 //! This test replicates what that path hands over: the volume of a stopped c1, copied
-//! to c2 as a clone of a snapshot leaves it (the files, no snapshots), then the same two
+//! to c2 as a receive of a snapshot leaves it (the files, no LXD snapshots), then the same two
 //! functions the restore calls after mounting the dataset (`examples/recover_hand_off.rs`):
 //! `recover::rewrite_volume` (the new `backup.yaml`) and `recover::import_without_prompts`
 //! (the `--yes` hand-off: `lxd recover` answered, then `lxc start`).

@@ -244,8 +244,8 @@ pub fn write_tree(dir: &Path, files: &[(&str, Vec<u8>)]) {
 /// `backup.yaml` of the instance `web`, as LXD 5.0.2 wrote it.
 pub const LXD_BACKUP_YAML: &str = include_str!("../fixtures/lxd-5.0.2-backup.yaml");
 
-/// A version of `web`'s files as an `--as-new NEW` restore leaves them (from a clone or
-/// a receive: no LXD snapshots): `backup.yaml` rewritten for `new`.
+/// A version of `web`'s files as an `--as-new NEW` restore leaves them (from a local
+/// copy or an S3 receive: no LXD snapshots): `backup.yaml` rewritten for `new`.
 pub fn as_new(files: &[(&'static str, Vec<u8>)], new: &str) -> Vec<(&'static str, Vec<u8>)> {
     let snapshots = std::collections::BTreeSet::new();
     let rename = terrarium_restore::backup_yaml::Rename { old: "web", new, snapshots: &snapshots };
