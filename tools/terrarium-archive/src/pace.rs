@@ -31,6 +31,11 @@ impl Pacer {
         Self { rate, started: Instant::now() }
     }
 
+    /// Time since the upload started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Sleep until `bytes` (the total sent so far) is within the rate.
     pub fn wait(&self, bytes: u64) {
         if let Some(rate) = self.rate {

@@ -58,6 +58,8 @@ pub struct Uploaded {
     /// Parts (and their bytes) an interrupted export had stored, kept instead of sent.
     pub resumed_parts: u32,
     pub resumed_bytes: u64,
+    /// The upload's transfer time ([`crate::s3::UploadSummary::transfer`]).
+    pub transfer: std::time::Duration,
 }
 
 /// One stream to upload, and how.
@@ -217,6 +219,7 @@ pub fn compress_and_upload(
         parts: summary.parts,
         resumed_parts: summary.resumed_parts,
         resumed_bytes: summary.resumed_bytes,
+        transfer: summary.transfer,
     })
 }
 

@@ -219,6 +219,9 @@ pub struct UploadSummary {
     /// Parts an interrupted run had stored, kept instead of sent again, and their bytes.
     pub resumed_parts: u32,
     pub resumed_bytes: u64,
+    /// From the upload's start to its last part stored: the time the uplink carried it
+    /// (what `--bwlimit` paces). CompleteMultipartUpload, the server's work, comes after.
+    pub transfer: std::time::Duration,
 }
 
 /// An interrupted upload to go on with: its id and the parts it may keep (see

@@ -67,6 +67,24 @@ fn a_multipart_stream_round_trips_and_an_unfinished_one_leaves_nothing() {
 }
 
 #[test]
+fn a_paced_upload_transfers_no_faster_than_its_limit_and_reports_the_transfer_apart() {
+    let s3 = S3Server::start();
+    let mut store = Store::new(&settings(&s3, s3.secret_key())).unwrap();
+    store.set_bwlimit(Some(4 << 20));
+    let started = std::time::Instant::now();
+    let mut upload = store.upload("p/h/i/paced", None).unwrap();
+    // 6 MiB at 4 MiB/s: the last write may go no sooner than 1.5 s after the start.
+    for chunk in vec![7u8; 6 << 20].chunks(256 << 10) {
+        upload.write_all(chunk).unwrap();
+    }
+    let summary = upload.finish().unwrap();
+    // Lower bounds and an order, not a speed: the limit holds however slow the machine.
+    assert!(summary.transfer >= Duration::from_millis(1500), "{:?}", summary.transfer);
+    assert!(summary.transfer <= started.elapsed(), "the transfer is part of the run");
+    assert_eq!(store.head("p/h/i/paced").unwrap().map(|o| o.size), Some(6 << 20));
+}
+
+#[test]
 fn parts_over_the_memory_budget_go_through_files_that_are_removed_on_every_exit() {
     let s3 = S3Server::start();
     let spool = tempfile::tempdir().unwrap();

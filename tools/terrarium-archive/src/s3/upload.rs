@@ -363,6 +363,7 @@ impl MultipartUpload<'_> {
             Ok(Err(err)) => return Err(self.upload_error(err)),
             Err(join) => return Err(self.upload_error(format!("part uploader failed: {join}"))),
         };
+        let transfer = self.pacer.elapsed();
         // Every part is stored: the journal hears of all of them before the upload is
         // completed, so a run killed now resumes with nothing left to send.
         self.journal_answers();
@@ -391,6 +392,7 @@ impl MultipartUpload<'_> {
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             resumed_parts,
             resumed_bytes: self.kept.bytes,
+            transfer,
         })
     }
 

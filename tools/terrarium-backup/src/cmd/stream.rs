@@ -17,6 +17,8 @@ struct Report {
     encrypted: bool,
     parts: u32,
     seconds: f64,
+    /// From the upload's start to its last part stored (what `--bwlimit` paces).
+    transfer_seconds: f64,
 }
 
 pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>, bwlimit: Option<u64>) -> anyhow::Result<Exit> {
@@ -47,6 +49,7 @@ pub fn run(ctx: &Context, key: &str, size_hint: Option<u64>, bwlimit: Option<u64
         encrypted: uploaded.plaintext_sha256.is_some(),
         parts: uploaded.parts,
         seconds: started.elapsed().as_secs_f64(),
+        transfer_seconds: uploaded.transfer.as_secs_f64(),
     };
     if ctx.json {
         print_json(&report)?;
