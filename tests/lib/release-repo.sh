@@ -21,9 +21,8 @@ release_lock() {
 }
 
 # release_tools_build: the tools as a release builds them (debian/build-release-repo
-# --build-only), for the benchmarks: the binaries a release ships, from the build the
-# packaging and VM suites already made.
-# Quiet unless it fails.
+# --build-only), for tests/run and the benchmarks: the binaries a release ships, from
+# the build the packaging and VM suites use. Quiet unless it fails.
 release_tools_build() {
   local log status=0
   log=$(mktemp)
