@@ -523,7 +523,6 @@ snapshots_taken() {
   # the launch and the file's write, this run would take none, and the restores below
   # would bring back a c1 without the file (seen once under load). So the snapshots so
   # far go, with sanoid's cache of them, and this run takes the ones the checks use.
-  # shellcheck disable=SC2016 # expanded in the guest
   vm_ssh 'zfs list -H -t snapshot -o name -r terrarium/containers | grep @autosnap_ | xargs -r -n1 zfs destroy
     rm -f /var/cache/sanoid/snapshots.txt' || return 1
   vm_ssh systemctl start sanoid.service || { vm_ssh journalctl -u sanoid.service -n 20 --no-pager; return 1; }
