@@ -22,8 +22,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib/env.sh
 . tests/lib/env.sh
-# shellcheck source=tests/lib/release-repo.sh
-. tests/lib/release-repo.sh
 
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then
   size_mib=${SIZE_MIB:-8}; rounds=${ROUNDS:-1}; stream_mib=${STREAM_MIB:-16}
@@ -34,8 +32,11 @@ for program in zfs zpool zfs-fuse zstd aws s3s-fs jq openssl age-keygen /usr/bin
   command -v "$program" >/dev/null || { echo "backup-export bench: $program is missing: run tests/run; it installs it (tests/deps)" >&2; exit 1; }
 done
 
-# The tool as a release builds it; the floors from one build the restore bench shares.
-release_tools_build && cargo build --release --quiet -p terrarium-archive --example upload_floor --example download_floor --example decode_receive
+# The tools as a release builds them, and the floors (one build, shared with the
+# other S3 bench).
+# shellcheck source=tests/lib/s3-bench.sh
+. tests/lib/s3-bench.sh
+bench_build
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 tool="$target_dir/release/terrarium-backup" floor="$target_dir/release/examples/upload_floor"
 
@@ -55,8 +56,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=tests/lib/s3-bench.sh
-. tests/lib/s3-bench.sh
 bench_pool "$((size_mib * 3 + 512))"
 
 # The dataset: half random, half text, in files of up to 8 MiB.

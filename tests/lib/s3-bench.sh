@@ -1,15 +1,24 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # work and pool are set by the bench that sources this
-# The scratch host the S3 benches (backup-export, restore) share: a file-backed zfs-fuse
-# pool with $pool/containers/src, s3s-fs on a free loopback port, a Terrarium root
-# prefix whose config points at both, and the CPU the two servers use (they share the
-# machine's cores with what is measured). Callers set `work` (a scratch directory) and
+# What the S3 benches (backup-export, restore) share: their build, and a scratch host: a
+# file-backed zfs-fuse pool with $pool/containers/src, s3s-fs on a free loopback port, a
+# Terrarium root prefix whose config points at both, and the CPU the two servers use
+# (they share the machine's cores with what is measured). Callers set `work` (a scratch directory) and
 # `pool` (a pool name), and stop s3s-fs in their cleanup (`s3_pid`).
 
 # shellcheck source=tests/lib/zfs-fuse.sh
 . tests/lib/zfs-fuse.sh
 # shellcheck source=tests/lib/cpu.sh
 . tests/lib/cpu.sh
+# shellcheck source=tests/lib/release-repo.sh
+. tests/lib/release-repo.sh
+
+# bench_build: the tools as a release builds them, and the floors both benches use, in one
+# cargo invocation (another selection of examples would be another build of the crate).
+bench_build() {
+  release_tools_build &&
+    cargo build --release --quiet -p terrarium-archive --example upload_floor --example download_floor --example decode_receive
+}
 
 # bench_pool SIZE_MIB: the pool, on a sparse file of that size under $work. zfs-fuse is
 # one daemon per machine, started if nobody did (never stopped here); sets zfs_fuse_pid.
